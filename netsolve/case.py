@@ -1,0 +1,536 @@
+"""Stage 0: the case file (TOML) -> a validated, typed :class:`Case`.
+
+Every key is checked here, once, so that later stages can trust their inputs. Errors name the
+file, the table and the key, and say what was expected (see ``docs/case-format.md``).
+
+Units: lengths in the file are in nm (keys ending ``_nm``) and are stored here in metres;
+conductivities in S/m; potentials in V; currents in A; area-specific resistances in ohm m^2.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import CaseError
+
+NM = 1e-9
+
+EDGE_NAMES_2D = ("left", "right", "bottom", "top")
+EDGE_NAMES_3D = EDGE_NAMES_2D + ("front", "back")
+PHASE_NAMES = ("zro2", "backbone", "void")
+PHASE_ALIASES = {"frame": "backbone"}
+CONDUCTIVITY_MODELS = ("tensor", "ding2023", "isotropic")
+ELECTRODE_LINKS = ("half_voxel", "full_voxel")
+SOLVER_METHODS = ("auto", "direct", "amg", "cg")
+SOURCES = ("uniform", "labels", "voronoi")
+
+
+# --------------------------------------------------------------------------- typed case objects
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Regular voxel grid. Axis 0 is x, axis 1 is y, axis 2 (3D only) is z.
+
+    ``thickness_m`` is the lamella thickness of a 2D (single-layer) grid; for 3D it equals the
+    voxel size.
+    """
+
+    shape: tuple[int, ...]
+    voxel_size_m: float
+    thickness_m: float
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def face_area_m2(self) -> float:
+        """Area of the face shared by two neighbouring voxels (the same for every axis), m^2."""
+        return self.voxel_size_m * self.thickness_m
+
+    @property
+    def voxel_volume_m3(self) -> float:
+        return self.voxel_size_m**2 * self.thickness_m
+
+    @property
+    def extent_m(self) -> tuple[float, ...]:
+        return tuple(n * self.voxel_size_m for n in self.shape)
+
+
+@dataclass(frozen=True)
+class GrainOrientation:
+    """Orientation of one grain as written in the case file (exactly one form is set)."""
+
+    grain_id: int
+    euler_deg: tuple[float, float, float] | None = None
+    theta_alpha_deg: tuple[float, float] | None = None
+    c_axis: tuple[float, float, float] | None = None
+
+
+@dataclass(frozen=True)
+class MicrostructureSpec:
+    """The ``[microstructure]`` table. ``phases`` maps a phase name to its label value."""
+
+    source: str
+    path: Path | None = None
+    array_key: str | None = None
+    phases: dict[str, int] = field(default_factory=dict)
+    n_grains: int | None = None
+    seed: int = 0
+    zro2_fraction: float = 0.0
+    zro2_radius_nm: float = 0.0
+
+
+@dataclass(frozen=True)
+class Materials:
+    """Conductivities (S/m) and GB/electrode parameters of the ``[materials]`` table."""
+
+    sigma_ip: float
+    ratio_ip_op: float
+    ratio_ip_gb: float
+    gb_thickness_m: float
+    ratio_ip_backbone: float
+    conductivity_model: str
+    electrode_link: str
+    asr_ct_ohm_m2: float
+
+    @property
+    def sigma_op(self) -> float:
+        return self.sigma_ip / self.ratio_ip_op
+
+    @property
+    def sigma_gb(self) -> float:
+        return self.sigma_ip / self.ratio_ip_gb
+
+    @property
+    def sigma_backbone(self) -> float:
+        return self.sigma_ip / self.ratio_ip_backbone
+
+
+@dataclass(frozen=True)
+class Region:
+    """Where an electrode is.
+
+    kind = "edge" (``edge`` names a grid face; the electrode covers the outer faces of the
+    boundary voxels), "box" (``box`` = half-open voxel index ranges per axis), "mask" (``path``
+    to a boolean .npy of the grid shape) or "label" (``label`` = a label value of the label map).
+    Box, mask and label electrodes occupy voxels: those voxels become electrode material.
+    """
+
+    kind: str
+    edge: str | None = None
+    box: tuple[tuple[int, int], ...] | None = None
+    path: Path | None = None
+    label: int | None = None
+
+    def describe(self) -> str:
+        if self.kind == "edge":
+            return f'"{self.edge}"'
+        if self.kind == "box":
+            return f"box {list(map(list, self.box))}"
+        if self.kind == "mask":
+            return f"mask {self.path.name}"
+        return f"label {self.label}"
+
+
+@dataclass(frozen=True)
+class Electrode:
+    """One ``[[electrodes]]`` entry: either ``potential_V`` (Dirichlet) or ``current_A`` is set.
+
+    ``current_A`` is positive when current flows from the electrode into the sample.
+    """
+
+    name: str
+    region: Region
+    potential_V: float | None
+    current_A: float | None
+    asr_ohm_m2: float
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    method: str = "auto"
+    rtol: float = 1e-10
+    maxiter: int = 2000
+    direct_max_unknowns: int = 200_000
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    dir: Path | None = None
+    figures: bool = True
+
+
+@dataclass(frozen=True)
+class Case:
+    """A validated case. ``path`` is the case file (None for cases built in Python)."""
+
+    grid: Grid
+    microstructure: MicrostructureSpec
+    grains: tuple[GrainOrientation, ...]
+    materials: Materials
+    electrodes: tuple[Electrode, ...]
+    solver: SolverOptions
+    output: OutputOptions
+    path: Path | None = None
+    name: str = "case"
+
+    @property
+    def label(self) -> str:
+        """How messages refer to this case (its file name when it has one)."""
+        return self.path.name if self.path is not None else self.name
+
+
+# --------------------------------------------------------------------------- key checking
+
+
+_REQUIRED = object()
+
+
+class _Table:
+    """Reads one TOML table, checking types, and reports keys it never read as unknown."""
+
+    def __init__(self, data: Any, where: str, origin: str):
+        self.origin = origin
+        self.where = where
+        if not isinstance(data, dict):
+            self.fail(f"{where} must be a table, got {type(data).__name__}")
+        self.data = data
+        self.used: set[str] = set()
+
+    def fail(self, message: str) -> None:
+        raise CaseError(f"{self.origin}: {message}")
+
+    def _key(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def raw(self, key: str, default: Any = _REQUIRED) -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            if default is _REQUIRED:
+                close = difflib.get_close_matches(key, [str(k) for k in self.data], n=1, cutoff=0.6)
+                hint = f" (found unknown key '{self._key(close[0])}': misspelled?)" if close else ""
+                self.fail(f"missing key '{self._key(key)}'{hint}")
+            return default
+        return self.data[key]
+
+    def number(self, key: str, default: Any = _REQUIRED, *, positive: bool = False,
+               nonnegative: bool = False) -> float:
+        value = self.raw(key, default)
+        if value is default and default is not _REQUIRED:
+            return value
+        return self.check_number(key, value, positive=positive, nonnegative=nonnegative)
+
+    def check_number(self, key: str, value: Any, *, positive: bool = False,
+                     nonnegative: bool = False) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(f"'{self._key(key)}' must be a number, got {value!r}")
+        value = float(value)
+        if not math.isfinite(value):
+            self.fail(f"'{self._key(key)}' must be a finite number, got {value!r}")
+        if positive and value <= 0:
+            self.fail(f"'{self._key(key)}' must be > 0, got {value!r}")
+        if nonnegative and value < 0:
+            self.fail(f"'{self._key(key)}' must be >= 0, got {value!r}")
+        return value
+
+    def integer(self, key: str, default: Any = _REQUIRED, *, minimum: int | None = None) -> int:
+        value = self.raw(key, default)
+        if value is default and default is not _REQUIRED:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(f"'{self._key(key)}' must be an integer, got {value!r}")
+        if minimum is not None and value < minimum:
+            self.fail(f"'{self._key(key)}' must be >= {minimum}, got {value!r}")
+        return value
+
+    def string(self, key: str, default: Any = _REQUIRED, *, choices: tuple[str, ...] = ()) -> str:
+        value = self.raw(key, default)
+        if value is default and default is not _REQUIRED:
+            return value
+        if not isinstance(value, str):
+            self.fail(f"'{self._key(key)}' must be a string, got {value!r}")
+        if choices and value not in choices:
+            self.fail(f"'{self._key(key)}' must be one of {', '.join(map(repr, choices))}, "
+                      f"got {value!r}{_suggest(value, choices)}")
+        return value
+
+    def boolean(self, key: str, default: Any = _REQUIRED) -> bool:
+        value = self.raw(key, default)
+        if not isinstance(value, bool):
+            self.fail(f"'{self._key(key)}' must be true or false, got {value!r}")
+        return value
+
+    def numbers(self, key: str, length: int | tuple[int, ...], default: Any = _REQUIRED) -> tuple[float, ...]:
+        value = self.raw(key, default)
+        if value is default and default is not _REQUIRED:
+            return value
+        lengths = (length,) if isinstance(length, int) else length
+        if not isinstance(value, list) or len(value) not in lengths:
+            want = " or ".join(str(n) for n in lengths)
+            self.fail(f"'{self._key(key)}' must be a list of {want} numbers, got {value!r}")
+        return tuple(self.check_number(key, v) for v in value)
+
+    def finish(self) -> None:
+        unknown = [k for k in self.data if k not in self.used]
+        if unknown:
+            key = unknown[0]
+            self.fail(f"unknown key '{self._key(key)}'{_suggest(key, tuple(self.used))}")
+
+
+def _suggest(word: str, candidates: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_case(path: str | Path) -> Case:
+    """Read and validate a case file. Raises :class:`CaseError` on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise CaseError(f"{path}: case file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CaseError(f"{path}: cannot read case file ({exc})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CaseError(f"{path.name}: not valid TOML ({exc})") from None
+    return case_from_dict(data, base_dir=path.resolve().parent, origin=path.name,
+                          path=path.resolve(), name=path.stem)
+
+
+def case_from_dict(data: dict, base_dir: str | Path = ".", origin: str = "case",
+                   path: Path | None = None, name: str = "case") -> Case:
+    """Validate a case given as a dict (the parsed TOML). Relative paths resolve in ``base_dir``."""
+    base_dir = Path(base_dir)
+    top = _Table(data, "", origin)
+    grid = _read_grid(_Table(top.raw("grid"), "grid", origin))
+    micro = _read_microstructure(_Table(top.raw("microstructure"), "microstructure", origin),
+                                 base_dir)
+    grains = _read_grains(top.raw("grains", []), origin)
+    materials = _read_materials(_Table(top.raw("materials", {}), "materials", origin), grid)
+    electrodes = _read_electrodes(top.raw("electrodes", []), origin, grid, micro, base_dir,
+                                  materials)
+    solver = _read_solver(_Table(top.raw("solver", {}), "solver", origin))
+    output = _read_output(_Table(top.raw("output", {}), "output", origin), base_dir)
+    top.finish()
+    return Case(grid=grid, microstructure=micro, grains=grains, materials=materials,
+                electrodes=electrodes, solver=solver, output=output, path=path, name=name)
+
+
+def _read_grid(t: _Table) -> Grid:
+    shape_raw = t.raw("shape")
+    if (not isinstance(shape_raw, list) or len(shape_raw) not in (2, 3)
+            or not all(isinstance(n, int) and not isinstance(n, bool) for n in shape_raw)):
+        t.fail(f"'grid.shape' must be a list of 2 or 3 integers ([nx, ny] or [nx, ny, nz]), "
+               f"got {shape_raw!r}")
+    if any(n < 1 for n in shape_raw):
+        t.fail(f"'grid.shape' entries must be >= 1, got {shape_raw!r}")
+    h = t.number("voxel_size_nm", positive=True) * NM
+    if len(shape_raw) == 2:
+        thickness = t.number("thickness_nm", h / NM, positive=True) * NM
+    else:
+        if t.has("thickness_nm"):
+            t.fail("'grid.thickness_nm' applies to 2D grids only; a 3D grid has cubic voxels")
+        thickness = h
+    t.finish()
+    return Grid(shape=tuple(shape_raw), voxel_size_m=h, thickness_m=thickness)
+
+
+def _read_microstructure(t: _Table, base_dir: Path) -> MicrostructureSpec:
+    source = t.string("source", choices=SOURCES)
+    phases_raw = t.raw("phases", {})
+    pt = _Table(phases_raw, "microstructure.phases", t.origin)
+    phases: dict[str, int] = {}
+    for key in list(phases_raw):
+        canonical = PHASE_ALIASES.get(key, key)
+        if canonical not in PHASE_NAMES:
+            pt.fail(f"unknown phase 'microstructure.phases.{key}': phases are "
+                    f"{', '.join(PHASE_NAMES)}{_suggest(key, PHASE_NAMES)}")
+        value = pt.integer(key)
+        if value > 0:
+            pt.fail(f"'microstructure.phases.{key}' = {value}: label values > 0 are grain ids; "
+                    f"a phase needs a label value <= 0")
+        if canonical in phases:
+            pt.fail(f"phase '{canonical}' is given twice in [microstructure.phases]")
+        phases[canonical] = value
+    if len(set(phases.values())) != len(phases):
+        pt.fail("two phases in [microstructure.phases] share one label value")
+    pt.finish()
+
+    spec: dict[str, Any] = {"source": source, "phases": phases}
+    if source == "labels":
+        rel = t.string("path")
+        spec["path"] = (base_dir / rel).resolve()
+        spec["array_key"] = t.string("array", None)
+    elif source == "voronoi":
+        spec["n_grains"] = t.integer("n_grains", minimum=1)
+        spec["seed"] = t.integer("seed", 0)
+        spec["zro2_fraction"] = t.number("zro2_fraction", 0.0, nonnegative=True)
+        if spec["zro2_fraction"] >= 1:
+            t.fail(f"'microstructure.zro2_fraction' must be < 1, got {spec['zro2_fraction']}")
+        spec["zro2_radius_nm"] = t.number("zro2_radius_nm", 0.0, nonnegative=True)
+        if spec["zro2_fraction"] > 0 and spec["zro2_radius_nm"] <= 0:
+            t.fail("'microstructure.zro2_radius_nm' must be > 0 when zro2_fraction > 0")
+    t.finish()
+    return MicrostructureSpec(**spec)
+
+
+def _read_grains(raw: Any, origin: str) -> tuple[GrainOrientation, ...]:
+    if not isinstance(raw, list):
+        raise CaseError(f"{origin}: 'grains' must be an array of tables ([[grains]]), "
+                        f"got {type(raw).__name__}")
+    grains: list[GrainOrientation] = []
+    seen: set[int] = set()
+    for k, entry in enumerate(raw):
+        t = _Table(entry, f"grains[{k}]", origin)
+        gid = t.integer("id", minimum=1)
+        if gid in seen:
+            t.fail(f"grain id {gid} has two [[grains]] entries")
+        seen.add(gid)
+        forms = [f for f in ("euler_deg", "theta_deg", "alpha_deg", "c_axis") if t.has(f)]
+        euler = theta_alpha = c_axis = None
+        if forms == ["euler_deg"]:
+            euler = t.numbers("euler_deg", 3)
+        elif sorted(forms) == ["alpha_deg", "theta_deg"]:
+            theta_alpha = (t.number("theta_deg"), t.number("alpha_deg"))
+        elif forms == ["c_axis"]:
+            c_axis = t.numbers("c_axis", 3)
+            if math.hypot(*c_axis) == 0:
+                t.fail(f"grain {gid}: 'c_axis' must not be the zero vector")
+        else:
+            t.fail(f"grain {gid}: give exactly one orientation: euler_deg = [phi1, Phi, phi2], "
+                   f"or theta_deg and alpha_deg, or c_axis = [x, y, z] (got "
+                   f"{', '.join(forms) or 'none'})")
+        t.finish()
+        grains.append(GrainOrientation(gid, euler, theta_alpha, c_axis))
+    return tuple(grains)
+
+
+def _read_materials(t: _Table, grid: Grid) -> Materials:
+    m = Materials(
+        sigma_ip=t.number("sigma_ip_S_per_m", 1.0, positive=True),
+        ratio_ip_op=t.number("ratio_ip_op", 1000.0, positive=True),
+        ratio_ip_gb=t.number("ratio_ip_gb", 20.0, positive=True),
+        gb_thickness_m=t.number("gb_thickness_nm", 1.0, nonnegative=True) * NM,
+        ratio_ip_backbone=t.number("ratio_ip_backbone", 250.0, positive=True),
+        conductivity_model=t.string("conductivity_model", "tensor", choices=CONDUCTIVITY_MODELS),
+        electrode_link=t.string("electrode_link", "half_voxel", choices=ELECTRODE_LINKS),
+        asr_ct_ohm_m2=t.number("asr_ct_ohm_m2", 0.0, nonnegative=True),
+    )
+    if m.conductivity_model == "ding2023" and grid.ndim == 3:
+        t.fail("'materials.conductivity_model' = \"ding2023\" (Eq. 4-1) is defined for 2D "
+               "lamellae only; use \"tensor\" for a 3D grid")
+    t.finish()
+    return m
+
+
+def _read_region(t: _Table, grid: Grid, micro: MicrostructureSpec, base_dir: Path,
+                 name: str) -> Region:
+    raw = t.raw("region")
+    edges = EDGE_NAMES_2D if grid.ndim == 2 else EDGE_NAMES_3D
+    if isinstance(raw, str):
+        if raw not in edges:
+            t.fail(f"electrode '{name}': region {raw!r} is not a face of this "
+                   f"{grid.ndim}D grid; expected one of {', '.join(edges)}{_suggest(raw, edges)}")
+        return Region(kind="edge", edge=raw)
+    rt = _Table(raw, f"electrodes.{name}.region", t.origin)
+    kinds = [k for k in ("box", "mask", "label") if rt.has(k)]
+    if len(kinds) != 1:
+        rt.fail(f"electrode '{name}': region must be a face name ({', '.join(edges)}) or a table "
+                f"with exactly one of box = [[i0, i1], ...], mask = \"file.npy\", label = <int>")
+    kind = kinds[0]
+    if kind == "box":
+        box = rt.raw("box")
+        ok = (isinstance(box, list) and len(box) == grid.ndim and all(
+            isinstance(r, list) and len(r) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in r) for r in box))
+        if not ok:
+            rt.fail(f"electrode '{name}': region.box must be {grid.ndim} pairs of integer voxel "
+                    f"indices [[i0, i1], ...] (half-open), got {box!r}")
+        for axis, ((lo, hi), n) in enumerate(zip(box, grid.shape)):
+            if not (0 <= lo < hi <= n):
+                rt.fail(f"electrode '{name}': region.box range {[lo, hi]} on axis {axis} is "
+                        f"outside the grid (need 0 <= i0 < i1 <= {n})")
+        region = Region(kind="box", box=tuple((lo, hi) for lo, hi in box))
+    elif kind == "mask":
+        region = Region(kind="mask", path=(base_dir / rt.string("mask")).resolve())
+    else:
+        if micro.source != "labels":
+            rt.fail(f"electrode '{name}': region.label needs microstructure.source = \"labels\"")
+        label = rt.integer("label")
+        if label > 0:
+            rt.fail(f"electrode '{name}': region.label = {label} is a grain id; electrode voxels "
+                    f"need a label value <= 0")
+        if label in micro.phases.values():
+            rt.fail(f"electrode '{name}': region.label = {label} is already a phase in "
+                    f"[microstructure.phases]")
+        region = Region(kind="label", label=label)
+    rt.finish()
+    return region
+
+
+def _read_electrodes(raw: Any, origin: str, grid: Grid, micro: MicrostructureSpec,
+                     base_dir: Path, materials: Materials) -> tuple[Electrode, ...]:
+    if not isinstance(raw, list):
+        raise CaseError(f"{origin}: 'electrodes' must be an array of tables ([[electrodes]])")
+    electrodes: list[Electrode] = []
+    for k, entry in enumerate(raw):
+        t = _Table(entry, f"electrodes[{k}]", origin)
+        name = t.string("name", f"electrode{k + 1}")
+        if any(e.name == name for e in electrodes):
+            t.fail(f"two electrodes are named '{name}'")
+        region = _read_region(t, grid, micro, base_dir, name)
+        has_v, has_i = t.has("potential_V"), t.has("current_A")
+        if has_v == has_i:
+            t.fail(f"electrode '{name}': give exactly one of potential_V (fixed potential) or "
+                   f"current_A (fixed current, positive into the sample)")
+        potential = t.number("potential_V") if has_v else None
+        current = t.number("current_A") if has_i else None
+        asr = t.number("asr_ohm_m2", materials.asr_ct_ohm_m2, nonnegative=True)
+        t.finish()
+        electrodes.append(Electrode(name, region, potential, current, asr))
+    if len(electrodes) < 2:
+        raise CaseError(f"{origin}: need at least two [[electrodes]], got {len(electrodes)}")
+    fixed = [e for e in electrodes if e.potential_V is not None]
+    if not fixed:
+        raise CaseError(f"{origin}: at least one electrode needs potential_V (a reference "
+                        f"potential); all of them set current_A")
+    currents = [e for e in electrodes if e.current_A is not None]
+    if not currents and len({e.potential_V for e in fixed}) == 1:
+        raise CaseError(f"{origin}: all electrodes are at potential_V = {fixed[0].potential_V}: "
+                        f"no current would flow; set different potentials or a current_A")
+    return tuple(electrodes)
+
+
+def _read_solver(t: _Table) -> SolverOptions:
+    s = SolverOptions(
+        method=t.string("method", "auto", choices=SOLVER_METHODS),
+        rtol=t.number("rtol", 1e-10, positive=True),
+        maxiter=t.integer("maxiter", 2000, minimum=1),
+        direct_max_unknowns=t.integer("direct_max_unknowns", 200_000, minimum=0),
+    )
+    if s.rtol >= 1:
+        t.fail(f"'solver.rtol' must be < 1, got {s.rtol}")
+    t.finish()
+    return s
+
+
+def _read_output(t: _Table, base_dir: Path) -> OutputOptions:
+    rel = t.string("dir", None)
+    figures = t.boolean("figures", True)
+    t.finish()
+    return OutputOptions(dir=(base_dir / rel) if rel is not None else None, figures=figures)

@@ -1,0 +1,119 @@
+"""Command line: a thin layer over the Python API.
+
+    netsolve run CASE.toml [-o OUT]     solve and write a result directory
+    netsolve check CASE.toml            validate a case (and its network) without solving
+
+User errors print one line ``netsolve: error: ...`` on stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .case import load_case
+from .errors import CaseError
+
+EXIT_USER_ERROR = 2
+
+
+def _out_dir(case, override: str | None) -> Path:
+    if override is not None:
+        return Path(override)
+    if case.output.dir is not None:
+        return case.output.dir
+    return Path("out") / case.name
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .api import solve
+    from .export import write_result
+
+    case = load_case(args.case)
+    result = solve(case)
+    out = write_result(result, _out_dir(case, args.output), figures=case.output.figures)
+    if not args.quiet:
+        print(_human_summary(result))
+        print(f"wrote {out}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .microstructure import build_microstructure
+    from .network import build_network
+    from .properties import compute_properties
+    from .solve import check_connectivity
+
+    case = load_case(args.case)
+    micro = build_microstructure(case)
+    props = compute_properties(micro, case.materials)
+    network = build_network(case, micro, props)
+    floating = check_connectivity(network, case.electrodes, case.label)
+    grid = case.grid
+    fractions = ", ".join(f"{k} {v:.1%}" for k, v in micro.phase_fractions().items() if v > 0)
+    n_grains = int(np.unique(micro.labels[micro.phase == 0]).size)
+    print(f"{case.label}: OK")
+    print(f"  grid {grid.shape} voxels of {grid.voxel_size_m * 1e9:g} nm"
+          + (f", thickness {grid.thickness_m * 1e9:g} nm" if grid.ndim == 2 else ""))
+    print(f"  {n_grains} grains; phases: {fractions}")
+    print(f"  model {case.materials.conductivity_model}; {network.n_links} links "
+          f"({int(network.link_is_gb.sum())} across grain boundaries)")
+    for k, e in enumerate(case.electrodes):
+        drive = f"{e.potential_V:g} V" if e.potential_V is not None else f"{e.current_A:g} A"
+        n_faces = int((network.electrode_link_electrode == k).sum())
+        print(f"  electrode {e.name}: {e.region.describe()}, {drive}, {n_faces} contact faces")
+    print(f"  {network.n_nodes - int(floating.sum())} unknowns, {int(floating.sum())} floating "
+          f"voxels")
+    return 0
+
+
+def _human_summary(result) -> str:
+    s = result.summary()
+    lines = [f"{s['case']}: I = {s['total_current_A']:.6g} A, "
+             f"R_eff = {s['effective_resistance_ohm']:.6g} ohm"]
+    for name, current in s["electrode_currents_A"].items():
+        lines.append(f"  {name:>12}: {s['electrode_potentials_V'][name]:+.6g} V, "
+                     f"{current:+.6g} A")
+    solver = s["solver"]
+    lines.append(f"  solver {solver['method']}: {solver['iterations']} iterations, residual "
+                 f"{solver['residual_rel']:.1e}, {solver['time_s']:.2f} s; "
+                 f"{s['n_unknowns']} unknowns, {s['n_floating_voxels']} floating voxels")
+    lines.append(f"  balance: current {s['current_balance_rel']:.1e}, "
+                 f"power {s['power_balance_rel']:.1e}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="netsolve", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"netsolve {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="solve a case and write a result directory")
+    run.add_argument("case", help="case file (TOML)")
+    run.add_argument("-o", "--output", help="result directory (default: [output] dir, "
+                                            "else out/<case name>)")
+    run.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    run.set_defaults(func=cmd_run)
+    check = sub.add_parser("check", help="validate a case without solving")
+    check.add_argument("case", help="case file (TOML)")
+    check.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CaseError as exc:
+        print(f"netsolve: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("netsolve: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

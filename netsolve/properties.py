@@ -1,0 +1,100 @@
+"""Stage 2: microstructure + materials -> conductivity of every voxel (S/m).
+
+Three conductivity models (``[materials] conductivity_model``):
+
+- ``tensor`` (default, physical): uniaxial crystal tensor
+  ``S3 = sigma_ip (I - c c^T) + sigma_op c c^T``. A 2D lamella has insulating top and bottom
+  faces (J_z = 0), which gives the in-plane Schur complement
+  ``S2 = S3[xy,xy] - S3[xy,z] S3[z,xy] / S3[z,z]``.
+- ``ding2023``: Eq. 4-1 of the thesis (Ding 2024), exactly as printed; axis conductivities
+  only, 2D only. Not a tensor projection (it exceeds sigma_ip at alpha = 0, theta = 45 deg).
+- ``isotropic``: every grain conducts sigma_ip in all directions (the paper's uniform reference).
+
+Each grain keeps its full tensor (``grain_tensor``); a discretization takes what it can use.
+The two-point stencil uses ``axis_sigma`` (the tensor diagonal, or Eq. 4-1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .case import Materials
+from .microstructure import Microstructure, Phase
+
+
+@dataclass(frozen=True)
+class Properties:
+    """Conductivities of one microstructure.
+
+    ``grain_tensor``: (n_grains, d, d) S/m, rows as in ``microstructure.orientations``.
+    ``grain_axis_sigma``: (n_grains, d) S/m, what an axis-aligned (two-point) link sees.
+    ``backbone_sigma``: S/m, isotropic frame/backbone.
+    ``voxel_axis_sigma``: grid shape + (d,) S/m; 0 in non-conducting voxels.
+    ``gb_conductance_m2``: sigma_GB / t_GB in S/m^2 (inf when t_GB = 0: no GB resistance).
+    """
+
+    model: str
+    grain_tensor: np.ndarray
+    grain_axis_sigma: np.ndarray
+    backbone_sigma: float
+    voxel_axis_sigma: np.ndarray
+    gb_conductance_m2: float
+
+
+def crystal_tensor(c_axis: np.ndarray, sigma_ip: float, sigma_op: float) -> np.ndarray:
+    """Uniaxial 3x3 conductivity tensors for unit c-axes of shape (n, 3), S/m."""
+    cc = c_axis[:, :, None] * c_axis[:, None, :]
+    return sigma_ip * (np.eye(3) - cc) + sigma_op * cc
+
+
+def thin_film_tensor(tensor3: np.ndarray) -> np.ndarray:
+    """In-plane 2x2 tensors of a film with J_z = 0 (Schur complement), shape (n, 2, 2)."""
+    a = tensor3[:, :2, :2]
+    b = tensor3[:, :2, 2]
+    return a - b[:, :, None] * b[:, None, :] / tensor3[:, 2, 2][:, None, None]
+
+
+def ding2023_axis_sigma(theta_rad: np.ndarray, alpha_rad: np.ndarray, sigma_ip: float,
+                        sigma_op: float) -> np.ndarray:
+    """Eq. 4-1 (Ding 2024) exactly as printed: (sigma_x, sigma_y) per grain, shape (n, 2)."""
+    st, ct = np.abs(np.sin(theta_rad)), np.abs(np.cos(theta_rad))
+    sa, ca = np.abs(np.sin(alpha_rad)), np.abs(np.cos(alpha_rad))
+    sigma_x = sigma_op * sa * st + sigma_ip * (ct + ca * st)
+    sigma_y = sigma_ip * (st + ca * ct) + sigma_op * sa * ct
+    return np.stack([sigma_x, sigma_y], axis=1)
+
+
+def grain_conductivity(micro: Microstructure, materials: Materials) -> tuple[np.ndarray, np.ndarray]:
+    """Per-grain (tensor, axis conductivities) for the chosen model."""
+    ori = micro.orientations
+    ndim = micro.grid.ndim
+    n = len(ori)
+    model = materials.conductivity_model
+    if model == "isotropic":
+        tensor = np.broadcast_to(materials.sigma_ip * np.eye(ndim), (n, ndim, ndim)).copy()
+        return tensor, np.full((n, ndim), materials.sigma_ip)
+    tensor3 = crystal_tensor(ori.c_axis, materials.sigma_ip, materials.sigma_op)
+    if model == "tensor":
+        tensor = tensor3 if ndim == 3 else thin_film_tensor(tensor3)
+        return tensor, np.diagonal(tensor, axis1=1, axis2=2).copy()
+    axis = ding2023_axis_sigma(ori.theta_rad, ori.alpha_rad, materials.sigma_ip,
+                               materials.sigma_op)
+    tensor = np.zeros((n, 2, 2))
+    tensor[:, 0, 0], tensor[:, 1, 1] = axis[:, 0], axis[:, 1]
+    return tensor, axis
+
+
+def compute_properties(micro: Microstructure, materials: Materials) -> Properties:
+    """Conductivities of every grain and voxel (vectorized over voxels)."""
+    tensor, axis = grain_conductivity(micro, materials)
+    ndim = micro.grid.ndim
+    voxel = np.zeros(micro.grid.shape + (ndim,))
+    grains = micro.phase == Phase.GRAIN
+    voxel[grains] = axis[micro.grain_index[grains]]
+    voxel[micro.phase == Phase.BACKBONE] = materials.sigma_backbone
+    t_gb = materials.gb_thickness_m
+    gb = np.inf if t_gb == 0 else materials.sigma_gb / t_gb
+    return Properties(materials.conductivity_model, tensor, axis, materials.sigma_backbone,
+                      voxel, gb)

@@ -1,0 +1,110 @@
+"""The :class:`Result` of a solve: every stage's output plus the global quantities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import __version__
+from .case import Case
+from .fields import Fields
+from .microstructure import Microstructure
+from .network import Network
+from .properties import Properties
+from .solve import NetworkSolution
+
+
+@dataclass(frozen=True)
+class Result:
+    """A solved case.
+
+    Sign convention: an electrode current is positive when current flows from the electrode
+    into the sample. ``total_current_A`` is the sum of the positive electrode currents (the
+    current that passes through the sample); ``effective_resistance_ohm`` is the spread of the
+    electrode potentials divided by it (for two electrodes: (V_source - V_sink) / I).
+    """
+
+    case: Case
+    microstructure: Microstructure
+    properties: Properties
+    network: Network
+    solution: NetworkSolution
+    fields: Fields
+
+    @property
+    def electrode_currents_A(self) -> dict[str, float]:
+        return {e.name: float(i) for e, i in zip(self.case.electrodes,
+                                                  self.solution.electrode_current)}
+
+    @property
+    def electrode_potentials_V(self) -> dict[str, float]:
+        return {e.name: float(v) for e, v in zip(self.case.electrodes,
+                                                  self.solution.electrode_potential)}
+
+    @property
+    def total_current_A(self) -> float:
+        currents = self.solution.electrode_current
+        return float(currents[currents > 0].sum())
+
+    @property
+    def effective_resistance_ohm(self) -> float:
+        v = self.solution.electrode_potential
+        total = self.total_current_A
+        return float((v.max() - v.min()) / total) if total > 0 else float("inf")
+
+    @property
+    def current_balance_rel(self) -> float:
+        """|sum of electrode currents| / largest |electrode current| (Kirchhoff: ~0)."""
+        currents = self.solution.electrode_current
+        return float(abs(currents.sum()) / np.abs(currents).max())
+
+    @property
+    def electrode_power_W(self) -> float:
+        """Power delivered by the electrodes, sum V_k I_k (W)."""
+        return float(np.dot(self.solution.electrode_potential, self.solution.electrode_current))
+
+    @property
+    def power_balance_rel(self) -> float:
+        """|Joule heat in all resistors - electrode power| / electrode power (Tellegen: ~0)."""
+        supplied = self.electrode_power_W
+        return float(abs(self.fields.joule_power_W - supplied) / abs(supplied))
+
+    @property
+    def n_floating_voxels(self) -> int:
+        return int(self.solution.floating.sum())
+
+    @property
+    def floating_fraction(self) -> float:
+        """Floating voxels as a fraction of the conducting voxels."""
+        return self.n_floating_voxels / max(self.network.n_nodes, 1)
+
+    def summary(self) -> dict:
+        """The contents of ``summary.json`` (JSON-ready)."""
+        micro = self.microstructure
+        return {
+            "netsolve_version": __version__,
+            "case": self.case.label,
+            "grid_shape": list(self.case.grid.shape),
+            "voxel_size_nm": self.case.grid.voxel_size_m * 1e9,
+            "thickness_nm": self.case.grid.thickness_m * 1e9,
+            "conductivity_model": self.properties.model,
+            "discretization": "two_point",
+            "electrode_currents_A": self.electrode_currents_A,
+            "electrode_potentials_V": self.electrode_potentials_V,
+            "total_current_A": self.total_current_A,
+            "effective_resistance_ohm": self.effective_resistance_ohm,
+            "current_balance_rel": self.current_balance_rel,
+            "joule_power_W": self.fields.joule_power_W,
+            "electrode_power_W": self.electrode_power_W,
+            "power_balance_rel": self.power_balance_rel,
+            "n_voxels": int(micro.labels.size),
+            "n_grains": int(len(np.unique(micro.labels[micro.phase == 0]))),
+            "n_links": self.network.n_links,
+            "n_gb_links": int(self.network.link_is_gb.sum()),
+            "n_unknowns": self.solution.n_unknowns,
+            "n_floating_voxels": self.n_floating_voxels,
+            "floating_fraction": self.floating_fraction,
+            "phase_fractions": micro.phase_fractions(),
+            "solver": self.solution.stats.as_dict(),
+        }
