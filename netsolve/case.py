@@ -28,6 +28,7 @@ CONDUCTIVITY_MODELS = ("tensor", "ding2023", "isotropic")
 ELECTRODE_LINKS = ("half_voxel", "full_voxel")
 SOLVER_METHODS = ("auto", "direct", "amg", "cg")
 SOURCES = ("uniform", "labels", "voronoi")
+TOP_LEVEL_KEYS = ("grid", "microstructure", "grains", "materials", "electrodes", "solver", "output")
 
 
 # --------------------------------------------------------------------------- typed case objects
@@ -158,7 +159,7 @@ class SolverOptions:
     method: str = "auto"
     rtol: float = 1e-10
     maxiter: int = 2000
-    direct_max_unknowns: int = 200_000
+    direct_max_unknowns: int | None = None  # None: by dimension, see solve.choose_method
 
 
 @dataclass(frozen=True)
@@ -317,9 +318,11 @@ def case_from_dict(data: dict, base_dir: str | Path = ".", origin: str = "case",
     """Validate a case given as a dict (the parsed TOML). Relative paths resolve in ``base_dir``."""
     base_dir = Path(base_dir)
     top = _Table(data, "", origin)
+    top.used.update(TOP_LEVEL_KEYS)
+    top.finish()  # a misspelled table name is reported before anything that depends on it
     grid = _read_grid(_Table(top.raw("grid"), "grid", origin))
     micro = _read_microstructure(_Table(top.raw("microstructure"), "microstructure", origin),
-                                 base_dir)
+                                 base_dir, grid)
     grains = _read_grains(top.raw("grains", []), origin)
     materials = _read_materials(_Table(top.raw("materials", {}), "materials", origin), grid)
     electrodes = _read_electrodes(top.raw("electrodes", []), origin, grid, micro, base_dir,
@@ -350,7 +353,7 @@ def _read_grid(t: _Table) -> Grid:
     return Grid(shape=tuple(shape_raw), voxel_size_m=h, thickness_m=thickness)
 
 
-def _read_microstructure(t: _Table, base_dir: Path) -> MicrostructureSpec:
+def _read_microstructure(t: _Table, base_dir: Path, grid: Grid) -> MicrostructureSpec:
     source = t.string("source", choices=SOURCES)
     phases_raw = t.raw("phases", {})
     pt = _Table(phases_raw, "microstructure.phases", t.origin)
@@ -378,13 +381,19 @@ def _read_microstructure(t: _Table, base_dir: Path) -> MicrostructureSpec:
         spec["array_key"] = t.string("array", None)
     elif source == "voronoi":
         spec["n_grains"] = t.integer("n_grains", minimum=1)
-        spec["seed"] = t.integer("seed", 0)
+        n_voxels = math.prod(grid.shape)
+        if spec["n_grains"] > n_voxels:
+            t.fail(f"'microstructure.n_grains' = {spec['n_grains']} exceeds the number of "
+                   f"voxels ({n_voxels})")
+        spec["seed"] = t.integer("seed", 0, minimum=0)
         spec["zro2_fraction"] = t.number("zro2_fraction", 0.0, nonnegative=True)
         if spec["zro2_fraction"] >= 1:
             t.fail(f"'microstructure.zro2_fraction' must be < 1, got {spec['zro2_fraction']}")
         spec["zro2_radius_nm"] = t.number("zro2_radius_nm", 0.0, nonnegative=True)
-        if spec["zro2_fraction"] > 0 and spec["zro2_radius_nm"] <= 0:
-            t.fail("'microstructure.zro2_radius_nm' must be > 0 when zro2_fraction > 0")
+        if spec["zro2_fraction"] > 0 and spec["zro2_radius_nm"] < 0.5 * grid.voxel_size_m / NM:
+            t.fail(f"'microstructure.zro2_radius_nm' must be at least half a voxel "
+                   f"({0.5 * grid.voxel_size_m / NM:g} nm) when zro2_fraction > 0, got "
+                   f"{spec['zro2_radius_nm']:g}")
     t.finish()
     return MicrostructureSpec(**spec)
 
@@ -494,6 +503,9 @@ def _read_electrodes(raw: Any, origin: str, grid: Grid, micro: MicrostructureSpe
         if any(e.name == name for e in electrodes):
             t.fail(f"two electrodes are named '{name}'")
         region = _read_region(t, grid, micro, base_dir, name)
+        same_face = [e.name for e in electrodes if region.kind == "edge" and e.region == region]
+        if same_face:
+            t.fail(f"electrodes '{same_face[0]}' and '{name}' both cover face '{region.edge}'")
         has_v, has_i = t.has("potential_V"), t.has("current_A")
         if has_v == has_i:
             t.fail(f"electrode '{name}': give exactly one of potential_V (fixed potential) or "
@@ -521,7 +533,7 @@ def _read_solver(t: _Table) -> SolverOptions:
         method=t.string("method", "auto", choices=SOLVER_METHODS),
         rtol=t.number("rtol", 1e-10, positive=True),
         maxiter=t.integer("maxiter", 2000, minimum=1),
-        direct_max_unknowns=t.integer("direct_max_unknowns", 200_000, minimum=0),
+        direct_max_unknowns=t.integer("direct_max_unknowns", None, minimum=0),
     )
     if s.rtol >= 1:
         t.fail(f"'solver.rtol' must be < 1, got {s.rtol}")

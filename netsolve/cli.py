@@ -61,7 +61,7 @@ def cmd_check(args: argparse.Namespace) -> int:
           + (f", thickness {grid.thickness_m * 1e9:g} nm" if grid.ndim == 2 else ""))
     print(f"  {n_grains} grains; phases: {fractions}")
     print(f"  model {case.materials.conductivity_model}; {network.n_links} links "
-          f"({int(network.link_is_gb.sum())} across grain boundaries)")
+          f"({int(network.link_crosses_gb.sum())} across grain boundaries)")
     for k, e in enumerate(case.electrodes):
         drive = f"{e.potential_V:g} V" if e.potential_V is not None else f"{e.current_A:g} A"
         n_faces = int((network.electrode_link_electrode == k).sum())
@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("netsolve: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `netsolve run ... | head`: the result is already written
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

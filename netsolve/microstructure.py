@@ -71,22 +71,23 @@ def build_microstructure(case: Case, *, require_orientations: bool = True) -> Mi
         labels = read_label_array(spec.path, grid.shape, spec.array_key)
         orientations = orientations_from_case(case.grains, origin)
     elif spec.source == "voronoi":
-        rng = np.random.default_rng(spec.seed)
-        labels = voronoi_labels(grid.shape, spec.n_grains, rng)
+        # Independent streams: changing the ZrO2 settings keeps the grains and orientations.
+        grain_rng, orientation_rng, particle_rng = (
+            np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(3))
+        labels = voronoi_labels(grid.shape, spec.n_grains, grain_rng)
         if spec.zro2_fraction > 0:
             radius_vox = spec.zro2_radius_nm * 1e-9 / grid.voxel_size_m
-            particles = random_particles(grid.shape, spec.zro2_fraction, radius_vox, rng)
-            labels[particles] = spec.phases.get("zro2", -1)
-        given = {g.grain_id for g in case.grains}
+            particles = random_particles(grid.shape, spec.zro2_fraction, radius_vox, particle_rng)
+            labels[particles] = zro2_label(spec.phases)
         ids = np.arange(1, spec.n_grains + 1)
-        orientations = _merge(random_orientations(ids, rng),
-                              orientations_from_case(case.grains, origin) if given else None)
+        orientations = _merge(random_orientations(ids, orientation_rng),
+                              orientations_from_case(case.grains, origin) if case.grains else None)
     else:  # pragma: no cover - the case reader only accepts known sources
         raise AssertionError(spec.source)
 
     phases = dict(spec.phases)
     if spec.source == "voronoi" and spec.zro2_fraction > 0:
-        phases.setdefault("zro2", -1)
+        phases["zro2"] = zro2_label(spec.phases)
     phase = np.full(grid.shape, Phase.GRAIN, dtype=np.uint8)
     electrode_index = np.full(grid.shape, -1, dtype=np.int16)
     known = labels > 0
@@ -131,6 +132,13 @@ def build_microstructure(case: Case, *, require_orientations: bool = True) -> Mi
     return Microstructure(grid, labels, phase, grain_index, electrode_index, orientations)
 
 
+def zro2_label(phases: dict[str, int]) -> int:
+    """Label value of generated ZrO2 particles: the declared one, else one no phase uses."""
+    if "zro2" in phases:
+        return phases["zro2"]
+    return min([0, *phases.values()]) - 1
+
+
 def read_label_array(path: Path, shape: tuple[int, ...], array_key: str | None = None) -> np.ndarray:
     """Read an integer label array from .npy or .npz (never unpickles)."""
     try:
@@ -168,7 +176,8 @@ def electrode_voxel_mask(region, labels: np.ndarray, grid: Grid, name: str) -> n
     if region.kind == "label":
         mask = labels == region.label
         if not mask.any():
-            raise CaseError(f"electrode '{name}': no voxel has label {region.label}")
+            raise CaseError(f"electrode '{name}': region.label = {region.label}, but no voxel of "
+                            f"the label map has that value")
         return mask
     try:
         mask = np.load(region.path, allow_pickle=False)

@@ -45,7 +45,8 @@ class Network:
     link_nodes: np.ndarray  # (n_links, 2) int32
     link_axis: np.ndarray  # (n_links,) int8
     link_conductance: np.ndarray  # (n_links,) S
-    link_gb_resistance: np.ndarray  # (n_links,) ohm, 0 where the link crosses no GB
+    link_crosses_gb: np.ndarray  # (n_links,) bool, the link joins two different grains
+    link_gb_resistance: np.ndarray  # (n_links,) ohm, 0 where no GB (or t_GB = 0)
     electrode_link_node: np.ndarray  # (m,) int32
     electrode_link_electrode: np.ndarray  # (m,) int16
     electrode_link_axis: np.ndarray  # (m,) int8
@@ -60,10 +61,6 @@ class Network:
     @property
     def n_links(self) -> int:
         return len(self.link_conductance)
-
-    @property
-    def link_is_gb(self) -> np.ndarray:
-        return self.link_gb_resistance > 0
 
     def voxel_node(self) -> np.ndarray:
         """Node index of every voxel (grid shape), -1 for voxels without a node."""
@@ -93,7 +90,7 @@ def build_network(case: Case, micro: Microstructure, props: Properties) -> Netwo
     is_grain = micro.phase == Phase.GRAIN
     r_gb = 1.0 / (props.gb_conductance_m2 * area)  # 0 when t_GB = 0
 
-    links, axes, conductance, gb_resistance = [], [], [], []
+    links, axes, conductance, gb_resistance, gb_flag = [], [], [], [], []
     for axis in range(ndim):  # loop over the 2-3 axes; each pass is vectorized over faces
         lo, hi = _axis_slices(ndim, axis)
         a, b = node_id[lo], node_id[hi]
@@ -107,6 +104,7 @@ def build_network(case: Case, micro: Microstructure, props: Properties) -> Netwo
         axes.append(np.full(len(resistance), axis, dtype=np.int8))
         conductance.append(1.0 / (resistance + gb_part))
         gb_resistance.append(gb_part)
+        gb_flag.append(crosses_gb)
 
     e_node, e_id, e_axis, e_side = _electrode_faces(case, micro, node_id)
     link_length = 0.5 * h if case.materials.electrode_link == "half_voxel" else h
@@ -118,7 +116,7 @@ def build_network(case: Case, micro: Microstructure, props: Properties) -> Netwo
         shape=grid.shape, face_area_m2=area, node_voxel=node_voxel,
         link_nodes=np.concatenate(links).astype(np.int32),
         link_axis=np.concatenate(axes), link_conductance=np.concatenate(conductance),
-        link_gb_resistance=np.concatenate(gb_resistance),
+        link_crosses_gb=np.concatenate(gb_flag), link_gb_resistance=np.concatenate(gb_resistance),
         electrode_link_node=e_node.astype(np.int32), electrode_link_electrode=e_id.astype(np.int16),
         electrode_link_axis=e_axis.astype(np.int8), electrode_link_side=e_side.astype(np.int8),
         electrode_link_conductance=e_conductance, n_electrodes=len(case.electrodes))

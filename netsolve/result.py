@@ -101,7 +101,7 @@ class Result:
             "n_voxels": int(micro.labels.size),
             "n_grains": int(len(np.unique(micro.labels[micro.phase == 0]))),
             "n_links": self.network.n_links,
-            "n_gb_links": int(self.network.link_is_gb.sum()),
+            "n_gb_links": int(self.network.link_crosses_gb.sum()),
             "n_unknowns": self.solution.n_unknowns,
             "n_floating_voxels": self.n_floating_voxels,
             "floating_fraction": self.floating_fraction,

@@ -85,14 +85,22 @@ def laplacian(n_nodes: int, link_nodes: np.ndarray, conductance: np.ndarray,
 # --------------------------------------------------------------------------- linear solvers
 
 
-def choose_method(n_unknowns: int, options: SolverOptions) -> str:
+# Sparse LU fill-in grows much faster on 3D grids than on 2D ones: "auto" uses the direct
+# solver only below these sizes (measured: validation/bench_solve.py, docs/performance.md).
+DIRECT_MAX_UNKNOWNS = {2: 200_000, 3: 20_000}
+
+
+def choose_method(n_unknowns: int, options: SolverOptions, ndim: int = 2) -> str:
     if options.method != "auto":
         return options.method
-    return "direct" if n_unknowns <= options.direct_max_unknowns else "amg"
+    limit = options.direct_max_unknowns
+    if limit is None:
+        limit = DIRECT_MAX_UNKNOWNS[ndim]
+    return "direct" if n_unknowns <= limit else "amg"
 
 
 def linear_solve(matrix: sp.csr_matrix, rhs: np.ndarray, method: str, rtol: float,
-                 maxiter: int) -> tuple[np.ndarray, SolverStats]:
+                 maxiter: int, origin: str = "case") -> tuple[np.ndarray, SolverStats]:
     """Solve ``matrix @ X = rhs`` for an SPD matrix and rhs of shape (n,) or (n, k)."""
     rhs2 = rhs.reshape(len(rhs), -1)
     start = time.perf_counter()
@@ -135,7 +143,7 @@ def linear_solve(matrix: sp.csr_matrix, rhs: np.ndarray, method: str, rtol: floa
     elapsed = time.perf_counter() - start
     residual = _relative_residual(matrix, solution, rhs2)
     if method != "direct" and residual > max(10 * rtol, 1e-12):
-        raise CaseError(f"solver '{method}' did not converge: relative residual {residual:.2e} "
+        raise CaseError(f"{origin}: solver '{method}' did not converge: relative residual {residual:.2e} "
                         f"> rtol {rtol:.1e} after {iterations} iterations (raise solver.maxiter "
                         f"or use solver.method = \"direct\")")
     stats = SolverStats(method, iterations, residual, elapsed, setup, rhs2.shape[1])
@@ -224,8 +232,8 @@ def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: 
     for col in range(boundary.shape[1]):  # one column per controlled electrode (a handful)
         rhs[:, col] = np.bincount(e_node, e_g * boundary[e_id, col], n_active)
 
-    method = choose_method(n_active, options)
-    solution, stats = linear_solve(matrix, rhs, method, options.rtol, options.maxiter)
+    method = choose_method(n_active, options, len(network.shape))
+    solution, stats = linear_solve(matrix, rhs, method, options.rtol, options.maxiter, origin)
 
     def currents(u: np.ndarray, v: np.ndarray) -> np.ndarray:
         return np.bincount(e_id, e_g * (v[e_id] - u[e_node]), n_e)

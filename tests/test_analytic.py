@@ -72,7 +72,7 @@ def test_series_layers_with_grain_boundaries(solve, tmp_path):
     sig = [SIGMA / 10, SIGMA, SIGMA / 10]
     exact = sum(w * H / (s * area) for w, s in zip(widths, sig)) + 2 * 2e-9 / (SIGMA / 4 * area)
     assert result.effective_resistance_ohm == pytest.approx(exact, rel=1e-9)
-    assert result.network.link_is_gb.sum() == 2 * 3
+    assert result.network.link_crosses_gb.sum() == 2 * 3
 
 
 def test_parallel_stripes(solve, tmp_path):
@@ -95,7 +95,7 @@ def test_bicrystal_grain_boundary_resistance(solve, tmp_path):
     exact = 12 * H / (SIGMA * area) + 1e-9 / (SIGMA / 20 * area)
     assert result.effective_resistance_ohm == pytest.approx(exact, rel=1e-9)
     # The GB potential jump is I * R_GB per face, and E excludes it.
-    jumps = result.fields.gb_potential_jump[result.network.link_is_gb]
+    jumps = result.fields.gb_potential_jump[result.network.link_crosses_gb]
     assert np.allclose(jumps, result.total_current_A * 1e-9 / (SIGMA / 20 * area), rtol=1e-9)
     e = result.fields.electric_field[..., 0]
     assert np.allclose(e, result.total_current_A / area / SIGMA, rtol=1e-9)

@@ -203,3 +203,43 @@ def test_installed_entry_point_exit_status(workdir):
                         text=True, cwd=workdir)
     assert ok.returncode == 0 and ok.stdout == ""
     assert (workdir / "out" / "case" / "summary.json").exists()
+
+
+MORE_BAD = [
+    ("[[electrodes]]\nname = \"sink\"", "[[electrode]]\nname = \"sink\"", ["'electrode'", "electrodes"]),
+    ("region = \"right\"", "region = \"left\"", ["'source' and 'sink'", "face 'left'"]),
+]
+
+
+@pytest.mark.parametrize("old,new,words", MORE_BAD)
+def test_more_bad_case_files(workdir, capsys, old, new, words):
+    (workdir / "bad.toml").write_text(_edit(GOOD, old, new))
+    status, _, err = run(["check", workdir / "bad.toml"], capsys)
+    assert status == 2 and err.count("\n") == 1
+    for word in words:
+        assert word in err, (word, err)
+
+
+@pytest.mark.parametrize("line,key", [("seed = -1", "seed"), ("n_grains = 100000", "n_grains"),
+                                      ("zro2_radius_nm = 1.0", "zro2_radius_nm")])
+def test_bad_voronoi_settings(tmp_path, capsys, line, key):
+    settings = {"seed": "seed = 0", "n_grains": "n_grains = 5", "zro2_radius_nm": "zro2_radius_nm = 30.0"}
+    settings[key] = line
+    text = textwrap.dedent(f"""
+        [grid]
+        shape = [20, 10]
+        voxel_size_nm = 10.0
+        [microstructure]
+        source = "voronoi"
+        zro2_fraction = 0.1
+        {chr(10).join(settings.values())}
+        [[electrodes]]
+        region = "left"
+        potential_V = 1.0
+        [[electrodes]]
+        region = "right"
+        potential_V = 0.0
+        """)
+    (tmp_path / "v.toml").write_text(text)
+    status, _, err = run(["check", tmp_path / "v.toml"], capsys)
+    assert status == 2 and key in err and "Traceback" not in err

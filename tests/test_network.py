@@ -147,3 +147,26 @@ def test_wiener_bounds_on_random_two_phase_maps(tmp_path, seed, ratio):
     harmonic = 1 / (f / s1 + (1 - f) / s2)
     arithmetic = f * s1 + (1 - f) * s2
     assert harmonic * (1 - 1e-9) <= sigma_eff <= arithmetic * (1 + 1e-9)
+
+
+def test_voronoi_zro2_settings_do_not_change_the_grains(tmp_path):
+    def micro(fraction):
+        data = polycrystal()
+        data["microstructure"]["zro2_fraction"] = fraction
+        data["microstructure"]["phases"] = {"backbone": -1}
+        case = netsolve.case_from_dict(data, base_dir=tmp_path)
+        from netsolve.microstructure import build_microstructure
+        return build_microstructure(case)
+
+    a, b = micro(0.0), micro(0.1)
+    assert np.array_equal(a.orientations.c_axis, b.orientations.c_axis)
+    grains_b = b.labels > 0
+    assert np.array_equal(a.labels[grains_b], b.labels[grains_b])
+    # Generated particles take a label no declared phase uses: they are ZrO2, not backbone.
+    assert (b.phase == 2).mean() == pytest.approx(0.1, abs=0.04) and not (b.phase == 1).any()
+
+
+def test_gb_links_counted_even_without_gb_resistance(solve):
+    result = solve(polycrystal(materials={"sigma_ip_S_per_m": 1.0, "gb_thickness_nm": 0.0}))
+    assert result.network.link_crosses_gb.sum() > 0
+    assert not result.network.link_gb_resistance.any()
