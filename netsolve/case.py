@@ -159,7 +159,7 @@ class SolverOptions:
     method: str = "auto"
     rtol: float = 1e-10
     maxiter: int = 2000
-    direct_max_unknowns: int | None = None  # None: by dimension, see solve.choose_method
+    direct_max_unknowns: int | None = None  # None: by dimension, see solvers.choose_method
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Stage 4: network + electrode conditions -> node potentials.
 
 Layers (as in pyamg): :func:`laplacian` assembles the symmetric network matrix,
-:func:`linear_solve` solves SPD systems (SciPy direct, pyamg AMG-CG or Jacobi-CG), and
+:mod:`netsolve.solvers` solves SPD systems (SciPy direct, AMG-CG or Jacobi-CG), and
 :func:`solve_network` handles the physics around it: floating clusters, connectivity checks,
 Dirichlet elimination and current-controlled electrodes.
 
@@ -14,35 +14,16 @@ system "electrode current = prescribed" then gives the unknown electrode potenti
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 from scipy.sparse.csgraph import connected_components
 
 from .case import Electrode, SolverOptions
-from .errors import CaseError, NoConductingPathError
+from .errors import NoConductingPathError
 from .network import Network
-
-
-@dataclass(frozen=True)
-class SolverStats:
-    """How the linear system was solved. ``iterations`` is 0 for the direct solver;
-    with several right-hand sides it is the largest count."""
-
-    method: str
-    iterations: int
-    residual_rel: float
-    time_s: float
-    setup_time_s: float = 0.0
-    n_rhs: int = 1
-
-    def as_dict(self) -> dict:
-        return {"method": self.method, "iterations": self.iterations,
-                "residual_rel": self.residual_rel, "time_s": self.time_s,
-                "setup_time_s": self.setup_time_s, "n_rhs": self.n_rhs}
+from .solvers import SolverStats, choose_method, linear_solve
 
 
 @dataclass(frozen=True)
@@ -82,116 +63,46 @@ def laplacian(n_nodes: int, link_nodes: np.ndarray, conductance: np.ndarray,
     return matrix
 
 
-# --------------------------------------------------------------------------- linear solvers
-
-
-# Sparse LU fill-in grows much faster on 3D grids than on 2D ones: "auto" uses the direct
-# solver only below these sizes (measured: validation/bench_solve.py, docs/performance.md).
-DIRECT_MAX_UNKNOWNS = {2: 200_000, 3: 20_000}
-
-
-def choose_method(n_unknowns: int, options: SolverOptions, ndim: int = 2) -> str:
-    if options.method != "auto":
-        return options.method
-    limit = options.direct_max_unknowns
-    if limit is None:
-        limit = DIRECT_MAX_UNKNOWNS[ndim]
-    return "direct" if n_unknowns <= limit else "amg"
-
-
-def linear_solve(matrix: sp.csr_matrix, rhs: np.ndarray, method: str, rtol: float,
-                 maxiter: int, origin: str = "case") -> tuple[np.ndarray, SolverStats]:
-    """Solve ``matrix @ X = rhs`` for an SPD matrix and rhs of shape (n,) or (n, k)."""
-    rhs2 = rhs.reshape(len(rhs), -1)
-    start = time.perf_counter()
-    iterations = 0
-    if method == "direct":
-        factor = spla.splu(matrix.tocsc(), permc_spec="MMD_AT_PLUS_A")
-        setup = time.perf_counter() - start
-        solution = factor.solve(rhs2)
-    elif method == "amg":
-        import pyamg
-        from threadpoolctl import threadpool_limits
-
-        # pyamg's setup makes many tiny dense BLAS calls; a multithreaded BLAS spends more time
-        # waking threads than computing (measured 5-15x slower setup on 2 cores).
-        with threadpool_limits(limits=1, user_api="blas"):
-            hierarchy = pyamg.smoothed_aggregation_solver(matrix, symmetry="hermitian",
-                                                          coarse_solver="splu")
-            setup = time.perf_counter() - start
-            solution = np.zeros_like(rhs2)
-            for k in range(rhs2.shape[1]):
-                if not rhs2[:, k].any():
-                    continue
-                residuals: list[float] = []
-                solution[:, k] = hierarchy.solve(rhs2[:, k], tol=rtol, maxiter=maxiter,
-                                                 accel="cg", residuals=residuals)
-                iterations = max(iterations, len(residuals) - 1)
-    elif method == "cg":
-        setup = 0.0
-        inv_diag = 1.0 / matrix.diagonal()
-        preconditioner = spla.LinearOperator(matrix.shape, matvec=lambda x: inv_diag * x)
-        solution = np.zeros_like(rhs2)
-        for k in range(rhs2.shape[1]):
-            count = [0]
-
-            def tick(_x, count=count):
-                count[0] += 1
-
-            solution[:, k], _info = spla.cg(matrix, rhs2[:, k], rtol=rtol, maxiter=maxiter,
-                                            M=preconditioner, callback=tick)
-            iterations = max(iterations, count[0])
-    else:  # pragma: no cover - validated in the case reader
-        raise ValueError(f"unknown solver method {method!r}")
-    elapsed = time.perf_counter() - start
-    residual = _relative_residual(matrix, solution, rhs2)
-    if method != "direct" and residual > max(10 * rtol, 1e-12):
-        raise CaseError(f"{origin}: solver '{method}' did not converge: relative residual {residual:.2e} "
-                        f"> rtol {rtol:.1e} after {iterations} iterations (raise solver.maxiter "
-                        f"or use solver.method = \"direct\")")
-    stats = SolverStats(method, iterations, residual, elapsed, setup, rhs2.shape[1])
-    return solution.reshape(rhs.shape), stats
-
-
-def _relative_residual(matrix: sp.csr_matrix, x: np.ndarray, rhs: np.ndarray) -> float:
-    worst = 0.0
-    for k in range(rhs.shape[1]):
-        norm = np.linalg.norm(rhs[:, k])
-        if norm > 0:
-            worst = max(worst, float(np.linalg.norm(rhs[:, k] - matrix @ x[:, k]) / norm))
-    return worst
-
-
 # --------------------------------------------------------------------------- network solve
 
 
-def find_floating(network: Network) -> tuple[np.ndarray, np.ndarray]:
-    """Connected components of voxels + electrodes.
-
-    Returns (component label per node, component label per electrode); a node is floating
-    when no electrode shares its component.
-    """
+def network_matrix(network: Network) -> sp.csr_matrix:
+    """Laplacian of all nodes plus each node's electrode conductances on the diagonal (S)."""
     n = network.n_nodes
+    return laplacian(n, network.link_nodes, network.link_conductance,
+                     np.bincount(network.electrode_link_node, network.electrode_link_conductance, n))
+
+
+def electrode_groups(network: Network, matrix: sp.csr_matrix | None = None):
+    """Connected components of the voxel graph, joined through the electrodes.
+
+    Returns (group per node, group per electrode). A node is floating when no electrode is in
+    its group. ``matrix`` (from :func:`network_matrix`) is reused for its sparsity pattern.
+    """
+    if matrix is None:
+        matrix = network_matrix(network)
+    n_comp, node_comp = connected_components(matrix, directed=False)
+    # Electrodes join the components they touch: a small graph of components + electrodes.
     n_e = network.n_electrodes
-    a = np.concatenate([network.link_nodes[:, 0], network.electrode_link_node])
-    b = np.concatenate([network.link_nodes[:, 1], n + network.electrode_link_electrode.astype(np.int64)])
-    graph = sp.coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n + n_e, n + n_e))
-    _, component = connected_components(graph, directed=False)
-    return component[:n], component[n:]
+    a = node_comp[network.electrode_link_node]
+    b = n_comp + network.electrode_link_electrode.astype(np.int64)
+    small = sp.coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n_comp + n_e,) * 2)
+    _, group = connected_components(small, directed=False)
+    return group[node_comp], group[n_comp:]
 
 
-def check_connectivity(network: Network, electrodes: tuple[Electrode, ...],
-                       origin: str) -> np.ndarray:
+def check_connectivity(network: Network, electrodes: tuple[Electrode, ...], origin: str,
+                       matrix: sp.csr_matrix | None = None) -> np.ndarray:
     """Raise a clear error for electrodes that cannot carry current; return the floating mask."""
-    node_comp, electrode_comp = find_floating(network)
+    node_group, electrode_group = electrode_groups(network, matrix)
     touching = np.bincount(network.electrode_link_electrode, minlength=len(electrodes))
     for k, electrode in enumerate(electrodes):
         if touching[k] == 0:
             raise NoConductingPathError(
                 f"{origin}: electrode '{electrode.name}' (region {electrode.region.describe()}) "
                 f"touches no conducting voxel: only ZrO2, void or other electrodes lie there")
-    for comp in np.unique(electrode_comp):
-        members = [e for e, c in zip(electrodes, electrode_comp) if c == comp]
+    for group in np.unique(electrode_group):
+        members = [e for e, g in zip(electrodes, electrode_group) if g == group]
         if len(members) == 1:
             others = ", ".join(f"'{e.name}'" for e in electrodes if e is not members[0])
             raise NoConductingPathError(
@@ -202,25 +113,23 @@ def check_connectivity(network: Network, electrodes: tuple[Electrode, ...],
             raise NoConductingPathError(
                 f"{origin}: electrodes {names} are connected only to each other and none has a "
                 f"potential_V, so their potentials are undetermined")
-    return ~np.isin(node_comp, electrode_comp)
+    return ~np.isin(node_group, electrode_group)
 
 
 def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: SolverOptions,
                   origin: str = "case") -> NetworkSolution:
     """Solve for node potentials with the electrode conditions of the case."""
-    floating = check_connectivity(network, electrodes, origin)
+    matrix = network_matrix(network)
+    floating = check_connectivity(network, electrodes, origin, matrix)
     active = np.flatnonzero(~floating)
     n_active = len(active)
+    if n_active < network.n_nodes:  # floating clusters are decoupled: drop their rows/columns
+        matrix = matrix[active][:, active]
     new_index = np.full(network.n_nodes, -1, dtype=np.int64)
     new_index[active] = np.arange(n_active)
-
-    keep = ~floating[network.link_nodes[:, 0]]  # a link never joins two components
-    links = new_index[network.link_nodes[keep]]
     e_node = new_index[network.electrode_link_node]
     e_id = network.electrode_link_electrode.astype(np.int64)
     e_g = network.electrode_link_conductance
-    matrix = laplacian(n_active, links, network.link_conductance[keep],
-                       np.bincount(e_node, e_g, n_active))
 
     n_e = len(electrodes)
     fixed = np.array([e.potential_V is not None for e in electrodes])
@@ -235,8 +144,9 @@ def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: 
     for col in range(boundary.shape[1]):  # one column per controlled electrode (a handful)
         rhs[:, col] = np.bincount(e_node, e_g * boundary[e_id, col], n_active)
 
-    method = choose_method(n_active, options, len(network.shape))
-    solution, stats = linear_solve(matrix, rhs, method, options.rtol, options.maxiter, origin)
+    ndim = len(network.shape)
+    method = choose_method(options.method, n_active, ndim, options.direct_max_unknowns)
+    solution, stats = linear_solve(matrix, rhs, method, options.rtol, options.maxiter, ndim, origin)
 
     def currents(u: np.ndarray, v: np.ndarray) -> np.ndarray:
         return np.bincount(e_id, e_g * (v[e_id] - u[e_node]), n_e)
