@@ -170,3 +170,30 @@ def test_gb_links_counted_even_without_gb_resistance(solve):
     result = solve(polycrystal(materials={"sigma_ip_S_per_m": 1.0, "gb_thickness_nm": 0.0}))
     assert result.network.link_crosses_gb.sum() > 0
     assert not result.network.link_gb_resistance.any()
+
+
+def test_amg_preconditioner_is_symmetric(solve):
+    # CG needs a symmetric preconditioner: x . M y == y . M x (to float32 level precision).
+    from netsolve.solve import network_matrix
+    from netsolve.solvers import RugeStubenPreconditioner
+
+    result = solve(polycrystal())
+    matrix = network_matrix(result.network)
+    precond = RugeStubenPreconditioner(matrix)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((2, matrix.shape[0]))
+    assert x @ precond(y) == pytest.approx(y @ precond(x), rel=1e-5)
+    assert x @ precond(x) > 0
+
+
+def test_current_controlled_electrode_with_amg_matches_direct(solve):
+    def run(method):
+        data = polycrystal(method=method)
+        data["electrodes"][0] = {"name": "na", "region": "top", "current_A": 1e-8}
+        return solve(data)
+
+    direct, amg = run("direct"), run("amg")
+    assert amg.solution.stats.n_rhs == 2
+    assert amg.electrode_potentials_V["na"] == pytest.approx(
+        direct.electrode_potentials_V["na"], rel=1e-8)
+    assert amg.electrode_currents_A["na"] == pytest.approx(1e-8, rel=1e-9)
