@@ -9,7 +9,6 @@ conductivities in S/m; potentials in V; currents in A; area-specific resistances
 
 from __future__ import annotations
 
-import difflib
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CaseError
+from .tables import Table, suggest
 
 NM = 1e-9
 
@@ -27,7 +27,6 @@ PHASE_ALIASES = {"frame": "backbone"}
 CONDUCTIVITY_MODELS = ("tensor", "ding2023", "isotropic")
 ELECTRODE_LINKS = ("half_voxel", "full_voxel")
 SOLVER_METHODS = ("auto", "direct", "amg", "cg")
-SOURCES = ("uniform", "labels", "voronoi")
 TOP_LEVEL_KEYS = ("grid", "microstructure", "grains", "materials", "electrodes", "solver", "output")
 
 
@@ -76,16 +75,12 @@ class GrainOrientation:
 
 @dataclass(frozen=True)
 class MicrostructureSpec:
-    """The ``[microstructure]`` table. ``phases`` maps a phase name to its label value."""
+    """The ``[microstructure]`` table. ``phases`` maps a phase name to its label value;
+    ``options`` holds the checked keys of the chosen source (see ``netsolve.sources``)."""
 
     source: str
-    path: Path | None = None
-    array_key: str | None = None
     phases: dict[str, int] = field(default_factory=dict)
-    n_grains: int | None = None
-    seed: int = 0
-    zro2_fraction: float = 0.0
-    zro2_radius_nm: float = 0.0
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -188,111 +183,6 @@ class Case:
         return self.path.name if self.path is not None else self.name
 
 
-# --------------------------------------------------------------------------- key checking
-
-
-_REQUIRED = object()
-
-
-class _Table:
-    """Reads one TOML table, checking types, and reports keys it never read as unknown."""
-
-    def __init__(self, data: Any, where: str, origin: str):
-        self.origin = origin
-        self.where = where
-        if not isinstance(data, dict):
-            self.fail(f"{where} must be a table, got {type(data).__name__}")
-        self.data = data
-        self.used: set[str] = set()
-
-    def fail(self, message: str) -> None:
-        raise CaseError(f"{self.origin}: {message}")
-
-    def _key(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def has(self, key: str) -> bool:
-        return key in self.data
-
-    def raw(self, key: str, default: Any = _REQUIRED) -> Any:
-        self.used.add(key)
-        if key not in self.data:
-            if default is _REQUIRED:
-                close = difflib.get_close_matches(key, [str(k) for k in self.data], n=1, cutoff=0.6)
-                hint = f" (found unknown key '{self._key(close[0])}': misspelled?)" if close else ""
-                self.fail(f"missing key '{self._key(key)}'{hint}")
-            return default
-        return self.data[key]
-
-    def number(self, key: str, default: Any = _REQUIRED, *, positive: bool = False,
-               nonnegative: bool = False) -> float:
-        value = self.raw(key, default)
-        if value is default and default is not _REQUIRED:
-            return value
-        return self.check_number(key, value, positive=positive, nonnegative=nonnegative)
-
-    def check_number(self, key: str, value: Any, *, positive: bool = False,
-                     nonnegative: bool = False) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(f"'{self._key(key)}' must be a number, got {value!r}")
-        value = float(value)
-        if not math.isfinite(value):
-            self.fail(f"'{self._key(key)}' must be a finite number, got {value!r}")
-        if positive and value <= 0:
-            self.fail(f"'{self._key(key)}' must be > 0, got {value!r}")
-        if nonnegative and value < 0:
-            self.fail(f"'{self._key(key)}' must be >= 0, got {value!r}")
-        return value
-
-    def integer(self, key: str, default: Any = _REQUIRED, *, minimum: int | None = None) -> int:
-        value = self.raw(key, default)
-        if value is default and default is not _REQUIRED:
-            return value
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(f"'{self._key(key)}' must be an integer, got {value!r}")
-        if minimum is not None and value < minimum:
-            self.fail(f"'{self._key(key)}' must be >= {minimum}, got {value!r}")
-        return value
-
-    def string(self, key: str, default: Any = _REQUIRED, *, choices: tuple[str, ...] = ()) -> str:
-        value = self.raw(key, default)
-        if value is default and default is not _REQUIRED:
-            return value
-        if not isinstance(value, str):
-            self.fail(f"'{self._key(key)}' must be a string, got {value!r}")
-        if choices and value not in choices:
-            self.fail(f"'{self._key(key)}' must be one of {', '.join(map(repr, choices))}, "
-                      f"got {value!r}{_suggest(value, choices)}")
-        return value
-
-    def boolean(self, key: str, default: Any = _REQUIRED) -> bool:
-        value = self.raw(key, default)
-        if not isinstance(value, bool):
-            self.fail(f"'{self._key(key)}' must be true or false, got {value!r}")
-        return value
-
-    def numbers(self, key: str, length: int | tuple[int, ...], default: Any = _REQUIRED) -> tuple[float, ...]:
-        value = self.raw(key, default)
-        if value is default and default is not _REQUIRED:
-            return value
-        lengths = (length,) if isinstance(length, int) else length
-        if not isinstance(value, list) or len(value) not in lengths:
-            want = " or ".join(str(n) for n in lengths)
-            self.fail(f"'{self._key(key)}' must be a list of {want} numbers, got {value!r}")
-        return tuple(self.check_number(key, v) for v in value)
-
-    def finish(self) -> None:
-        unknown = [k for k in self.data if k not in self.used]
-        if unknown:
-            key = unknown[0]
-            self.fail(f"unknown key '{self._key(key)}'{_suggest(key, tuple(self.used))}")
-
-
-def _suggest(word: str, candidates: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 # --------------------------------------------------------------------------- loading
 
 
@@ -317,24 +207,24 @@ def case_from_dict(data: dict, base_dir: str | Path = ".", origin: str = "case",
                    path: Path | None = None, name: str = "case") -> Case:
     """Validate a case given as a dict (the parsed TOML). Relative paths resolve in ``base_dir``."""
     base_dir = Path(base_dir)
-    top = _Table(data, "", origin)
+    top = Table(data, "", origin)
     top.used.update(TOP_LEVEL_KEYS)
     top.finish()  # a misspelled table name is reported before anything that depends on it
-    grid = _read_grid(_Table(top.raw("grid"), "grid", origin))
-    micro = _read_microstructure(_Table(top.raw("microstructure"), "microstructure", origin),
+    grid = _read_grid(Table(top.raw("grid"), "grid", origin))
+    micro = _read_microstructure(Table(top.raw("microstructure"), "microstructure", origin),
                                  base_dir, grid)
     grains = _read_grains(top.raw("grains", []), origin)
-    materials = _read_materials(_Table(top.raw("materials", {}), "materials", origin), grid)
+    materials = _read_materials(Table(top.raw("materials", {}), "materials", origin), grid)
     electrodes = _read_electrodes(top.raw("electrodes", []), origin, grid, micro, base_dir,
                                   materials)
-    solver = _read_solver(_Table(top.raw("solver", {}), "solver", origin))
-    output = _read_output(_Table(top.raw("output", {}), "output", origin), base_dir)
+    solver = _read_solver(Table(top.raw("solver", {}), "solver", origin))
+    output = _read_output(Table(top.raw("output", {}), "output", origin), base_dir)
     top.finish()
     return Case(grid=grid, microstructure=micro, grains=grains, materials=materials,
                 electrodes=electrodes, solver=solver, output=output, path=path, name=name)
 
 
-def _read_grid(t: _Table) -> Grid:
+def _read_grid(t: Table) -> Grid:
     shape_raw = t.raw("shape")
     if (not isinstance(shape_raw, list) or len(shape_raw) not in (2, 3)
             or not all(isinstance(n, int) and not isinstance(n, bool) for n in shape_raw)):
@@ -353,16 +243,18 @@ def _read_grid(t: _Table) -> Grid:
     return Grid(shape=tuple(shape_raw), voxel_size_m=h, thickness_m=thickness)
 
 
-def _read_microstructure(t: _Table, base_dir: Path, grid: Grid) -> MicrostructureSpec:
-    source = t.string("source", choices=SOURCES)
+def _read_microstructure(t: Table, base_dir: Path, grid: Grid) -> MicrostructureSpec:
+    from .sources import SOURCES as SOURCE_MODULES
+
+    source = t.string("source", choices=tuple(SOURCE_MODULES))
     phases_raw = t.raw("phases", {})
-    pt = _Table(phases_raw, "microstructure.phases", t.origin)
+    pt = Table(phases_raw, "microstructure.phases", t.origin)
     phases: dict[str, int] = {}
     for key in list(phases_raw):
         canonical = PHASE_ALIASES.get(key, key)
         if canonical not in PHASE_NAMES:
             pt.fail(f"unknown phase 'microstructure.phases.{key}': phases are "
-                    f"{', '.join(PHASE_NAMES)}{_suggest(key, PHASE_NAMES)}")
+                    f"{', '.join(PHASE_NAMES)}{suggest(key, PHASE_NAMES)}")
         value = pt.integer(key)
         if value > 0:
             pt.fail(f"'microstructure.phases.{key}' = {value}: label values > 0 are grain ids; "
@@ -374,28 +266,9 @@ def _read_microstructure(t: _Table, base_dir: Path, grid: Grid) -> Microstructur
         pt.fail("two phases in [microstructure.phases] share one label value")
     pt.finish()
 
-    spec: dict[str, Any] = {"source": source, "phases": phases}
-    if source == "labels":
-        rel = t.string("path")
-        spec["path"] = (base_dir / rel).resolve()
-        spec["array_key"] = t.string("array", None)
-    elif source == "voronoi":
-        spec["n_grains"] = t.integer("n_grains", minimum=1)
-        n_voxels = math.prod(grid.shape)
-        if spec["n_grains"] > n_voxels:
-            t.fail(f"'microstructure.n_grains' = {spec['n_grains']} exceeds the number of "
-                   f"voxels ({n_voxels})")
-        spec["seed"] = t.integer("seed", 0, minimum=0)
-        spec["zro2_fraction"] = t.number("zro2_fraction", 0.0, nonnegative=True)
-        if spec["zro2_fraction"] >= 1:
-            t.fail(f"'microstructure.zro2_fraction' must be < 1, got {spec['zro2_fraction']}")
-        spec["zro2_radius_nm"] = t.number("zro2_radius_nm", 0.0, nonnegative=True)
-        if spec["zro2_fraction"] > 0 and spec["zro2_radius_nm"] < 0.5 * grid.voxel_size_m / NM:
-            t.fail(f"'microstructure.zro2_radius_nm' must be at least half a voxel "
-                   f"({0.5 * grid.voxel_size_m / NM:g} nm) when zro2_fraction > 0, got "
-                   f"{spec['zro2_radius_nm']:g}")
+    options = SOURCE_MODULES[source].read_options(t, base_dir, grid)
     t.finish()
-    return MicrostructureSpec(**spec)
+    return MicrostructureSpec(source=source, phases=phases, options=options)
 
 
 def _read_grains(raw: Any, origin: str) -> tuple[GrainOrientation, ...]:
@@ -405,7 +278,7 @@ def _read_grains(raw: Any, origin: str) -> tuple[GrainOrientation, ...]:
     grains: list[GrainOrientation] = []
     seen: set[int] = set()
     for k, entry in enumerate(raw):
-        t = _Table(entry, f"grains[{k}]", origin)
+        t = Table(entry, f"grains[{k}]", origin)
         gid = t.integer("id", minimum=1)
         if gid in seen:
             t.fail(f"grain id {gid} has two [[grains]] entries")
@@ -429,7 +302,7 @@ def _read_grains(raw: Any, origin: str) -> tuple[GrainOrientation, ...]:
     return tuple(grains)
 
 
-def _read_materials(t: _Table, grid: Grid) -> Materials:
+def _read_materials(t: Table, grid: Grid) -> Materials:
     m = Materials(
         sigma_ip=t.number("sigma_ip_S_per_m", 1.0, positive=True),
         ratio_ip_op=t.number("ratio_ip_op", 1000.0, positive=True),
@@ -447,16 +320,16 @@ def _read_materials(t: _Table, grid: Grid) -> Materials:
     return m
 
 
-def _read_region(t: _Table, grid: Grid, micro: MicrostructureSpec, base_dir: Path,
+def _read_region(t: Table, grid: Grid, micro: MicrostructureSpec, base_dir: Path,
                  name: str) -> Region:
     raw = t.raw("region")
     edges = EDGE_NAMES_2D if grid.ndim == 2 else EDGE_NAMES_3D
     if isinstance(raw, str):
         if raw not in edges:
             t.fail(f"electrode '{name}': region {raw!r} is not a face of this "
-                   f"{grid.ndim}D grid; expected one of {', '.join(edges)}{_suggest(raw, edges)}")
+                   f"{grid.ndim}D grid; expected one of {', '.join(edges)}{suggest(raw, edges)}")
         return Region(kind="edge", edge=raw)
-    rt = _Table(raw, f"electrodes.{name}.region", t.origin)
+    rt = Table(raw, f"electrodes.{name}.region", t.origin)
     kinds = [k for k in ("box", "mask", "label") if rt.has(k)]
     if len(kinds) != 1:
         rt.fail(f"electrode '{name}': region must be a face name ({', '.join(edges)}) or a table "
@@ -478,8 +351,6 @@ def _read_region(t: _Table, grid: Grid, micro: MicrostructureSpec, base_dir: Pat
     elif kind == "mask":
         region = Region(kind="mask", path=(base_dir / rt.string("mask")).resolve())
     else:
-        if micro.source != "labels":
-            rt.fail(f"electrode '{name}': region.label needs microstructure.source = \"labels\"")
         label = rt.integer("label")
         if label > 0:
             rt.fail(f"electrode '{name}': region.label = {label} is a grain id; electrode voxels "
@@ -498,7 +369,7 @@ def _read_electrodes(raw: Any, origin: str, grid: Grid, micro: MicrostructureSpe
         raise CaseError(f"{origin}: 'electrodes' must be an array of tables ([[electrodes]])")
     electrodes: list[Electrode] = []
     for k, entry in enumerate(raw):
-        t = _Table(entry, f"electrodes[{k}]", origin)
+        t = Table(entry, f"electrodes[{k}]", origin)
         name = t.string("name", f"electrode{k + 1}")
         if any(e.name == name for e in electrodes):
             t.fail(f"two electrodes are named '{name}'")
@@ -528,7 +399,7 @@ def _read_electrodes(raw: Any, origin: str, grid: Grid, micro: MicrostructureSpe
     return tuple(electrodes)
 
 
-def _read_solver(t: _Table) -> SolverOptions:
+def _read_solver(t: Table) -> SolverOptions:
     s = SolverOptions(
         method=t.string("method", "auto", choices=SOLVER_METHODS),
         rtol=t.number("rtol", 1e-10, positive=True),
@@ -541,7 +412,7 @@ def _read_solver(t: _Table) -> SolverOptions:
     return s
 
 
-def _read_output(t: _Table, base_dir: Path) -> OutputOptions:
+def _read_output(t: Table, base_dir: Path) -> OutputOptions:
     rel = t.string("dir", None)
     figures = t.boolean("figures", True)
     t.finish()

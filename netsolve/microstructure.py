@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from pathlib import Path
 
 import numpy as np
-from scipy.spatial import cKDTree
-
 from .case import Case, Grid
 from .errors import CaseError
-from .orientation import GrainOrientations, orientations_from_case, random_orientations
+from .orientation import GrainOrientations, orientations_from_case
+from .sources import SOURCES
 
 
 class Phase(IntEnum):
@@ -64,30 +62,11 @@ def build_microstructure(case: Case, *, require_orientations: bool = True) -> Mi
     spec = case.microstructure
     grid = case.grid
     origin = case.label
-    if spec.source == "uniform":
-        labels = np.ones(grid.shape, dtype=np.int32)
-        orientations = orientations_from_case(case.grains, origin)
-    elif spec.source == "labels":
-        labels = read_label_array(spec.path, grid.shape, spec.array_key)
-        orientations = orientations_from_case(case.grains, origin)
-    elif spec.source == "voronoi":
-        # Independent streams: changing the ZrO2 settings keeps the grains and orientations.
-        grain_rng, orientation_rng, particle_rng = (
-            np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(3))
-        labels = voronoi_labels(grid.shape, spec.n_grains, grain_rng)
-        if spec.zro2_fraction > 0:
-            radius_vox = spec.zro2_radius_nm * 1e-9 / grid.voxel_size_m
-            particles = random_particles(grid.shape, spec.zro2_fraction, radius_vox, particle_rng)
-            labels[particles] = zro2_label(spec.phases)
-        ids = np.arange(1, spec.n_grains + 1)
-        orientations = _merge(random_orientations(ids, orientation_rng),
-                              orientations_from_case(case.grains, origin) if case.grains else None)
-    else:  # pragma: no cover - the case reader only accepts known sources
-        raise AssertionError(spec.source)
-
-    phases = dict(spec.phases)
-    if spec.source == "voronoi" and spec.zro2_fraction > 0:
-        phases["zro2"] = zro2_label(spec.phases)
+    source = SOURCES[spec.source].load(spec.options, case)
+    labels = source.labels
+    given = orientations_from_case(case.grains, origin)
+    orientations = given if source.orientations is None else _merge(source.orientations, given)
+    phases = {**spec.phases, **source.phases}
     phase = np.full(grid.shape, Phase.GRAIN, dtype=np.uint8)
     electrode_index = np.full(grid.shape, -1, dtype=np.int16)
     known = labels > 0
@@ -112,7 +91,7 @@ def build_microstructure(case: Case, *, require_orientations: bool = True) -> Mi
 
     if not known.all():
         bad = np.unique(labels[~known])
-        where = spec.path.name if spec.path is not None else origin
+        where = spec.options["path"].name if "path" in spec.options else origin
         raise CaseError(f"{where}: label values {bad[:10].tolist()} are neither grain ids (> 0) "
                         f"nor declared in [microstructure.phases] or an electrode region.label")
 
@@ -130,39 +109,6 @@ def build_microstructure(case: Case, *, require_orientations: bool = True) -> Mi
     grain_index = np.full(grid.shape, -1, dtype=np.int32)
     grain_index[grain_mask] = np.searchsorted(orientations.grain_ids, labels[grain_mask])
     return Microstructure(grid, labels, phase, grain_index, electrode_index, orientations)
-
-
-def zro2_label(phases: dict[str, int]) -> int:
-    """Label value of generated ZrO2 particles: the declared one, else one no phase uses."""
-    if "zro2" in phases:
-        return phases["zro2"]
-    return min([0, *phases.values()]) - 1
-
-
-def read_label_array(path: Path, shape: tuple[int, ...], array_key: str | None = None) -> np.ndarray:
-    """Read an integer label array from .npy or .npz (never unpickles)."""
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise CaseError(f"{path.name}: label file not found ({path})") from None
-    except (OSError, ValueError) as exc:
-        raise CaseError(f"{path.name}: not a readable .npy/.npz array without pickles ({exc})") from None
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            keys = list(loaded.files)
-            key = array_key or ("labels" if "labels" in keys else (keys[0] if len(keys) == 1 else None))
-            if key not in keys:
-                raise CaseError(f"{path.name}: choose the array with microstructure.array = one of "
-                                f"{keys}")
-            array = loaded[key]
-    else:
-        array = loaded
-    if not np.issubdtype(array.dtype, np.integer):
-        raise CaseError(f"{path.name}: labels must be an integer array, got dtype {array.dtype}")
-    if tuple(array.shape) != tuple(shape):
-        raise CaseError(f"{path.name}: label array has shape {list(array.shape)}, but grid.shape "
-                        f"is {list(shape)}")
-    return array.astype(np.int32)
 
 
 def electrode_voxel_mask(region, labels: np.ndarray, grid: Grid, name: str) -> np.ndarray | None:
@@ -198,49 +144,9 @@ def electrode_voxel_mask(region, labels: np.ndarray, grid: Grid, name: str) -> n
     return mask
 
 
-# --------------------------------------------------------------------------- synthetic maps
-
-
-def voxel_centres(shape: tuple[int, ...]) -> np.ndarray:
-    """Voxel centre coordinates in voxel units, shape (n_voxels, ndim), C order."""
-    axes = [np.arange(n, dtype=np.float32) + 0.5 for n in shape]
-    return np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")], axis=1)
-
-
-def voronoi_labels(shape: tuple[int, ...], n_grains: int, rng: np.random.Generator) -> np.ndarray:
-    """Voronoi tessellation with uniformly random seeds; grain ids 1..n_grains, int32."""
-    seeds = rng.random((n_grains, len(shape))) * np.array(shape)
-    tree = cKDTree(seeds)
-    labels = np.empty(int(np.prod(shape)), dtype=np.int32)
-    points = voxel_centres(shape)
-    chunk = 1 << 20
-    for start in range(0, len(points), chunk):  # chunks bound the memory of the query
-        _, idx = tree.query(points[start:start + chunk], workers=-1)
-        labels[start:start + chunk] = idx + 1
-    return labels.reshape(shape)
-
-
-def random_particles(shape: tuple[int, ...], fraction: float, radius_vox: float,
-                     rng: np.random.Generator) -> np.ndarray:
-    """Boolean mask of random overlapping discs/spheres covering about ``fraction`` of voxels."""
-    volume = np.pi * radius_vox**2 if len(shape) == 2 else 4 / 3 * np.pi * radius_vox**3
-    # Overlapping Poisson spheres cover 1 - exp(-n v / V): invert for the particle count.
-    n = max(1, int(round(-np.log(1 - fraction) * np.prod(shape) / max(volume, 1.0))))
-    centres = rng.random((n, len(shape))) * np.array(shape)
-    tree = cKDTree(centres)
-    points = voxel_centres(shape)
-    mask = np.empty(len(points), dtype=bool)
-    chunk = 1 << 20
-    for start in range(0, len(points), chunk):
-        dist, _ = tree.query(points[start:start + chunk], workers=-1,
-                             distance_upper_bound=radius_vox + 1e-9)
-        mask[start:start + chunk] = np.isfinite(dist)
-    return mask.reshape(shape)
-
-
-def _merge(base: GrainOrientations, override: GrainOrientations | None) -> GrainOrientations:
+def _merge(base: GrainOrientations, override: GrainOrientations) -> GrainOrientations:
     """Union of two tables; rows of ``override`` win for ids present in both."""
-    if override is None or len(override) == 0:
+    if len(override) == 0:
         return base
     keep = ~np.isin(base.grain_ids, override.grain_ids)
     ids = np.concatenate([base.grain_ids[keep], override.grain_ids])

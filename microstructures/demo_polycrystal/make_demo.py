@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from netsolve.microstructure import random_particles, voronoi_labels
+from netsolve.sources.voronoi import random_particles, voronoi_labels
 from netsolve.orientation import random_orientations
 
 HERE = Path(__file__).resolve().parent

@@ -1,0 +1,34 @@
+"""Microstructure sources: where a case's label map (and possibly orientations) come from.
+
+One module per ``[microstructure] source``. Each provides
+
+- ``read_options(t: Table, base_dir: Path, grid: Grid) -> dict``: read and check the keys of
+  ``[microstructure]`` that belong to this source (paths resolved against ``base_dir``);
+- ``load(options: dict, case: Case) -> SourceMap``: build the label map.
+
+Label convention for every source: values > 0 are grain ids, values <= 0 are phases or
+electrode voxels. ``[[grains]]`` entries of the case override orientations a source supplies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..orientation import GrainOrientations
+from . import labels, uniform, voronoi
+
+
+@dataclass(frozen=True)
+class SourceMap:
+    """What a source produced: ``labels`` (int32, grid shape); ``orientations`` for grains the
+    source knows the orientation of (None: all come from [[grains]]); ``phases`` = phase label
+    values the source itself introduced (e.g. generated ZrO2 particles)."""
+
+    labels: np.ndarray
+    orientations: GrainOrientations | None = None
+    phases: dict[str, int] = field(default_factory=dict)
+
+
+SOURCES = {"uniform": uniform, "labels": labels, "voronoi": voronoi}

@@ -1,0 +1,45 @@
+"""``source = "labels"``: an integer label array from .npy / .npz (never unpickled)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CaseError
+
+
+def read_options(t, base_dir: Path, grid) -> dict:
+    return {"path": (base_dir / t.string("path")).resolve(), "array": t.string("array", None)}
+
+
+def load(options: dict, case):
+    from . import SourceMap
+
+    return SourceMap(read_label_array(options["path"], case.grid.shape, options["array"]))
+
+
+def read_label_array(path: Path, shape: tuple[int, ...], array_key: str | None = None) -> np.ndarray:
+    """Read an integer label array of the given shape from .npy or .npz."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise CaseError(f"{path.name}: label file not found ({path})") from None
+    except (OSError, ValueError) as exc:
+        raise CaseError(f"{path.name}: not a readable .npy/.npz array without pickles ({exc})") from None
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            keys = list(loaded.files)
+            key = array_key or ("labels" if "labels" in keys else (keys[0] if len(keys) == 1 else None))
+            if key not in keys:
+                raise CaseError(f"{path.name}: choose the array with microstructure.array = one of "
+                                f"{keys}")
+            array = loaded[key]
+    else:
+        array = loaded
+    if not np.issubdtype(array.dtype, np.integer):
+        raise CaseError(f"{path.name}: labels must be an integer array, got dtype {array.dtype}")
+    if tuple(array.shape) != tuple(shape):
+        raise CaseError(f"{path.name}: label array has shape {list(array.shape)}, but grid.shape "
+                        f"is {list(shape)}")
+    return array.astype(np.int32)
