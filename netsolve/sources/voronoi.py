@@ -1,9 +1,12 @@
 """``source = "voronoi"``: a synthetic polycrystal (seeded, reproducible).
 
-Grains are the Voronoi cells of uniformly random seeds; orientations are uniform on SO(3);
-optional ZrO2 particles are random overlapping discs (2D) or spheres (3D). Grains, orientations
-and particles draw from independent random streams, so changing the ZrO2 settings keeps the
-grains and their orientations.
+Grains are the Voronoi cells of uniformly random seeds (``n_grains``, or ``mean_grain_size_nm``
+= the edge of the mean grain area/volume); orientations are uniform on SO(3)
+(``texture = "random"``) or a c-axis fibre texture (``texture = "fibre"``: c-axes tilted from
+``fibre_axis`` by a 2D Gaussian of standard deviation ``fibre_spread_deg`` in the tangent plane,
+rotation about c uniform); optional ZrO2 particles are random overlapping discs (2D) or spheres
+(3D). Grains, orientations and particles draw from independent random streams, so changing the
+ZrO2 or texture settings keeps the grains.
 """
 
 from __future__ import annotations
@@ -13,14 +16,23 @@ import math
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ..orientation import random_orientations
+from ..orientation import (GrainOrientations, c_axis_from_euler, random_orientations,
+                           theta_alpha_from_c)
 
 NM = 1e-9
 
 
 def read_options(t, base_dir, grid) -> dict:
-    n_grains = t.integer("n_grains", minimum=1)
     n_voxels = math.prod(grid.shape)
+    if t.has("n_grains") == t.has("mean_grain_size_nm"):
+        t.fail("[microstructure] source = \"voronoi\" needs exactly one of n_grains or "
+               "mean_grain_size_nm")
+    if t.has("n_grains"):
+        n_grains = t.integer("n_grains", minimum=1)
+    else:
+        size_m = t.number("mean_grain_size_nm", positive=True) * NM
+        region = math.prod(grid.extent_m)
+        n_grains = max(1, round(region / size_m ** grid.ndim))
     if n_grains > n_voxels:
         t.fail(f"'microstructure.n_grains' = {n_grains} exceeds the number of voxels ({n_voxels})")
     fraction = t.number("zro2_fraction", 0.0, nonnegative=True)
@@ -31,8 +43,16 @@ def read_options(t, base_dir, grid) -> dict:
     if fraction > 0 and radius < half_voxel_nm:
         t.fail(f"'microstructure.zro2_radius_nm' must be at least half a voxel "
                f"({half_voxel_nm:g} nm) when zro2_fraction > 0, got {radius:g}")
-    return {"n_grains": n_grains, "seed": t.integer("seed", 0, minimum=0),
-            "zro2_fraction": fraction, "zro2_radius_nm": radius}
+    texture = t.string("texture", "random", choices=("random", "fibre"))
+    options = {"n_grains": n_grains, "seed": t.integer("seed", 0, minimum=0),
+               "zro2_fraction": fraction, "zro2_radius_nm": radius, "texture": texture}
+    if texture == "fibre":
+        axis = t.numbers("fibre_axis", 3, (0.0, 0.0, 1.0))
+        if math.hypot(*axis) == 0:
+            t.fail("'microstructure.fibre_axis' must not be the zero vector")
+        options["fibre_axis"] = axis
+        options["fibre_spread_deg"] = t.number("fibre_spread_deg", 10.0, nonnegative=True)
+    return options
 
 
 def load(options: dict, case):
@@ -48,8 +68,38 @@ def load(options: dict, case):
         particles = random_particles(grid.shape, options["zro2_fraction"], radius_vox, particle_rng)
         phases["zro2"] = zro2_label(case.microstructure.phases)
         labels[particles] = phases["zro2"]
-    orientations = random_orientations(np.arange(1, options["n_grains"] + 1), orientation_rng)
+    ids = np.arange(1, options["n_grains"] + 1)
+    if options["texture"] == "fibre":
+        orientations = fibre_orientations(ids, options["fibre_axis"],
+                                          np.radians(options["fibre_spread_deg"]), orientation_rng)
+    else:
+        orientations = random_orientations(ids, orientation_rng)
     return SourceMap(labels, orientations, phases)
+
+
+def fibre_orientations(grain_ids: np.ndarray, axis, spread_rad: float,
+                       rng: np.random.Generator) -> GrainOrientations:
+    """c-axes scattered about ``axis`` (sample frame) by a tangent-plane Gaussian of standard
+    deviation ``spread_rad`` per direction; rotation about c uniform. Bunge angles follow from
+    c = (sin phi1 sin Phi, -cos phi1 sin Phi, cos Phi)."""
+    n = len(grain_ids)
+    f = np.asarray(axis, float) / np.linalg.norm(axis)
+    helper = np.array([1.0, 0, 0]) if abs(f[0]) < 0.9 else np.array([0, 1.0, 0])
+    u = np.cross(f, helper)
+    u /= np.linalg.norm(u)
+    v = np.cross(f, u)
+    tangent = rng.normal(0.0, spread_rad, (n, 2))
+    tilt = np.hypot(tangent[:, 0], tangent[:, 1])
+    direction = np.arctan2(tangent[:, 1], tangent[:, 0])
+    c = (np.cos(tilt)[:, None] * f
+         + np.sin(tilt)[:, None] * (np.cos(direction)[:, None] * u + np.sin(direction)[:, None] * v))
+    Phi = np.arccos(np.clip(c[:, 2], -1, 1))
+    phi1 = np.mod(np.arctan2(c[:, 0], -c[:, 1]), 2 * np.pi)
+    phi2 = 2 * np.pi * rng.random(n)
+    euler = np.stack([phi1, Phi, phi2], axis=1)
+    c_axis = c_axis_from_euler(euler)
+    theta, alpha = theta_alpha_from_c(c_axis)
+    return GrainOrientations(np.asarray(grain_ids, np.int64), c_axis, euler, theta, alpha)
 
 
 def zro2_label(phases: dict[str, int]) -> int:
