@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -31,6 +32,13 @@ class Result:
     network: Network
     solution: NetworkSolution
     fields: Fields
+
+    @cached_property
+    def graph(self):
+        """The grain graph (networkx.Graph, see :mod:`netsolve.graph`), built on first use."""
+        from .graph import build_grain_graph  # networkx is imported only when needed
+
+        return build_grain_graph(self.microstructure)
 
     @property
     def electrode_currents_A(self) -> dict[str, float]:

@@ -1,0 +1,200 @@
+"""The grain graph: grains as nodes, grain boundaries as edges (a NetworkX graph).
+
+Built vectorized from the voxel faces of a :class:`Microstructure` (no loop over voxels, faces
+or grain boundaries). All lengths, areas and volumes are SI (m, m^2, m^3); angles in degrees.
+
+Nodes are the grain ids (int) of the grains present in the map (voxels of phase GRAIN):
+
+- ``n_voxels``; ``area_m2`` = n_voxels h^2 (2D, the in-plane area) or ``volume_m3`` =
+  n_voxels h^3 (3D);
+- ``centroid_m``: mean of the voxel centres, (x, y) or (x, y, z), the grid corner at 0;
+- ``c_axis`` (3 components, c_z >= 0), ``theta_deg``, ``alpha_deg`` (docs/conventions.md) and
+  ``euler_deg`` (Bunge, NaN when the grain was given by a c-axis or theta/alpha);
+- ``n_faces_zro2``, ``n_faces_backbone``, ``n_faces_void``, ``n_faces_electrode``: voxel faces
+  the grain shares with voxels of those phases (electrode = box/mask/label electrode voxels;
+  edge electrodes lie outside the grid and are not counted).
+
+Edges join grains a < b (by id) that share at least one voxel face:
+
+- ``n_faces``; ``length_m`` = n_faces h (2D only); ``area_m2`` = length t (2D, t the lamella
+  thickness) or n_faces h^2 (3D);
+- ``normal``: unit mean normal pointing from grain a (the smaller id) to grain b: the sum over
+  the shared faces of the axis unit vector, signed to point from a's voxel to b's voxel,
+  normalized (NaN when the faces cancel, e.g. a grain enclosed by the other);
+- ``misorientation_deg``: crystallographic misorientation angle with the -3m symmetry
+  (:func:`netsolve.symmetry.misorientation_angle`); NaN when either grain has no Euler angles;
+- ``plane_angle_deg``: angle between the conduction planes = angle between the c-axes folded
+  into [0, 90];
+- ``path_misorientation_deg``: see :func:`path_misorientation_deg`.
+
+Graph attributes: ``voxel_size_m``, ``thickness_m``, ``ndim``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+
+from .microstructure import Microstructure, Phase
+from .orientation import bunge_matrix
+from .symmetry import misorientation_angle
+
+AXES = "xyz"
+_FACE_PHASES = {Phase.ZRO2: "n_faces_zro2", Phase.BACKBONE: "n_faces_backbone",
+                Phase.VOID: "n_faces_void", Phase.ELECTRODE: "n_faces_electrode"}
+# How write_graphml names the components of vector attributes.
+_COMPONENTS = {"centroid_m": ("centroid_{}_m", AXES), "normal": ("normal_{}", AXES),
+               "c_axis": ("c_axis_{}", AXES), "euler_deg": ("euler_{}_deg", ("phi1", "Phi", "phi2"))}
+
+
+def path_misorientation_deg(theta_a_deg, theta_b_deg) -> np.ndarray:
+    """Misorientation of the in-plane Na+ transport paths of two grains, degrees in [0, 90].
+
+    The project's reading of the column "misorientation of Na+ ion transport path of adjacent
+    grains" of Table 4-1 of the thesis (Ding): the angle between the two grains' conduction-plane
+    traces on the lamella surface, |theta_a - theta_b| folded into [0, 90] (traces are lines,
+    so 180 degrees apart is the same trace; 90 is the largest angle between two lines).
+
+    It cannot be the angle between the c-axes: a rotation by w moves any direction by at most
+    w, so the angle between c-axes never exceeds the crystallographic misorientation, yet
+    Table 4-1 lists pairs whose path misorientation exceeds their misorientation. The trace
+    angle can (a small tilt of a grain whose planes lie almost in the surface turns its trace a
+    lot). When a grain's planes lie in the surface (alpha = 0) its trace is undefined and theta
+    = 0 is used (docs/conventions.md), so the value is then a convention, not a measurement.
+    """
+    d = np.mod(np.abs(np.asarray(theta_a_deg, float) - np.asarray(theta_b_deg, float)), 180.0)
+    return np.minimum(d, 180.0 - d)
+
+
+def build_grain_graph(micro: Microstructure) -> nx.Graph:
+    """The grain graph of a microstructure (see the module documentation for the attributes)."""
+    grid = micro.grid
+    h, ndim = grid.voxel_size_m, grid.ndim
+    orient = micro.orientations
+    n_rows = len(orient)
+    gi = micro.grain_index  # row into orientations (sorted by id), -1 outside grains
+
+    # Nodes: voxel counts and centroids by bincount over the grain voxels.
+    flat = gi.ravel()
+    inside = np.flatnonzero(flat >= 0)
+    rows_of_voxels = flat[inside]
+    n_voxels = np.bincount(rows_of_voxels, minlength=n_rows)
+    rows = np.flatnonzero(n_voxels)
+    centroid = np.empty((len(rows), ndim))
+    coords = np.unravel_index(inside, gi.shape)
+    for d in range(ndim):  # loop over axes
+        sums = np.bincount(rows_of_voxels, weights=coords[d], minlength=n_rows)
+        centroid[:, d] = (sums[rows] / n_voxels[rows] + 0.5) * h
+    del coords, inside, rows_of_voxels
+
+    # Faces: grain|grain pairs (keyed lo * n_rows + hi) and grain|phase counts, per axis.
+    keys, signs, axes = [], [], []
+    phase_faces = np.zeros(n_rows * len(Phase), dtype=np.int64)
+    for axis in range(ndim):  # loop over axes
+        lower, upper = _axis_slices(ndim, axis)
+        a, b = gi[lower].ravel(), gi[upper].ravel()
+        gb = (a != b) & (a >= 0) & (b >= 0)
+        ga, gb_ = a[gb].astype(np.int64), b[gb].astype(np.int64)
+        keys.append(np.minimum(ga, gb_) * n_rows + np.maximum(ga, gb_))
+        signs.append(np.where(ga < gb_, 1.0, -1.0))  # +axis points from the lower id's voxel
+        axes.append(np.full(len(ga), axis, dtype=np.int8))
+        pa, pb = micro.phase[lower].ravel(), micro.phase[upper].ravel()
+        for grain_row, other_phase in ((a, pb), (b, pa)):  # the grain on either side
+            hit = (grain_row >= 0) & (other_phase != Phase.GRAIN)
+            phase_faces += np.bincount(grain_row[hit].astype(np.int64) * len(Phase)
+                                       + other_phase[hit], minlength=n_rows * len(Phase))
+    keys, signs, axes = np.concatenate(keys), np.concatenate(signs), np.concatenate(axes)
+    edge_keys, inverse = np.unique(keys, return_inverse=True)
+    inverse = inverse.ravel()
+    n_edges = len(edge_keys)
+    n_faces = np.bincount(inverse, minlength=n_edges)
+    normal = np.stack([np.bincount(inverse, weights=signs * (axes == d), minlength=n_edges)
+                       for d in range(ndim)], axis=1)
+    norm = np.linalg.norm(normal, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        normal = np.where(norm > 0, normal / norm, np.nan)
+    ea, eb = edge_keys // n_rows, edge_keys % n_rows
+
+    euler_deg = np.degrees(orient.euler_rad)
+    theta_deg, alpha_deg = np.degrees(orient.theta_rad), np.degrees(orient.alpha_rad)
+    g = bunge_matrix(orient.euler_rad)
+    misorientation = np.degrees(misorientation_angle(g[ea], g[eb]))
+    cos_planes = np.abs(np.einsum("ij,ij->i", orient.c_axis[ea], orient.c_axis[eb]))
+    plane_angle = np.degrees(np.arccos(np.clip(cos_planes, 0.0, 1.0)))
+    path = path_misorientation_deg(theta_deg[ea], theta_deg[eb])
+
+    graph = nx.Graph(voxel_size_m=float(h), thickness_m=float(grid.thickness_m), ndim=int(ndim))
+    ids = orient.grain_ids
+    size = ({"area_m2": n_voxels[rows] * h**2} if ndim == 2
+            else {"volume_m3": n_voxels[rows] * h**3})
+    node_columns = {
+        "n_voxels": n_voxels[rows], **size, "centroid_m": centroid,
+        "c_axis": orient.c_axis[rows], "theta_deg": theta_deg[rows], "alpha_deg": alpha_deg[rows],
+        "euler_deg": euler_deg[rows],
+        **{name: phase_faces.reshape(n_rows, len(Phase))[rows, int(p)]
+           for p, name in _FACE_PHASES.items()},
+    }
+    graph.add_nodes_from(zip(ids[rows].tolist(), _records(node_columns)))
+    area = n_faces * (h * grid.thickness_m if ndim == 2 else h**2)
+    edge_columns = {"n_faces": n_faces, **({"length_m": n_faces * h} if ndim == 2 else {}),
+                    "area_m2": area, "normal": normal, "misorientation_deg": misorientation,
+                    "plane_angle_deg": plane_angle, "path_misorientation_deg": path}
+    graph.add_edges_from(zip(ids[ea].tolist(), ids[eb].tolist(),
+                             _records(edge_columns)))
+    return graph
+
+
+def write_graphml(graph: nx.Graph, path: str | Path) -> Path:
+    """Write the grain graph as GraphML, atomically; return the path.
+
+    GraphML holds scalars only: vector attributes become one attribute per component
+    (``centroid_x_m``, ``normal_x``, ``c_axis_x``, ``euler_phi1_deg``, ...).
+    """
+    path = Path(path)
+    flat = nx.Graph(**{k: _scalar(v) for k, v in graph.graph.items()})
+    flat.add_nodes_from((n, _flatten(d)) for n, d in graph.nodes(data=True))
+    flat.add_edges_from((a, b, _flatten(d)) for a, b, d in graph.edges(data=True))
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")  # same folder: atomic
+    try:
+        with open(tmp, "xb") as f:
+            nx.write_graphml(flat, f)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _axis_slices(ndim: int, axis: int) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    lower = [slice(None)] * ndim
+    upper = [slice(None)] * ndim
+    lower[axis] = slice(0, -1)
+    upper[axis] = slice(1, None)
+    return tuple(lower), tuple(upper)
+
+
+def _records(columns: dict[str, np.ndarray]) -> list[dict]:
+    """Per-row attribute dicts (Python scalars; 2D columns become tuples)."""
+    names = list(columns)
+    values = [[tuple(row) for row in col.tolist()] if col.ndim == 2 else col.tolist()
+              for col in (np.asarray(columns[k]) for k in names)]
+    return [dict(zip(names, row)) for row in zip(*values)]
+
+
+def _scalar(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _flatten(attrs: dict) -> dict:
+    out = {}
+    for key, value in attrs.items():
+        if isinstance(value, (tuple, list, np.ndarray)):
+            pattern, labels = _COMPONENTS.get(key, (key + "_{}", [str(i) for i in range(99)]))
+            out.update({pattern.format(lab): _scalar(v) for lab, v in zip(labels, value)})
+        else:
+            out[key] = _scalar(value)
+    return out
