@@ -58,6 +58,19 @@ def bunge_matrix(euler_rad: np.ndarray) -> np.ndarray:
     return g
 
 
+def euler_from_matrix(g: np.ndarray) -> np.ndarray:
+    """Bunge Euler angles (phi1, Phi, phi2) in radians of passive matrices g (..., 3, 3), the
+    inverse of :func:`bunge_matrix`; phi1, phi2 in [0, 2 pi), Phi in [0, pi]. For Phi = 0 or pi
+    only phi1 +- phi2 is defined: phi2 = 0 is returned."""
+    g = np.asarray(g, dtype=float)
+    Phi = np.arccos(np.clip(g[..., 2, 2], -1.0, 1.0))
+    degenerate = np.hypot(g[..., 2, 0], g[..., 2, 1]) < 1e-9
+    phi1 = np.where(degenerate, np.arctan2(g[..., 0, 1], g[..., 0, 0]),
+                    np.arctan2(g[..., 2, 0], -g[..., 2, 1]))
+    phi2 = np.where(degenerate, 0.0, np.arctan2(g[..., 0, 2], g[..., 1, 2]))
+    return np.stack([np.mod(phi1, 2 * np.pi), Phi, np.mod(phi2, 2 * np.pi)], axis=-1)
+
+
 def c_axis_from_euler(euler_rad: np.ndarray) -> np.ndarray:
     """Crystal c-axis in the sample frame, ``g^T e_z``; shape (..., 3)."""
     return canonical_c_axis(bunge_matrix(euler_rad)[..., 2, :])

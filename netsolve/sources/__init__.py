@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..orientation import GrainOrientations
-from . import labels, uniform, voronoi
+from . import ebsd, image, labels, polygons, uniform, voronoi
 
 
 @dataclass(frozen=True)
@@ -31,4 +31,5 @@ class SourceMap:
     phases: dict[str, int] = field(default_factory=dict)
 
 
-SOURCES = {"uniform": uniform, "labels": labels, "voronoi": voronoi}
+SOURCES = {"uniform": uniform, "labels": labels, "voronoi": voronoi, "image": image,
+           "polygons": polygons, "ebsd": ebsd}

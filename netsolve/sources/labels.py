@@ -1,4 +1,6 @@
-"""``source = "labels"``: an integer label array from .npy / .npz (never unpickled)."""
+"""``source = "labels"``: an integer label array from .npy / .npz (never unpickled) or a TIFF
+(a multi-page TIFF is a 3D stack, page k = z index k; see ``image.read_image`` for the axis
+transform); orientations optionally from a CSV keyed by ``id`` (``orientation_table``)."""
 
 from __future__ import annotations
 
@@ -10,13 +12,29 @@ from ..errors import CaseError
 
 
 def read_options(t, base_dir: Path, grid) -> dict:
-    return {"path": (base_dir / t.string("path")).resolve(), "array": t.string("array", None)}
+    orientations = t.string("orientations", None)
+    return {"path": (base_dir / t.string("path")).resolve(), "array": t.string("array", None),
+            "orientations": (base_dir / orientations).resolve() if orientations else None}
 
 
 def load(options: dict, case):
     from . import SourceMap
+    from .image import read_label_image
+    from .orientation_table import read_orientation_csv
 
-    return SourceMap(read_label_array(options["path"], case.grid.shape, options["array"]))
+    path = options["path"]
+    if path.suffix.lower() in (".tif", ".tiff"):
+        labels = read_label_image(path, case.grid.shape)
+    else:
+        labels = read_label_array(path, case.grid.shape, options["array"])
+    orientations = None
+    if options["orientations"] is not None:
+        table = read_orientation_csv(options["orientations"])
+        if table.key != "id":
+            raise CaseError(f"{table.path.name}: source \"labels\" matches orientations by grain "
+                            f"id: the table needs an 'id' column, not 'color'")
+        orientations = table.orientations()
+    return SourceMap(labels, orientations)
 
 
 def read_label_array(path: Path, shape: tuple[int, ...], array_key: str | None = None) -> np.ndarray:

@@ -1,0 +1,323 @@
+"""``source = "ebsd"``: reading .ang/.ctf maps, segmentation with -3m symmetry, bad pixels."""
+
+from __future__ import annotations
+
+import builtins
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import netsolve
+from netsolve import cli
+from netsolve.errors import CaseError
+from netsolve.microstructure import Phase, build_microstructure
+from netsolve.orientation import bunge_matrix, euler_from_matrix
+from netsolve.sources.ebsd import write_ang
+from netsolve.symmetry import TRIGONAL_32, _rotation, misorientation_angle
+
+REPO = Path(__file__).resolve().parents[1]
+STEP_NM = 20.0
+SHAPE = (30, 12)
+E_A = np.radians([20.0, 35.0, 50.0])
+E_B = np.radians([140.0, 70.0, 10.0])
+E_D = np.radians([300.0, 120.0, 200.0])
+G_B = bunge_matrix(E_B)
+G_B2 = TRIGONAL_32[4] @ G_B  # the same crystal as B: must merge with it
+G_C = _rotation([1.0, 2.0, 0.5], np.radians(7.0)) @ G_B  # 7 degrees from B
+
+
+@pytest.fixture
+def orix():
+    return pytest.importorskip("orix")
+
+
+def to_image(a: np.ndarray) -> np.ndarray:
+    """Grid order [x, y] (y up) -> image order [row, column] (row 0 at the top)."""
+    return np.swapaxes(a[:, ::-1], 0, 1)
+
+
+def known_map(noise_deg: float = 0.0, seed: int = 0):
+    """Grid-order Euler angles (30 x 12) and the expected segmentation (threshold 5 deg).
+
+    x 0-9: A, except D in the top-left corner (x 0-3, y 9-11); x 10-19: B (y < 6) and B2 = a
+    -3m equivalent of B (y >= 6), one grain; x 20-29: C, 7 degrees from B.
+    """
+    euler = np.zeros(SHAPE + (3,))
+    expected = np.zeros(SHAPE, dtype=int)
+    euler[:10], expected[:10] = E_A, 1
+    euler[:4, 9:], expected[:4, 9:] = E_D, 4
+    euler[10:20, :6] = E_B
+    euler[10:20, 6:] = euler_from_matrix(G_B2)
+    expected[10:20] = 2
+    euler[20:], expected[20:] = euler_from_matrix(G_C), 3
+    if noise_deg:
+        rng = np.random.default_rng(seed)
+        euler += rng.normal(0.0, np.radians(noise_deg), euler.shape)
+    return euler, expected
+
+
+def write_map(path: Path, euler: np.ndarray, ci: np.ndarray | None = None) -> Path:
+    write_ang(path, to_image(euler), STEP_NM, ci=None if ci is None else to_image(ci))
+    return path
+
+
+def case_dict(path: Path, shape=SHAPE, voxel_size_nm=STEP_NM, **micro) -> dict:
+    return {
+        "grid": {"shape": list(shape), "voxel_size_nm": voxel_size_nm},
+        "microstructure": {"source": "ebsd", "path": str(path), **micro},
+        "electrodes": [{"name": "source", "region": "left", "potential_V": 1.0},
+                       {"name": "sink", "region": "right", "potential_V": 0.0}],
+        "solver": {"method": "direct"},
+    }
+
+
+def micro_of(path: Path, tmp_path: Path, **kwargs):
+    return build_microstructure(netsolve.case_from_dict(case_dict(path, **kwargs), tmp_path))
+
+
+def assert_same_partition(labels: np.ndarray, expected: np.ndarray) -> None:
+    """Equal up to relabelling: a one-to-one map between the label values."""
+    pairs = np.unique(np.stack([labels.ravel(), expected.ravel()]), axis=1)
+    assert len(np.unique(pairs[0])) == len(np.unique(pairs[1])) == pairs.shape[1], pairs
+
+
+def misorientation_deg(euler_a, euler_b) -> np.ndarray:
+    return np.degrees(misorientation_angle(bunge_matrix(euler_a), bunge_matrix(euler_b)))
+
+
+# --- conventions ----------------------------------------------------------------------------
+
+def test_euler_from_matrix_round_trip():
+    rng = np.random.default_rng(5)
+    euler = rng.random((500, 3)) * [2 * np.pi, np.pi, 2 * np.pi]
+    back = euler_from_matrix(bunge_matrix(euler))
+    assert np.allclose(bunge_matrix(back), bunge_matrix(euler), atol=1e-12)
+    assert np.allclose(back, euler, atol=1e-9)
+    for Phi in (0.0, np.pi):  # only phi1 +- phi2 is defined: the matrix must still round-trip
+        e = np.array([0.7, Phi, 0.4])
+        assert np.allclose(bunge_matrix(euler_from_matrix(bunge_matrix(e))), bunge_matrix(e),
+                           atol=1e-12)
+
+
+def test_orix_reads_the_netsolve_convention(orix, tmp_path):
+    """orix's Bunge matrix is netsolve's g (sample -> crystal); its c-axis is g's third row."""
+    from orix.quaternion import Rotation
+    from orix.vector import Vector3d
+
+    rotation = Rotation.from_euler(E_A)
+    assert np.allclose(rotation.to_matrix()[0], bunge_matrix(E_A), atol=1e-12)
+    c = (~rotation * Vector3d.zvector()).data[0]
+    assert np.allclose(c, bunge_matrix(E_A)[2], atol=1e-12)
+
+
+# --- segmentation ----------------------------------------------------------------------------
+
+def test_segments_known_grains_and_merges_symmetry_equivalents(orix, tmp_path):
+    euler, expected = known_map(noise_deg=0.05)
+    micro = micro_of(write_map(tmp_path / "map.ang", euler), tmp_path)
+    assert_same_partition(micro.labels, expected)
+    assert sorted(np.unique(micro.labels)) == [1, 2, 3, 4]  # ids 1..n by first voxel
+    assert micro.labels[0, 0] == 1 and micro.labels[0, 11] != 1  # file row 0 is the top (y max)
+    # Each grain's mean orientation is the known one (up to -3m symmetry).
+    truth = {1: E_A, 2: E_B, 3: euler_from_matrix(G_C), 4: E_D}
+    for k, gid in enumerate(micro.orientations.grain_ids):
+        where = np.argwhere(micro.labels == gid)[0]
+        true_id = expected[tuple(where)]
+        assert misorientation_deg(micro.orientations.euler_rad[k], truth[true_id]) < 0.1
+        c = bunge_matrix(truth[true_id])[2]
+        assert np.allclose(micro.orientations.c_axis[k], c * np.sign(c[2]), atol=1e-2)
+
+
+def test_threshold_is_respected(orix, tmp_path):
+    euler, expected = known_map()
+    path = write_map(tmp_path / "map.ang", euler)
+    assert_same_partition(micro_of(path, tmp_path, threshold_deg=6.0).labels, expected)
+    merged = np.where(expected == 3, 2, expected)  # C is 7 degrees from B
+    assert_same_partition(micro_of(path, tmp_path, threshold_deg=8.0).labels, merged)
+
+
+def test_low_confidence_pixels_merge_or_become_void(orix, tmp_path):
+    euler, expected = known_map()
+    ci = np.full(SHAPE, 0.8)
+    ci[3:5, 2:4] = 0.05  # low confidence inside A
+    ci[25, 5] = -1.0  # not indexed, inside C
+    path = write_map(tmp_path / "map.ang", euler, ci)
+
+    merged = micro_of(path, tmp_path, min_confidence=0.1)
+    assert_same_partition(merged.labels, expected)
+    assert (merged.phase == Phase.GRAIN).all()
+
+    void = micro_of(path, tmp_path, min_confidence=0.1, bad_pixels="void")
+    bad = ci < 0.1
+    assert (void.phase[bad] == Phase.VOID).all() and (void.phase[~bad] == Phase.GRAIN).all()
+    assert (void.labels[bad] == -1).all()
+    assert_same_partition(void.labels[~bad], expected[~bad])
+
+    declared = micro_of(path, tmp_path, min_confidence=0.1, bad_pixels="void",
+                        phases={"void": -7})
+    assert (declared.labels[bad] == -7).all()
+
+    keep_low = micro_of(path, tmp_path, bad_pixels="void")  # min_confidence 0: CI 0.05 is kept
+    assert (keep_low.phase == Phase.VOID).sum() == 1
+
+
+def test_small_grains_merge_into_their_neighbour(orix, tmp_path):
+    euler, expected = known_map()
+    euler[5:7, 3:5] = np.radians([0.0, 90.0, 0.0])  # a 2 x 2 island inside A
+    path = write_map(tmp_path / "map.ang", euler)
+    island = np.zeros(SHAPE, dtype=bool)
+    island[5:7, 3:5] = True
+    assert len(np.unique(micro_of(path, tmp_path).labels)) == 5
+    micro = micro_of(path, tmp_path, min_grain_voxels=5)
+    assert_same_partition(micro.labels, expected)
+    a = micro.orientations.grain_ids == micro.labels[0, 0]
+    assert misorientation_deg(micro.orientations.euler_rad[a][0], E_A) < 1e-3  # island excluded
+
+
+def test_reads_ctf(orix, tmp_path):
+    euler, expected = known_map()
+    mad = np.full(SHAPE, 0.4)
+    mad[2, 2] = 2.5
+    path = tmp_path / "map.ctf"
+    write_ctf(path, to_image(euler), STEP_NM, to_image(mad))
+    assert_same_partition(micro_of(path, tmp_path).labels, expected)
+    void = micro_of(path, tmp_path, max_mad_deg=1.0, bad_pixels="void")
+    assert void.phase[2, 2] == Phase.VOID and (void.phase == Phase.VOID).sum() == 1
+
+
+def write_ctf(path: Path, euler_rad: np.ndarray, step_nm: float, mad: np.ndarray) -> None:
+    """A minimal Oxford .ctf (Euler angles in degrees, coordinates in um)."""
+    ny, nx = euler_rad.shape[:2]
+    step = step_nm * 1e-3
+    lines = ["Channel Text File", "Prj\ttest", "Author\tnetsolve", "JobMode\tGrid",
+             f"XCells\t{nx}", f"YCells\t{ny}", f"XStep\t{step}", f"YStep\t{step}",
+             "AcqE1\t0", "AcqE2\t0", "AcqE3\t0",
+             "Euler angles refer to Sample Coordinate system (CS0)!\tMag\t100\tCoverage\t100",
+             "Phases\t1", "5.61;5.61;33.5\t90;90;120\tNa-beta-alumina\t7\t166",
+             "Phase\tX\tY\tBands\tError\tEuler1\tEuler2\tEuler3\tMAD\tBC\tBS"]
+    deg = np.degrees(np.mod(euler_rad, 2 * np.pi))
+    for r in range(ny):
+        for c in range(nx):
+            e = deg[r, c]
+            lines.append(f"1\t{c * step:.4f}\t{r * step:.4f}\t8\t0\t{e[0]:.4f}\t{e[1]:.4f}\t"
+                         f"{e[2]:.4f}\t{mad[r, c]:.4f}\t150\t200")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_shipped_demo_has_six_grains(orix):
+    case = netsolve.load_case(REPO / "cases" / "ebsd_demo.toml")
+    micro = build_microstructure(case)
+    assert len(micro.orientations) == 6 and (micro.phase == Phase.GRAIN).all()
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def good_ang(orix, tmp_path):
+    return write_map(tmp_path / "map.ang", known_map()[0])
+
+
+def _data_lines(path: Path) -> tuple[list[str], list[str]]:
+    lines = path.read_text().splitlines(keepends=True)
+    header = [line for line in lines if line.startswith("#")]
+    return header, lines[len(header):]
+
+
+@pytest.mark.parametrize("damage,words", [
+    ("cut_mid_line", ["columns instead of 10", "truncated"]),
+    ("cut_rows", ["data rows", "header announces 360", "truncated"]),
+    ("header_only", ["no data rows"]),
+    ("nine_columns", ["9 columns", "expected"]),
+])
+def test_damaged_ang_is_a_clear_error(good_ang, tmp_path, damage, words):
+    header, data = _data_lines(good_ang)
+    bad = tmp_path / "bad.ang"
+    if damage == "cut_mid_line":
+        text = "".join(header + data)
+        bad.write_text(text[: len("".join(header)) + len("".join(data[:100])) + 17])
+    elif damage == "cut_rows":
+        bad.write_text("".join(header + data[:100]))
+    elif damage == "header_only":
+        bad.write_text("".join(header))
+    else:
+        bad.write_text("".join(header + [" ".join(d.split()[:9]) + "\n" for d in data]))
+    with pytest.raises(CaseError) as err:
+        micro_of(bad, tmp_path)
+    message = str(err.value)
+    assert message.startswith("bad.ang: ")
+    for word in words:
+        assert word in message
+
+
+def test_step_and_shape_must_match_the_grid(good_ang, tmp_path):
+    with pytest.raises(CaseError, match=r"map\.ang: the map's x step is 20 nm, but "
+                                        r"grid\.voxel_size_nm is 25"):
+        micro_of(good_ang, tmp_path, voxel_size_nm=25.0)
+    with pytest.raises(CaseError, match=r"map\.ang: the map has 30 x 12 pixels \(x by y\), but "
+                                        r"grid\.shape is \[12, 30\]"):
+        micro_of(good_ang, tmp_path, shape=(12, 30))
+
+
+@pytest.mark.parametrize("micro,words", [
+    ({"min_confidence": 0.1, "path": "map.ctf"}, ["min_confidence", ".ang maps"]),
+    ({"max_mad_deg": 1.0}, ["max_mad_deg", ".ctf maps"]),
+    ({"orientation": "voxel"}, ["'voxel' is not supported yet"]),
+    ({"bad_pixels": "drop"}, ["bad_pixels", "'merge', 'void'"]),
+    ({"threshold_deg": 0.0}, ["threshold_deg", "> 0"]),
+    ({"path": "map.png"}, ["map.png", ".ang or .ctf"]),
+    ({"treshold_deg": 5.0}, ["treshold_deg", "threshold_deg"]),
+])
+def test_option_errors(tmp_path, micro, words):
+    data = case_dict(tmp_path / "map.ang")
+    data["microstructure"].update(micro)
+    with pytest.raises(CaseError) as err:
+        netsolve.case_from_dict(data, tmp_path)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_needs_a_2d_grid(tmp_path):
+    with pytest.raises(CaseError, match="needs a 2D grid"):
+        netsolve.case_from_dict(case_dict(tmp_path / "map.ang", shape=(4, 4, 4)), tmp_path)
+
+
+def test_cli_exit_status_2_for_a_bad_ang(good_ang, tmp_path, capsys):
+    header, data = _data_lines(good_ang)
+    (tmp_path / "bad.ang").write_text("".join(header + data[:-5]))
+    case = tmp_path / "case.toml"
+    case.write_text(f"""
+[grid]
+shape = [{SHAPE[0]}, {SHAPE[1]}]
+voxel_size_nm = {STEP_NM}
+
+[microstructure]
+source = "ebsd"
+path = "bad.ang"
+
+[[electrodes]]
+region = "left"
+potential_V = 1.0
+
+[[electrodes]]
+region = "right"
+potential_V = 0.0
+""")
+    status = cli.main(["check", str(case)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "bad.ang" in err and "truncated" in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_orix_names_the_extra(tmp_path, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_orix(name, *args, **kwargs):
+        if name == "orix" or name.startswith("orix."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_orix)
+    path = write_map(tmp_path / "map.ang", known_map()[0])
+    with pytest.raises(CaseError, match=r"pip install 'netsolve\[ebsd\]' \(orix, GPL-3\)"):
+        micro_of(path, tmp_path)
