@@ -118,7 +118,8 @@ def test_segments_known_grains_and_merges_symmetry_equivalents(orix, tmp_path):
     micro = micro_of(write_map(tmp_path / "map.ang", euler), tmp_path)
     assert_same_partition(micro.labels, expected)
     assert sorted(np.unique(micro.labels)) == [1, 2, 3, 4]  # ids 1..n by first voxel
-    assert micro.labels[0, 0] == 1 and micro.labels[0, 11] != 1  # file row 0 is the top (y max)
+    top_left = micro.orientations.grain_ids == micro.labels[0, 11]  # file row 0 = top (y max)
+    assert misorientation_deg(micro.orientations.euler_rad[top_left][0], E_D) < 0.1
     # Each grain's mean orientation is the known one (up to -3m symmetry).
     truth = {1: E_A, 2: E_B, 3: euler_from_matrix(G_C), 4: E_D}
     for k, gid in enumerate(micro.orientations.grain_ids):
@@ -203,6 +204,29 @@ def write_ctf(path: Path, euler_rad: np.ndarray, step_nm: float, mad: np.ndarray
             lines.append(f"1\t{c * step:.4f}\t{r * step:.4f}\t8\t0\t{e[0]:.4f}\t{e[1]:.4f}\t"
                          f"{e[2]:.4f}\t{mad[r, c]:.4f}\t150\t200")
     path.write_text("\n".join(lines) + "\n")
+
+
+def test_multi_phase_map_needs_the_phase_key(orix, tmp_path):
+    euler, expected = known_map()
+    header, data = _data_lines(write_map(tmp_path / "one.ang", euler))
+    at = header.index(next(h for h in header if "NumberFamilies" in h)) + 1
+    header[at:at] = ["# Phase 2\n", "# MaterialName  \tZrO2\n", "# Formula     \tZrO2\n",
+                     "# Symmetry              43\n",
+                     "# LatticeConstants      5.1 5.1 5.1 90 90 90\n"]
+    zro2 = np.zeros(SHAPE, dtype=bool)
+    zro2[24:27, 2:4] = True  # inside C
+    rows = to_image(zro2).ravel()
+    data = [" ".join(d.split()[:7] + ["2"] + d.split()[8:]) + "\n" if z else d
+            for d, z in zip(data, rows)]
+    path = tmp_path / "two.ang"
+    path.write_text("".join(header + data))
+    with pytest.raises(CaseError, match=r"two\.ang: the map holds several phases"):
+        micro_of(path, tmp_path)
+    with pytest.raises(CaseError, match=r"no phase named 'Alumina'"):
+        micro_of(path, tmp_path, phase="Alumina")
+    micro = micro_of(path, tmp_path, phase="Na-beta-alumina", bad_pixels="void")
+    assert (micro.phase[zro2] == Phase.VOID).all() and (micro.phase[~zro2] == Phase.GRAIN).all()
+    assert_same_partition(micro_of(path, tmp_path, phase="Na-beta-alumina").labels, expected)
 
 
 def test_shipped_demo_has_six_grains(orix):

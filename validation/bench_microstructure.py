@@ -2,6 +2,7 @@
 
     python validation/bench_microstructure.py [--polygons 3000] [--grid 1000]
                                               [--voronoi-size 2048] [--voronoi-grains 10000]
+                                              [--ebsd-size 1000]
 
 1. ``source = "polygons"``: ``--polygons`` Voronoi cells (shapely.voronoi_polygons of uniform
    random seeds, clipped to the box) covering a ``--grid``^2 grid of 10 nm voxels, each with a
@@ -11,6 +12,10 @@
    (the two agree except for voxel centres at equal distance from two seeds).
 2. ``source = "voronoi"``: a ``--voronoi-size``^2 grid with ``--voronoi-grains`` grains, with and
    without 2 % ZrO2 particles, through ``case_from_dict`` + ``build_microstructure``.
+3. ``source = "ebsd"`` (needs orix): a synthetic ``--ebsd-size``^2 .ang (2000 Voronoi cells, random
+   orientations, 0.1 degree noise, 3 % low-CI pixels) written by ``write_ang``. Timed: the whole
+   ``build_microstructure`` (orix reading + segmentation + grain means; target <= 10 s on 2
+   cores), and the segmentation alone (misorientations, components, clean-up, means).
 
 Times are the best of ``--repeat`` runs. Target (issue 3): 1000^2 with 3000 polygons in seconds.
 """
@@ -118,16 +123,57 @@ def bench_voronoi(size: int, n_grains: int, repeat: int) -> list[tuple[str, floa
     return rows
 
 
+def bench_ebsd(size: int, repeat: int) -> list[tuple[str, float, str]]:
+    try:
+        import orix  # noqa: F401
+    except ImportError:
+        return [("ebsd: skipped (pip install 'netsolve[ebsd]')", float("nan"), "")]
+    from netsolve.orientation import random_orientations
+    from netsolve.sources.ebsd import (clean_grains, mean_orientations, read_map,
+                                       segment_grains, write_ang)
+    from netsolve.sources.voronoi import voronoi_labels
+
+    rng = np.random.default_rng(4)
+    n_cells = 2000
+    cells = voronoi_labels((size, size), n_cells, rng)
+    euler = random_orientations(np.arange(1, n_cells + 1), rng).euler_rad[cells - 1]
+    euler += rng.normal(0.0, np.radians(0.1 / np.sqrt(3)), euler.shape)
+    ci = np.where(rng.random((size, size)) < 0.03, 0.02, 0.8)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "map.ang"
+        image = lambda a: np.swapaxes(a[:, ::-1], 0, 1)  # noqa: E731  grid -> file order
+        write_ang(path, image(euler), H_NM, ci=image(ci))
+        mb = path.stat().st_size / 1e6
+        keys = {"source": "ebsd", "path": str(path), "min_confidence": 0.1,
+                "min_grain_voxels": 5}
+        case = netsolve.case_from_dict({"grid": {"shape": [size, size], "voxel_size_nm": H_NM},
+                                        "microstructure": keys, "electrodes": ELECTRODES})
+        t_all, micro = best_of(repeat, lambda: build_microstructure(case))
+        emap = read_map(case.microstructure.options)
+
+        def segment():
+            labels, own = clean_grains(segment_grains(emap.g, emap.good, np.radians(5.0)),
+                                       emap.good, 5, True)
+            return mean_orientations(emap.g[own > 0], own[own > 0] - 1, int(labels.max()))
+
+        t_seg, _ = best_of(repeat, segment)
+    return [(f"ebsd: build_microstructure of a {size}x{size} .ang ({mb:.0f} MB)", t_all,
+             f"{len(micro.orientations)} grains from {n_cells} cells"),
+            ("ebsd: segmentation + clean-up + grain means only", t_seg, "")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--polygons", type=int, default=3000)
     parser.add_argument("--grid", type=int, default=1000)
     parser.add_argument("--voronoi-size", type=int, default=2048)
     parser.add_argument("--voronoi-grains", type=int, default=10000)
+    parser.add_argument("--ebsd-size", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     rows = bench_polygons(args.polygons, args.grid, args.repeat)
     rows += bench_voronoi(args.voronoi_size, args.voronoi_grains, args.repeat)
+    rows += bench_ebsd(args.ebsd_size, args.repeat)
     width = max(len(r[0]) for r in rows)
     print(f"{'step':<{width}}  {'time_s':>7}  note")
     for name, t, note in rows:

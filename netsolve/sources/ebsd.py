@@ -98,8 +98,8 @@ def load(options: dict, case):
     labels, own = clean_grains(segments, emap.good, options["min_grain_voxels"],
                                options["bad_pixels"] == "merge")
     phases = {}
-    if (labels == 0).any():  # bad pixels left as void ("void", or nothing to merge into)
-        phases["void"] = void_label(case.microstructure.phases)
+    if (labels == 0).any():  # bad_pixels = "void"
+        phases["void"] = void_label(case)
         labels[labels == 0] = phases["void"]
     ids = np.arange(1, labels.max() + 1)
     mean = mean_orientations(emap.g[own > 0], own[own > 0] - 1, len(ids))
@@ -110,11 +110,15 @@ def load(options: dict, case):
                      phases)
 
 
-def void_label(phases: dict[str, int]) -> int:
-    """Label value of void pixels: the declared one, else one no phase uses."""
+def void_label(case) -> int:
+    """Label value of void pixels: the declared one, else one below every phase value and
+    electrode label."""
+    phases = case.microstructure.phases
     if "void" in phases:
         return phases["void"]
-    return min([0, *phases.values()]) - 1
+    used = [*phases.values(), *(e.region.label for e in case.electrodes
+                                if e.region.kind == "label")]
+    return min([0, *used]) - 1
 
 
 # --- reading ---------------------------------------------------------------------------------
