@@ -24,6 +24,7 @@ EDGE_NAMES_2D = ("left", "right", "bottom", "top")
 EDGE_NAMES_3D = EDGE_NAMES_2D + ("front", "back")
 PHASE_NAMES = ("zro2", "backbone", "void")
 PHASE_ALIASES = {"frame": "backbone"}
+REGION_PHASES = ("zro2", "backbone", "frame", "void")
 CONDUCTIVITY_MODELS = ("tensor", "ding2023", "isotropic")
 ELECTRODE_LINKS = ("half_voxel", "full_voxel")
 SOLVER_METHODS = ("auto", "direct", "amg", "cg")
@@ -74,13 +75,36 @@ class GrainOrientation:
 
 
 @dataclass(frozen=True)
+class PhaseRegion:
+    """One ``[[microstructure.regions]]`` entry: voxels that become phase ``phase`` (canonical
+    name) after the source built its labels.
+
+    kind = "box" (half-open voxel index ranges per axis), "mask" (``path`` to a boolean .npy),
+    "polygon" (``polygon`` = WKT in nm, grid lower-left corner at (0, 0), 2D only) or "frame"
+    (every voxel whose centre lies within ``frame_width_m`` of one of the grid faces ``sides``).
+    ``key`` names the entry in messages (``microstructure.regions[k]``).
+    """
+
+    phase: str
+    kind: str
+    key: str
+    box: tuple[tuple[int, int], ...] | None = None
+    path: Path | None = None
+    polygon: str | None = None
+    frame_width_m: float | None = None
+    sides: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class MicrostructureSpec:
     """The ``[microstructure]`` table. ``phases`` maps a phase name to its label value;
-    ``options`` holds the checked keys of the chosen source (see ``netsolve.sources``)."""
+    ``options`` holds the checked keys of the chosen source (see ``netsolve.sources``);
+    ``regions`` the phase overlays, applied in order on top of the source's labels."""
 
     source: str
     phases: dict[str, int] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    regions: tuple[PhaseRegion, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,8 +139,9 @@ class Region:
 
     kind = "edge" (``edge`` names a grid face; the electrode covers the outer faces of the
     boundary voxels), "box" (``box`` = half-open voxel index ranges per axis), "mask" (``path``
-    to a boolean .npy of the grid shape) or "label" (``label`` = a label value of the label map).
-    Box, mask and label electrodes occupy voxels: those voxels become electrode material.
+    to a boolean .npy of the grid shape), "polygon" (``polygon`` = WKT in nm, 2D only) or "label"
+    (``label`` = a label value of the label map). Box, mask, polygon and label electrodes occupy
+    voxels: those voxels become electrode material.
     """
 
     kind: str
@@ -124,6 +149,7 @@ class Region:
     box: tuple[tuple[int, int], ...] | None = None
     path: Path | None = None
     label: int | None = None
+    polygon: str | None = None
 
     def describe(self) -> str:
         if self.kind == "edge":
@@ -132,6 +158,8 @@ class Region:
             return f"box {list(map(list, self.box))}"
         if self.kind == "mask":
             return f"mask {self.path.name}"
+        if self.kind == "polygon":
+            return f"polygon {self.polygon}"
         return f"label {self.label}"
 
 
@@ -266,9 +294,87 @@ def _read_microstructure(t: Table, base_dir: Path, grid: Grid) -> Microstructure
         pt.fail("two phases in [microstructure.phases] share one label value")
     pt.finish()
 
+    regions = _read_phase_regions(t.raw("regions", []), t.origin, grid, base_dir)
     options = SOURCE_MODULES[source].read_options(t, base_dir, grid)
     t.finish()
-    return MicrostructureSpec(source=source, phases=phases, options=options)
+    return MicrostructureSpec(source=source, phases=phases, options=options, regions=regions)
+
+
+def _read_phase_regions(raw: Any, origin: str, grid: Grid,
+                        base_dir: Path) -> tuple[PhaseRegion, ...]:
+    if not isinstance(raw, list):
+        raise CaseError(f"{origin}: 'microstructure.regions' must be an array of tables "
+                        f"([[microstructure.regions]]), got {type(raw).__name__}")
+    regions: list[PhaseRegion] = []
+    faces = EDGE_NAMES_2D if grid.ndim == 2 else EDGE_NAMES_3D
+    for k, entry in enumerate(raw):
+        key = f"microstructure.regions[{k}]"
+        rt = Table(entry, key, origin)
+        phase = rt.string("phase", choices=REGION_PHASES)
+        phase = PHASE_ALIASES.get(phase, phase)
+        kinds = [g for g in ("box", "mask", "polygon", "frame_width_nm") if rt.has(g)]
+        if len(kinds) != 1:
+            rt.fail(f"'{key}' needs exactly one geometry: box = [[i0, i1], ...], mask = "
+                    f"\"file.npy\", polygon = \"POLYGON ((x y, ...))\" or frame_width_nm = w "
+                    f"(got {', '.join(kinds) or 'none'})")
+        kind = kinds[0]
+        if rt.has("sides") and kind != "frame_width_nm":
+            rt.fail(f"'{key}.sides' applies to a frame (frame_width_nm) only")
+        if kind == "box":
+            region = PhaseRegion(phase, "box", key, box=_read_box(rt, grid, f"'{key}.box'"))
+        elif kind == "mask":
+            region = PhaseRegion(phase, "mask", key, path=(base_dir / rt.string("mask")).resolve())
+        elif kind == "polygon":
+            region = PhaseRegion(phase, "polygon", key,
+                                 polygon=_read_polygon(rt, grid, f"'{key}.polygon'"))
+        else:
+            width = rt.number("frame_width_nm", positive=True) * NM
+            if width < grid.voxel_size_m / 2 * (1 - 1e-9):
+                rt.fail(f"'{key}.frame_width_nm' = {width / NM:g} is less than half a voxel "
+                        f"({grid.voxel_size_m / NM / 2:g} nm): the frame would hold no voxel")
+            sides = rt.raw("sides", list(faces[:4]))
+            if (not isinstance(sides, list) or not sides
+                    or not all(isinstance(f, str) for f in sides)):
+                rt.fail(f"'{key}.sides' must be a non-empty list of face names "
+                        f"({', '.join(faces)}), got {sides!r}")
+            for f in sides:
+                if f not in faces:
+                    rt.fail(f"'{key}.sides': {f!r} is not a face of this {grid.ndim}D grid; "
+                            f"expected some of {', '.join(faces)}{suggest(f, faces)}")
+            if len(set(sides)) != len(sides):
+                rt.fail(f"'{key}.sides' names a face twice: {sides!r}")
+            region = PhaseRegion(phase, "frame", key, frame_width_m=width, sides=tuple(sides))
+        rt.finish()
+        regions.append(region)
+    return tuple(regions)
+
+
+def _read_box(rt: Table, grid: Grid, what: str) -> tuple[tuple[int, int], ...]:
+    """A half-open voxel box [[i0, i1], ...] (one pair per axis) inside the grid."""
+    box = rt.raw("box")
+    ok = (isinstance(box, list) and len(box) == grid.ndim and all(
+        isinstance(r, list) and len(r) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in r) for r in box))
+    if not ok:
+        rt.fail(f"{what} must be {grid.ndim} pairs of integer voxel indices [[i0, i1], ...] "
+                f"(half-open), got {box!r}")
+    for axis, ((lo, hi), n) in enumerate(zip(box, grid.shape)):
+        if not (0 <= lo < hi <= n):
+            rt.fail(f"{what} range {[lo, hi]} on axis {axis} is outside the grid (need "
+                    f"0 <= i0 < i1 <= {n})")
+    return tuple((lo, hi) for lo, hi in box)
+
+
+def _read_polygon(rt: Table, grid: Grid, what: str) -> str:
+    """A WKT (Multi)Polygon in nm on a 2D grid; returned as written (checked here)."""
+    from .sources.polygons import parse_wkt_polygon
+
+    text = rt.raw("polygon")
+    if grid.ndim != 2:
+        rt.fail(f"{what} needs a 2D grid (polygons are drawn on the lamella surface), but "
+                f"grid.shape = {list(grid.shape)} is 3D")
+    parse_wkt_polygon(text, rt.origin, what.strip("'"))
+    return text
 
 
 def _read_grains(raw: Any, origin: str) -> tuple[GrainOrientation, ...]:
@@ -330,26 +436,19 @@ def _read_region(t: Table, grid: Grid, micro: MicrostructureSpec, base_dir: Path
                    f"{grid.ndim}D grid; expected one of {', '.join(edges)}{suggest(raw, edges)}")
         return Region(kind="edge", edge=raw)
     rt = Table(raw, f"electrodes.{name}.region", t.origin)
-    kinds = [k for k in ("box", "mask", "label") if rt.has(k)]
+    kinds = [k for k in ("box", "mask", "polygon", "label") if rt.has(k)]
     if len(kinds) != 1:
         rt.fail(f"electrode '{name}': region must be a face name ({', '.join(edges)}) or a table "
-                f"with exactly one of box = [[i0, i1], ...], mask = \"file.npy\", label = <int>")
+                f"with exactly one of box = [[i0, i1], ...], mask = \"file.npy\", polygon = "
+                f"\"POLYGON ((x y, ...))\", label = <int>")
     kind = kinds[0]
     if kind == "box":
-        box = rt.raw("box")
-        ok = (isinstance(box, list) and len(box) == grid.ndim and all(
-            isinstance(r, list) and len(r) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in r) for r in box))
-        if not ok:
-            rt.fail(f"electrode '{name}': region.box must be {grid.ndim} pairs of integer voxel "
-                    f"indices [[i0, i1], ...] (half-open), got {box!r}")
-        for axis, ((lo, hi), n) in enumerate(zip(box, grid.shape)):
-            if not (0 <= lo < hi <= n):
-                rt.fail(f"electrode '{name}': region.box range {[lo, hi]} on axis {axis} is "
-                        f"outside the grid (need 0 <= i0 < i1 <= {n})")
-        region = Region(kind="box", box=tuple((lo, hi) for lo, hi in box))
+        region = Region(kind="box", box=_read_box(rt, grid, f"electrode '{name}': region.box"))
     elif kind == "mask":
         region = Region(kind="mask", path=(base_dir / rt.string("mask")).resolve())
+    elif kind == "polygon":
+        region = Region(kind="polygon", polygon=_read_polygon(
+            rt, grid, f"'electrodes.{name}.region.polygon'"))
     else:
         label = rt.integer("label")
         if label > 0:

@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+import math
+
 import numpy as np
-from .case import Case, Grid
+from .case import NM, Case, Grid
 from .errors import CaseError
 from .orientation import GrainOrientations, orientations_from_case
 from .sources import SOURCES
@@ -63,10 +65,10 @@ def build_microstructure(case: Case, *, require_orientations: bool = True) -> Mi
     grid = case.grid
     origin = case.label
     source = SOURCES[spec.source].load(spec.options, case)
-    labels = source.labels
+    labels, phases = apply_phase_regions(spec.regions, source.labels,
+                                         {**spec.phases, **source.phases}, case)
     given = orientations_from_case(case.grains, origin)
     orientations = given if source.orientations is None else _merge(source.orientations, given)
-    phases = {**spec.phases, **source.phases}
     phase = np.full(grid.shape, Phase.GRAIN, dtype=np.uint8)
     electrode_index = np.full(grid.shape, -1, dtype=np.int16)
     known = labels > 0
@@ -111,13 +113,60 @@ def build_microstructure(case: Case, *, require_orientations: bool = True) -> Mi
     return Microstructure(grid, labels, phase, grain_index, electrode_index, orientations)
 
 
+def apply_phase_regions(regions, labels: np.ndarray, phases: dict[str, int],
+                        case: Case) -> tuple[np.ndarray, dict[str, int]]:
+    """Overlay the ``[[microstructure.regions]]`` on a source's label map, in file order.
+
+    Each region's voxels get its phase's label value: the one in ``phases`` (declared, or
+    introduced by the source), else a fresh value <= 0 (see ``sources.phase_values``). Returns
+    the new label map and the phase values extended by the fresh ones.
+    """
+    if not regions:
+        return labels, phases
+    from .sources import phase_values
+
+    electrode_labels = [e.region.label for e in case.electrodes if e.region.kind == "label"]
+    values = phase_values({r.phase for r in regions}, phases,
+                          [*electrode_labels, int(labels.min())])
+    labels = labels.copy()
+    for region in regions:
+        labels[phase_region_mask(region, case.grid, case.label)] = values[region.phase]
+    return labels, {**phases, **values}
+
+
+def phase_region_mask(region, grid: Grid, origin: str) -> np.ndarray:
+    """Voxels of one ``[[microstructure.regions]]`` entry (a non-empty boolean grid array)."""
+    if region.kind == "box":
+        return _box_mask(region.box, grid)
+    if region.kind == "mask":
+        return _load_mask(region.path, grid, f"'{region.key}'")
+    if region.kind == "polygon":
+        mask = _polygon_mask(region.polygon, grid)
+        if not mask.any():
+            raise CaseError(f"{origin}: '{region.key}.polygon' contains no voxel centre")
+        return mask
+    # frame: voxel centres within the width of the chosen faces (centre on the edge included)
+    layers = int(math.floor(region.frame_width_m / grid.voxel_size_m + 0.5 + 1e-9))
+    mask = np.zeros(grid.shape, dtype=bool)
+    for side in region.sides:
+        axis, high = {"left": (0, False), "right": (0, True), "bottom": (1, False),
+                      "top": (1, True), "front": (2, False), "back": (2, True)}[side]
+        index = [slice(None)] * grid.ndim
+        index[axis] = slice(grid.shape[axis] - layers, None) if high else slice(0, layers)
+        mask[tuple(index)] = True
+    return mask
+
+
 def electrode_voxel_mask(region, labels: np.ndarray, grid: Grid, name: str) -> np.ndarray | None:
     """Voxels occupied by an electrode (None for edge electrodes, which sit outside the grid)."""
     if region.kind == "edge":
         return None
     if region.kind == "box":
-        mask = np.zeros(grid.shape, dtype=bool)
-        mask[tuple(slice(lo, hi) for lo, hi in region.box)] = True
+        return _box_mask(region.box, grid)
+    if region.kind == "polygon":
+        mask = _polygon_mask(region.polygon, grid)
+        if not mask.any():
+            raise CaseError(f"electrode '{name}': region.polygon contains no voxel centre")
         return mask
     if region.kind == "label":
         mask = labels == region.label
@@ -125,22 +174,44 @@ def electrode_voxel_mask(region, labels: np.ndarray, grid: Grid, name: str) -> n
             raise CaseError(f"electrode '{name}': region.label = {region.label}, but no voxel of "
                             f"the label map has that value")
         return mask
+    return _load_mask(region.path, grid, f"electrode '{name}'")
+
+
+def _box_mask(box, grid: Grid) -> np.ndarray:
+    mask = np.zeros(grid.shape, dtype=bool)
+    mask[tuple(slice(lo, hi) for lo, hi in box)] = True
+    return mask
+
+
+def _polygon_mask(wkt: str, grid: Grid) -> np.ndarray:
+    """Voxel centres inside or on a WKT polygon (nm, grid lower-left corner at the origin)."""
+    import shapely
+
+    from .sources.polygons import voxel_mask
+
+    h_nm = float(f"{grid.voxel_size_m / NM:.12g}")  # the voxel_size_nm as written
+    return voxel_mask(shapely.from_wkt(wkt), grid.shape, h_nm)
+
+
+def _load_mask(path, grid: Grid, what: str) -> np.ndarray:
+    """A boolean (or 0/1) .npy of the grid shape that selects at least one voxel."""
     try:
-        mask = np.load(region.path, allow_pickle=False)
+        mask = np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise CaseError(f"{region.path.name}: mask file of electrode '{name}' not found") from None
+        raise CaseError(f"{path.name}: mask file of {what} not found") from None
     except (OSError, ValueError) as exc:
-        raise CaseError(f"{region.path.name}: electrode '{name}' mask is not a readable .npy "
-                        f"array ({exc})") from None
+        raise CaseError(f"{path.name}: {what} mask is not a readable .npy array ({exc})") from None
+    if not isinstance(mask, np.ndarray):
+        raise CaseError(f"{path.name}: {what} mask must be a plain .npy array")
     if tuple(mask.shape) != tuple(grid.shape):
-        raise CaseError(f"{region.path.name}: electrode '{name}' mask has shape "
-                        f"{list(mask.shape)}, expected grid.shape {list(grid.shape)}")
+        raise CaseError(f"{path.name}: {what} mask has shape {list(mask.shape)}, expected "
+                        f"grid.shape {list(grid.shape)}")
     if mask.dtype != bool:
         if not np.issubdtype(mask.dtype, np.integer) or not np.isin(mask, (0, 1)).all():
-            raise CaseError(f"{region.path.name}: electrode '{name}' mask must be boolean or 0/1")
+            raise CaseError(f"{path.name}: {what} mask must be boolean or 0/1")
         mask = mask.astype(bool)
     if not mask.any():
-        raise CaseError(f"{region.path.name}: electrode '{name}' mask selects no voxel")
+        raise CaseError(f"{path.name}: {what} mask selects no voxel")
     return mask
 
 

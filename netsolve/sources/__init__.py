@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..case import PHASE_NAMES
 from ..orientation import GrainOrientations
 from . import ebsd, image, labels, polygons, uniform, voronoi
 
@@ -33,3 +34,18 @@ class SourceMap:
 
 SOURCES = {"uniform": uniform, "labels": labels, "voronoi": voronoi, "image": image,
            "polygons": polygons, "ebsd": ebsd}
+
+
+def phase_values(names, declared: dict[str, int], avoid=()) -> dict[str, int]:
+    """Label values of the phases ``names`` (canonical names): the declared value, else a new
+    value below every declared value, every value in ``avoid`` and 0 (-1, -2, ... in the order
+    zro2, backbone, void). Shared by the sources and the ``[[microstructure.regions]]``."""
+    values = {}
+    lowest = min([0, *declared.values(), *avoid])
+    for name in sorted(names, key=PHASE_NAMES.index):
+        if name in declared:
+            values[name] = declared[name]
+        else:
+            lowest -= 1
+            values[name] = lowest
+    return values

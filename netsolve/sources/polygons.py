@@ -31,7 +31,7 @@ from scipy import ndimage
 from shapely.errors import GEOSException
 from shapely.geometry import mapping, shape
 
-from ..case import PHASE_ALIASES, PHASE_NAMES, GrainOrientation
+from ..case import PHASE_ALIASES, GrainOrientation
 from ..errors import CaseError
 from ..orientation import orientations_from_case
 from ..tables import Table, suggest
@@ -395,6 +395,29 @@ def rasterize(geometries: np.ndarray, x: np.ndarray,
     return owner, overlap
 
 
+def voxel_mask(geometry, shape: tuple[int, int], h_nm: float) -> np.ndarray:
+    """Voxels of a 2D grid whose centre lies inside or on the boundary of ``geometry`` (nm, grid
+    lower-left corner at (0, 0)): the rule of :func:`rasterize` for one polygon."""
+    x, y = voxel_centres_in_file(shape, h_nm, "nm", (0.0, 0.0))
+    owner, _ = rasterize(np.array([geometry], dtype=object), x, y)
+    return owner >= 0
+
+
+def parse_wkt_polygon(text, origin: str, key: str):
+    """A (Multi)Polygon from the WKT string of case key ``key``; CaseError if it is not one."""
+    if not isinstance(text, str):
+        raise CaseError(f"{origin}: '{key}' must be a WKT string (\"POLYGON ((x y, ...))\"), "
+                        f"got {text!r}")
+    try:
+        geometry = shapely.from_wkt(text)
+    except (GEOSException, ValueError) as exc:
+        raise CaseError(f"{origin}: '{key}' is not valid WKT ({exc})") from None
+    if geometry is None:
+        raise CaseError(f"{origin}: '{key}' is not valid WKT (empty string)")
+    _check_geometries(origin, np.array([geometry], dtype=object), (f"'{key}'",))
+    return geometry
+
+
 def claimants(geometries: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     """Pairs [point index, geometry index] of points and the polygons covering them (closed)."""
     tree = shapely.STRtree(geometries)
@@ -406,18 +429,10 @@ def claimants(geometries: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndar
 def phase_values(names: set[str], case) -> dict[str, int]:
     """Label values of the phases the polygons use: the declared ones, else new values below
     every declared phase value, electrode label and 0."""
-    declared = case.microstructure.phases
-    taken = [0, *declared.values(),
-             *(e.region.label for e in case.electrodes if e.region.kind == "label")]
-    values = {}
-    for name in PHASE_NAMES:
-        if name in names:
-            if name in declared:
-                values[name] = declared[name]
-            else:
-                values[name] = min(taken) - 1
-                taken.append(values[name])
-    return values
+    from . import phase_values as shared
+
+    return shared(names, case.microstructure.phases,
+                  [e.region.label for e in case.electrodes if e.region.kind == "label"])
 
 
 # --------------------------------------------------------------------------- messages

@@ -104,9 +104,9 @@ def fibre_orientations(grain_ids: np.ndarray, axis, spread_rad: float,
 
 def zro2_label(phases: dict[str, int]) -> int:
     """Label value of generated ZrO2 particles: the declared one, else one no phase uses."""
-    if "zro2" in phases:
-        return phases["zro2"]
-    return min([0, *phases.values()]) - 1
+    from . import phase_values
+
+    return phase_values({"zro2"}, phases)["zro2"]
 
 
 def voxel_centres(shape: tuple[int, ...]) -> np.ndarray:
