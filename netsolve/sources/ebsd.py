@@ -78,7 +78,7 @@ def read_options(t, base_dir: Path, grid) -> dict:
 
 
 def load(options: dict, case):
-    from . import SourceMap
+    from . import SourceMap, phase_values
 
     grid = case.grid
     emap = read_map(options)
@@ -99,7 +99,8 @@ def load(options: dict, case):
                                options["bad_pixels"] == "merge")
     phases = {}
     if (labels == 0).any():  # bad_pixels = "void"
-        phases["void"] = void_label(case)
+        electrode_labels = [e.region.label for e in case.electrodes if e.region.kind == "label"]
+        phases.update(phase_values(["void"], case.microstructure.phases, electrode_labels))
         labels[labels == 0] = phases["void"]
     ids = np.arange(1, labels.max() + 1)
     mean = mean_orientations(emap.g[own > 0], own[own > 0] - 1, len(ids))
@@ -108,17 +109,6 @@ def load(options: dict, case):
     theta, alpha = theta_alpha_from_c(c)
     return SourceMap(labels.astype(np.int32), GrainOrientations(ids, c, euler, theta, alpha),
                      phases)
-
-
-def void_label(case) -> int:
-    """Label value of void pixels: the declared one, else one below every phase value and
-    electrode label."""
-    phases = case.microstructure.phases
-    if "void" in phases:
-        return phases["void"]
-    used = [*phases.values(), *(e.region.label for e in case.electrodes
-                                if e.region.kind == "label")]
-    return min([0, *used]) - 1
 
 
 # --- reading ---------------------------------------------------------------------------------

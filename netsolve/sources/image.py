@@ -75,7 +75,7 @@ def read_colors(t) -> tuple[dict[int, str], str | None]:
 
 
 def load(options: dict, case):
-    from . import SourceMap
+    from . import SourceMap, phase_values
     from .orientation_table import read_orientation_csv
 
     path: Path = options["path"]
@@ -148,20 +148,6 @@ def load(options: dict, case):
 
 def color_name(code: int) -> str:
     return f"#{code:06x}"
-
-
-def phase_values(names, declared: dict[str, int], avoid) -> dict[str, int]:
-    """Label values of the phases ``names``: the declared value, else a new value below every
-    declared phase value, every value in ``avoid`` and 0 (e.g. -1, -2, ...)."""
-    values = {}
-    lowest = min([0, *declared.values(), *avoid])
-    for name in sorted(names, key=PHASE_NAMES.index):
-        if name in declared:
-            values[name] = declared[name]
-        else:
-            lowest -= 1
-            values[name] = lowest
-    return values
 
 
 def read_image(path: Path, shape: tuple[int, ...], *,
