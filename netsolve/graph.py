@@ -39,6 +39,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 
+from .network import face_slices
 from .microstructure import Microstructure, Phase
 from .orientation import bunge_matrix
 from .symmetry import misorientation_angle
@@ -95,7 +96,7 @@ def build_grain_graph(micro: Microstructure) -> nx.Graph:
     keys, signs, axes = [], [], []
     phase_faces = np.zeros(n_rows * len(Phase), dtype=np.int64)
     for axis in range(ndim):  # loop over axes
-        lower, upper = _axis_slices(ndim, axis)
+        lower, upper = face_slices(ndim, axis)
         a, b = gi[lower].ravel(), gi[upper].ravel()
         gb = (a != b) & (a >= 0) & (b >= 0)
         ga, gb_ = a[gb].astype(np.int64), b[gb].astype(np.int64)
@@ -167,14 +168,6 @@ def write_graphml(graph: nx.Graph, path: str | Path) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
-
-
-def _axis_slices(ndim: int, axis: int) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
-    lower = [slice(None)] * ndim
-    upper = [slice(None)] * ndim
-    lower[axis] = slice(0, -1)
-    upper[axis] = slice(1, None)
-    return tuple(lower), tuple(upper)
 
 
 def _records(columns: dict[str, np.ndarray]) -> list[dict]:

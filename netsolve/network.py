@@ -69,7 +69,8 @@ class Network:
         return index.reshape(self.shape)
 
 
-def _axis_slices(ndim: int, axis: int) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+def face_slices(ndim: int, axis: int) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """Index slices of the lower and upper voxel of every face normal to ``axis``."""
     lower = [slice(None)] * ndim
     upper = [slice(None)] * ndim
     lower[axis] = slice(0, -1)
@@ -92,7 +93,7 @@ def build_network(case: Case, micro: Microstructure, props: Properties) -> Netwo
 
     links, axes, conductance, gb_resistance, gb_flag = [], [], [], [], []
     for axis in range(ndim):  # loop over the 2-3 axes; each pass is vectorized over faces
-        lo, hi = _axis_slices(ndim, axis)
+        lo, hi = face_slices(ndim, axis)
         a, b = node_id[lo], node_id[hi]
         both = (a >= 0) & (b >= 0)
         sigma = props.voxel_axis_sigma[..., axis]
@@ -145,7 +146,7 @@ def _electrode_faces(case: Case, micro: Microstructure, node_id: np.ndarray):
 
     if (micro.electrode_index >= 0).any():
         for axis in range(ndim):
-            lo, hi = _axis_slices(ndim, axis)
+            lo, hi = face_slices(ndim, axis)
             a, b = node_id[lo], node_id[hi]
             ea, eb = micro.electrode_index[lo], micro.electrode_index[hi]
             plus = (a >= 0) & (eb >= 0)  # electrode on the + side of a conducting voxel
