@@ -2,7 +2,7 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-DEMO_CASE ?= cases/polycrystal_demo.toml
+DEMO_CASE ?= cases/ding2023_full.toml
 
 .PHONY: demo test install clean
 
