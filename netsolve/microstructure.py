@@ -195,12 +195,9 @@ def _polygon_mask(wkt: str, grid: Grid) -> np.ndarray:
 
 def _load_mask(path, grid: Grid, what: str) -> np.ndarray:
     """A boolean (or 0/1) .npy of the grid shape that selects at least one voxel."""
-    try:
-        mask = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise CaseError(f"{path.name}: mask file of {what} not found") from None
-    except (OSError, ValueError) as exc:
-        raise CaseError(f"{path.name}: {what} mask is not a readable .npy array ({exc})") from None
+    from .sources.labels import load_array
+
+    mask = load_array(path, f"mask file of {what}")
     if not isinstance(mask, np.ndarray):
         raise CaseError(f"{path.name}: {what} mask must be a plain .npy array")
     if tuple(mask.shape) != tuple(grid.shape):

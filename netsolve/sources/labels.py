@@ -37,14 +37,20 @@ def load(options: dict, case):
     return SourceMap(labels, orientations)
 
 
+def load_array(path: Path, what: str):
+    """``np.load`` without pickles; a missing or unreadable file is a CaseError naming it."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise CaseError(f"{path.name}: {what} not found ({path})") from None
+    except (OSError, ValueError) as exc:
+        raise CaseError(f"{path.name}: {what} is not a readable .npy/.npz array without "
+                        f"pickles ({exc})") from None
+
+
 def read_label_array(path: Path, shape: tuple[int, ...], array_key: str | None = None) -> np.ndarray:
     """Read an integer label array of the given shape from .npy or .npz."""
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise CaseError(f"{path.name}: label file not found ({path})") from None
-    except (OSError, ValueError) as exc:
-        raise CaseError(f"{path.name}: not a readable .npy/.npz array without pickles ({exc})") from None
+    loaded = load_array(path, "label file")
     if isinstance(loaded, np.lib.npyio.NpzFile):
         with loaded:
             keys = list(loaded.files)
