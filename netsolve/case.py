@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CaseError
-from .tables import Table, suggest
+from .tables import Table, read_text, suggest
 
 NM = 1e-9
 
@@ -217,12 +217,7 @@ class Case:
 def load_case(path: str | Path) -> Case:
     """Read and validate a case file. Raises :class:`CaseError` on any problem."""
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise CaseError(f"{path}: case file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CaseError(f"{path}: cannot read case file ({exc})") from None
+    text = read_text(path, "case file")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

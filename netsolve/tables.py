@@ -6,8 +6,11 @@ Every case-file error goes through :class:`Table`, so messages have one form:
 
 from __future__ import annotations
 
+import csv
 import difflib
+import io
 import math
+from pathlib import Path
 from typing import Any
 
 from .errors import CaseError
@@ -112,3 +115,39 @@ class Table:
 def suggest(word: str, candidates: tuple[str, ...] | list[str]) -> str:
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def read_text(path: Path, what: str, encoding: str = "utf-8-sig") -> str:
+    """A text input file; missing or undecodable files are a CaseError naming the file."""
+    try:
+        return path.read_bytes().decode(encoding)
+    except FileNotFoundError:
+        raise CaseError(f"{path.name}: {what} not found ({path})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CaseError(f"{path.name}: cannot read {what} ({exc})") from None
+
+
+def csv_records(text: str, file: str) -> list[tuple[int, list[str]]]:
+    """Non-blank CSV records as (line number, stripped cells)."""
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        records = [(reader.line_num, [c.strip() for c in rec]) for rec in reader]
+    except csv.Error as exc:
+        raise CaseError(f"{file}: not a readable CSV ({exc})") from None
+    return [(line, cells) for line, cells in records if any(cells)]
+
+
+def canonical_columns(where: str, header: list[str], columns: tuple[str, ...],
+                      aliases: dict[str, str] | None = None) -> list[str]:
+    """Header cells matched case-insensitively to ``columns``; unknown or repeated names fail."""
+    canonical = {c.lower(): c for c in columns} | (aliases or {})
+    names: list[str] = []
+    for cell in header:
+        column = canonical.get(cell.lower())
+        if column is None:
+            raise CaseError(f"{where}, column '{cell}': unknown column{suggest(cell, columns)}; "
+                            f"columns are {', '.join(columns)}")
+        if column in names:
+            raise CaseError(f"{where}, column '{cell}': the column is given twice")
+        names.append(column)
+    return names

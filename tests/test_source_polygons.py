@@ -378,7 +378,7 @@ def test_bad_geojson(tmp_path, text, message):
 WKT = "POLYGON ((0 0, 80 0, 80 60, 0 60, 0 0))"
 BAD_CSV = [
     ("", r"the CSV is empty"),
-    ("wkt,id,thetta\n", r"line 1 \(header\): unknown column 'thetta' \(did you mean "
+    ("wkt,id,thetta\n", r"line 1 \(header\), column 'thetta': unknown column \(did you mean "
                          r"'theta'\?\)"),
     ("id,phi1\n1,2\n", r"needs a 'wkt' column"),
     (f'wkt,id\n"{WKT}",1,2\n', r"line 2: 3 values, but the header has 2 columns"),

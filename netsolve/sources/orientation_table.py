@@ -14,7 +14,6 @@ problem raises :class:`CaseError` naming the file, the line and the column.
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from dataclasses import dataclass
@@ -23,13 +22,12 @@ from pathlib import Path
 from ..case import GrainOrientation
 from ..errors import CaseError
 from ..orientation import GrainOrientations, orientations_from_case
-from ..tables import suggest
+from ..tables import canonical_columns, csv_records, read_text
 
 KEY_COLUMNS = ("id", "color")
 FORMS = {"euler": ("phi1", "Phi", "phi2"), "theta_alpha": ("theta", "alpha"),
          "c_axis": ("cx", "cy", "cz")}
 COLUMNS = KEY_COLUMNS + tuple(c for cols in FORMS.values() for c in cols)
-_CANONICAL = {c.lower(): c for c in COLUMNS} | {"colour": "color"}
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
@@ -76,15 +74,7 @@ def read_orientation_csv(path: str | Path) -> OrientationTable:
     """Read and check an orientation table (see the module docstring)."""
     path = Path(path)
     name = path.name
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            records = [(reader.line_num, rec) for rec in reader]  # line_num: the record's last line
-    except FileNotFoundError:
-        raise CaseError(f"{name}: orientation table not found ({path})") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise CaseError(f"{name}: cannot read the orientation table as CSV ({exc})") from None
-    records = [(line, [c.strip() for c in rec]) for line, rec in records if any(c.strip() for c in rec)]
+    records = csv_records(read_text(path, "orientation table"), name)
     if not records:
         raise CaseError(f"{name}: orientation table is empty (expected a header row such as "
                         f"'id,phi1,Phi,phi2')")
@@ -130,15 +120,7 @@ def read_orientation_csv(path: str | Path) -> OrientationTable:
 
 def _read_header(name: str, line: int, header: list[str]) -> list[str]:
     where = f"{name}: line {line} (header)"
-    columns: list[str] = []
-    for cell in header:
-        column = _CANONICAL.get(cell.lower())
-        if column is None:
-            raise CaseError(f"{where}, column '{cell}': unknown column{suggest(cell, COLUMNS)}; "
-                            f"columns are {', '.join(COLUMNS)}")
-        if column in columns:
-            raise CaseError(f"{where}, column '{cell}': the column is given twice")
-        columns.append(column)
+    columns = canonical_columns(where, header, COLUMNS, {"colour": "color"})
     keys = [c for c in KEY_COLUMNS if c in columns]
     if len(keys) != 1:
         raise CaseError(f"{where}: need exactly one key column, 'id' (grain id) or 'color' "

@@ -18,8 +18,6 @@ tests only the voxel centres of its bounding box, with a prepared geometry.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from dataclasses import dataclass
@@ -34,7 +32,7 @@ from shapely.geometry import mapping, shape
 from ..case import PHASE_ALIASES, GrainOrientation
 from ..errors import CaseError
 from ..orientation import orientations_from_case
-from ..tables import Table, suggest
+from ..tables import Table, canonical_columns, csv_records, read_text
 from .orientation_table import FORMS
 
 NM = 1e-9
@@ -43,7 +41,6 @@ FEATURE_PHASES = ("zro2", "backbone", "frame", "void")
 GEOJSON_KEYS = ("id", "phase", "euler_deg", "theta_deg", "alpha_deg", "c_axis")
 SUFFIXES = (".geojson", ".json", ".csv")
 CSV_COLUMNS = ("wkt", "id", "phase") + tuple(c for cols in FORMS.values() for c in cols)
-_CSV_CANONICAL = {c.lower(): c for c in CSV_COLUMNS}
 
 
 def read_options(t, base_dir: Path, grid) -> dict:
@@ -128,12 +125,7 @@ class Polygons:
 def read_polygons(path: Path) -> Polygons:
     """Read and check a GeoJSON FeatureCollection or a WKT CSV (see ``docs/case-format.md``)."""
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise CaseError(f"{path.name}: polygon file not found ({path})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CaseError(f"{path.name}: cannot read polygon file ({exc})") from None
+    text = read_text(path, "polygon file")
     if path.suffix.lower() == ".csv":
         records = _csv_records(text, path.name)
     else:
@@ -198,24 +190,12 @@ def _geojson_records(text: str, file: str) -> list:
 
 
 def _csv_records(text: str, file: str) -> list:
-    try:
-        reader = csv.reader(io.StringIO(text, newline=""))
-        rows = [(reader.line_num, [c.strip() for c in rec]) for rec in reader]
-    except csv.Error as exc:
-        raise CaseError(f"{file}: not a readable CSV ({exc})") from None
-    rows = [(line, cells) for line, cells in rows if any(cells)]  # blank rows are skipped
+    rows = csv_records(text, file)  # blank rows are skipped
     if not rows:
         raise CaseError(f"{file}: the CSV is empty (expected a header such as "
                         f"'wkt,id,phi1,Phi,phi2')")
-    columns = []
-    for cell in rows[0][1]:  # the header: names as in orientation tables, any case
-        column = _CSV_CANONICAL.get(cell.lower())
-        if column is None:
-            raise CaseError(f"{file}: line {rows[0][0]} (header): unknown column {cell!r}"
-                            f"{suggest(cell, CSV_COLUMNS)}; columns are {', '.join(CSV_COLUMNS)}")
-        if column in columns:
-            raise CaseError(f"{file}: line {rows[0][0]} (header): column {cell!r} is given twice")
-        columns.append(column)
+    # the header: names as in orientation tables, any case
+    columns = canonical_columns(f"{file}: line {rows[0][0]} (header)", rows[0][1], CSV_COLUMNS)
     if "wkt" not in columns:
         raise CaseError(f"{file}: needs a 'wkt' column with the polygons as WKT (found columns "
                         f"{', '.join(columns)})")
