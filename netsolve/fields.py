@@ -7,6 +7,10 @@
   which excludes the potential jump across a grain-boundary resistor;
 - fields are NaN where there is no solved node (ZrO2, void, floating clusters; electrode voxels
   carry the electrode potential and NaN current density).
+
+Grain-boundary faces are reported in a form every discretization can produce (the analysis
+stage reads only these and the voxel fields): one row per voxel face between two different
+grains that both carry solved potentials, sorted by (axis, lower voxel).
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ class Fields:
     electrode_link_current: np.ndarray  # A, per electrode link, into the sample
     gb_potential_jump: np.ndarray  # V, per internal link (0 where no GB)
     joule_power_W: float
+    gb_face_voxels: np.ndarray  # (n_gb_faces, 2) int64 flat voxel index, lower and upper
+    gb_face_axis: np.ndarray  # (n_gb_faces,) int8, the face normal is this grid axis
+    gb_face_current: np.ndarray  # (n_gb_faces,) A, positive from lower to upper voxel (+axis)
+    gb_face_jump: np.ndarray  # (n_gb_faces,) V, potential drop across the GB, lower - upper
 
 
 def compute_fields(network: Network, solution: NetworkSolution, props: Properties,
@@ -77,12 +85,21 @@ def compute_fields(network: Network, solution: NetworkSolution, props: Propertie
     de = solution.electrode_potential[network.electrode_link_electrode] - u[e_node]
     joule = float(np.sum(network.link_conductance * du**2)
                   + np.sum(network.electrode_link_conductance * de**2))
+    gb_jump = link_current * network.link_gb_resistance
+    gb = np.flatnonzero(network.link_crosses_gb & ~solution.floating[a])
+    gb_voxels = network.node_voxel[network.link_nodes[gb]].astype(np.int64)
+    order = np.lexsort((gb_voxels[:, 0], network.link_axis[gb]))
+    gb = gb[order]
     return Fields(
         potential=potential.reshape(shape),
         current_density=current_density.reshape(shape + (ndim,)),
         electric_field=electric_field.reshape(shape + (ndim,)),
         link_current=link_current,
         electrode_link_current=e_current,
-        gb_potential_jump=link_current * network.link_gb_resistance,
+        gb_potential_jump=gb_jump,
         joule_power_W=joule,
+        gb_face_voxels=gb_voxels[order],
+        gb_face_axis=network.link_axis[gb].astype(np.int8),
+        gb_face_current=link_current[gb],
+        gb_face_jump=gb_jump[gb],
     )

@@ -99,6 +99,14 @@ def test_bicrystal_grain_boundary_resistance(solve, tmp_path):
     assert np.allclose(jumps, result.total_current_A * 1e-9 / (SIGMA / 20 * area), rtol=1e-9)
     e = result.fields.electric_field[..., 0]
     assert np.allclose(e, result.total_current_A / area / SIGMA, rtol=1e-9)
+    # The discretization-neutral GB faces: the 4 faces between x = 5 and x = 6, in y order.
+    fields = result.fields
+    lower = np.ravel_multi_index((np.full(4, 5), np.arange(4)), (12, 4))
+    assert np.array_equal(fields.gb_face_voxels, np.column_stack([lower, lower + 4]))
+    assert np.array_equal(fields.gb_face_axis, np.zeros(4))
+    assert fields.gb_face_current.sum() == pytest.approx(result.total_current_A, rel=1e-9)
+    assert np.allclose(fields.gb_face_jump, fields.gb_face_current * 1e-9 / (SIGMA / 20 * H * H),
+                       rtol=1e-9)
 
 
 def test_zero_gb_thickness_removes_gb_resistance(solve, tmp_path):
