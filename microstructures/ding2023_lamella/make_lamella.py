@@ -35,14 +35,21 @@ VOXEL_NM = 10.0
 THICKNESS_NM = 170.0
 FRAME_NM = 1000.0  # "full": a backbone band this wide on the left and at the bottom
 
-# Seeds (um), placed by hand. Right edge (Au(Pt)) from top to bottom: G1, G11, G16, G19, G22.
+# Seeds (um), placed by hand; a grain with several seeds is the union of their cells (G6 runs
+# along the top edge). Right edge (Au(Pt)) from top to bottom: G6, G1, G11, G16, G19, G22.
 SEEDS_UM = {
-    1: (3.55, 4.65), 2: (0.30, 4.70), 3: (1.40, 4.75), 4: (0.30, 3.60), 5: (1.05, 4.05),
-    6: (2.30, 4.55), 7: (0.35, 2.60), 8: (0.70, 1.70), 9: (1.30, 2.65), 10: (2.35, 3.55),
-    11: (3.45, 3.75), 12: (1.50, 1.30), 13: (2.45, 1.65), 14: (2.45, 2.50), 15: (2.65, 3.15),
-    16: (3.45, 2.55), 17: (1.90, 0.45), 18: (0.30, 0.50), 19: (3.60, 1.35), 20: (2.75, 0.50),
-    21: (1.10, 0.60), 22: (3.50, 0.50),
+    1: [(3.60, 4.25)], 2: [(0.30, 4.70)], 3: [(1.20, 4.75)], 4: [(0.30, 3.60)],
+    5: [(1.05, 4.05)], 6: [(2.10, 4.60), (2.90, 4.80), (3.70, 4.85)], 7: [(0.35, 2.60)],
+    8: [(0.70, 1.70)], 9: [(1.30, 2.65)], 10: [(2.35, 3.55)], 11: [(3.35, 3.55)],
+    12: [(1.50, 1.30)], 13: [(2.45, 1.65)], 14: [(2.45, 2.50)], 15: [(2.65, 3.00)],
+    16: [(3.35, 2.40)], 17: [(1.90, 0.45)], 18: [(0.30, 0.50)], 19: [(3.70, 1.75)],
+    20: [(2.75, 0.50)], 21: [(1.10, 0.60)], 22: [(3.60, 1.05)],
 }
+# Electrodes ("yellow rectangles at top and right", um): the Na source on the top edge and the
+# Au(Pt) contact on the right edge of the thin region. They stop short of the common corner, so
+# the two electrodes never share a voxel's neighbourhood.
+NA_SOURCE_X_UM = (2.5, 3.9)
+AU_PT_Y_UM = (1.3, 4.9)
 # ZrO2 particles (centre um, radius nm), inside grains, away from the named boundaries.
 ZRO2 = [((0.35, 4.45), 90.0), ((0.45, 3.35), 70.0), ((0.40, 2.35), 80.0), ((1.05, 2.55), 60.0),
         ((0.55, 0.90), 100.0), ((1.85, 0.80), 70.0), ((2.70, 0.30), 60.0), ((1.30, 4.55), 60.0)]
@@ -83,14 +90,16 @@ def build_polygons():
     """(geometries, properties-without-orientation) of the thin region, ZrO2 features first."""
     frame = box(0.0, 0.0, WIDTH_NM, HEIGHT_NM)
     ids = sorted(SEEDS_UM)
-    points = [Point(1000 * SEEDS_UM[i][0], 1000 * SEEDS_UM[i][1]) for i in ids]
+    owners = [i for i in ids for _ in SEEDS_UM[i]]
+    points = [Point(1000 * x, 1000 * y) for i in ids for x, y in SEEDS_UM[i]]
     cells = shapely.voronoi_polygons(MultiPoint(points), extend_to=frame)
     discs = [Point(1000 * x, 1000 * y).buffer(r, quad_segs=16) for (x, y), r in ZRO2]
     particles = shapely.union_all(discs)
-    grains = {}
-    for cell in cells.geoms:  # 22 cells (table rows)
-        gid = next(i for i, p in zip(ids, points) if cell.contains(p))
-        grains[gid] = cell.intersection(frame).difference(particles)
+    parts = {i: [] for i in ids}
+    for cell in cells.geoms:  # one cell per seed (table rows)
+        parts[next(i for i, p in zip(owners, points) if cell.contains(p))].append(cell)
+    grains = {i: shapely.union_all(parts[i]).intersection(frame).difference(particles)
+              for i in ids}
     geoms = [*discs, *(grains[i] for i in ids)]
     props = [{"phase": "zro2"}] * len(discs) + [{"id": i} for i in ids]
     return geoms, props
@@ -195,30 +204,43 @@ def case_text(kind: str) -> str:
     full = kind == "full"
     model = "isotropic" if kind == "isotropic" else "tensor"
     head = {
-        "isotropic": "Uniform isotropic reference (every grain sigma_ip, GB resistors kept)",
+        "isotropic": "Uniform isotropic reference: no microstructure, sigma_ip everywhere",
         "reduced": "Reduced system: anisotropic grains, GBs, ZrO2; the frame is ignored",
         "full": "Full system: the reduced system inside a conducting frame (backbone)",
     }[kind]
+    n_off = n_frame if full else 0  # the thin region starts at this voxel on both axes
     if full:
         grid = f"shape = [{nx + n_frame}, {ny + n_frame}]"
         extra = (f'origin_nm = [{-FRAME_NM:.1f}, {-FRAME_NM:.1f}]   # thin region at x, y >= '
                  f'{FRAME_NM / 1000:g} um of the grid\nfill = "backbone"            # every voxel '
                  f'outside the polygons: the frame\n')
         phases = "{ zro2 = -1, backbone = -2 }"
-        au = (f"{{ box = [[{nx + n_frame - 1}, {nx + n_frame}], [{n_frame}, {ny + n_frame}]] }}"
-              f"   # last column of the thin region only")
     else:
         grid = f"shape = [{nx}, {ny}]"
         extra = ""
         phases = "{ zro2 = -1 }"
-        au = '"right"'
+    x0, x1 = (n_off + round(v * 1000 / VOXEL_NM) for v in NA_SOURCE_X_UM)
+    y0, y1 = (n_off + round(v * 1000 / VOXEL_NM) for v in AU_PT_Y_UM)
+    top, right = n_off + ny, n_off + nx
+    na = f"{{ box = [[{x0}, {x1}], [{top - 1}, {top}]] }}   # top row, x {NA_SOURCE_X_UM} um"
+    au = f"{{ box = [[{right - 1}, {right}], [{y0}, {y1}]] }}   # last column, y {AU_PT_Y_UM} um"
+    # In the full system the thick frame is fed by the Na source too (it is the thick part of the
+    # lamella that touches the Cu grid).
+    frame_source = (f'\n[[electrodes]]\nname = "na_source_frame"\nregion = {{ box = [[0, {n_frame}], '
+                    f'[{top - 1}, {top}]] }}   # top row of the frame\npotential_V = 1.0\n'
+                    if full else "")
     materials = (f'conductivity_model = "{model}"\n' if model == "isotropic" else
                  'conductivity_model = "tensor"\nratio_ip_op = 1000.0\n')
     frame_ratio = "ratio_ip_backbone = 250.0\n" if full else ""
+    if kind == "isotropic":  # "not considering any microstructure": one uniform medium
+        source = 'source = "uniform"'
+    else:
+        source = (f'source = "polygons"\npath = "../microstructures/ding2023_lamella/'
+                  f'grains.geojson"\n{extra}phases = {phases}')
     return f"""# Ding et al. (2023) in situ TEM lamella, RECONSTRUCTED (the real grain map is not public):
 # microstructures/ding2023_lamella (README.md; generated by make_lamella.py, do not edit).
 # {head}.
-# Na source on top, Au(Pt) on the right: electrodes at 90 degrees.
+# Na source on the top edge, Au(Pt) on the right edge (electrodes at 90 degrees; make_lamella.py).
 
 [grid]
 {grid}
@@ -226,9 +248,7 @@ voxel_size_nm = {VOXEL_NM}
 thickness_nm = {THICKNESS_NM}
 
 [microstructure]
-source = "polygons"
-path = "../microstructures/ding2023_lamella/grains.geojson"
-{extra}phases = {phases}
+{source}
 
 [materials]
 sigma_ip_S_per_m = 1.0
@@ -238,9 +258,9 @@ gb_thickness_nm = 1.0
 
 [[electrodes]]
 name = "na_source"
-region = "top"
+region = {na}
 potential_V = 1.0
-
+{frame_source}
 [[electrodes]]
 name = "au_pt"
 region = {au}
@@ -270,11 +290,14 @@ def check(euler) -> list[str]:
             problems.append(f"{kind}: grain ids {sorted(graph.nodes)} are not 1..22")
         problems += [f"{kind}: G{a}/G{b} are not neighbours" for a, b in REQUIRED_PAIRS
                      if not graph.has_edge(a, b)]
-        n_frame = int(FRAME_NM / VOXEL_NM) if kind == "full" else 0
-        right = set(np.unique(micro.labels[-2, n_frame:]).tolist())
+        au_pt = micro.electrode_index == [e.name for e in case.electrodes].index("au_pt")
+        beside = np.roll(au_pt, -1, axis=0)  # the voxels just left of the Au(Pt) contact
+        right = set(np.unique(micro.labels[beside]).tolist())
         problems += [f"{kind}: G{g} does not touch the Au(Pt) electrode" for g in AT_AU_PT
                      if g not in right]
         for (a, b), (mis, path) in TABLE_4_1.items():
+            if not graph.has_edge(a, b):
+                continue  # reported above
             e = graph.edges[a, b]
             if abs(e["path_misorientation_deg"] - path) > 5.0:
                 problems.append(f"{kind}: G{a}/G{b} path misorientation "
