@@ -73,6 +73,7 @@ def split_segments(centre: np.ndarray, normal: np.ndarray, edge: np.ndarray,
     small, first = np.unique(component[cross[:, 0]], return_index=True)
     target[small] = component[cross[first, 1]]
     component = target[component]
+    component = _settle_bends(component, normal, pairs)
 
     labels, segment = np.unique(component, return_inverse=True)
     segment = segment.ravel()
@@ -89,6 +90,28 @@ def split_segments(centre: np.ndarray, normal: np.ndarray, edge: np.ndarray,
     segment_edge = segment_edge[order]
     first_of_edge = np.searchsorted(segment_edge, segment_edge, side="left")
     return segment, segment_edge, np.arange(n_segments) - first_of_edge
+
+
+def _settle_bends(component: np.ndarray, normal: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Near a bend the smoothed normals blur the cut: each face within the smoothing radius of
+    another segment of its GB moves to the nearby segment (its own included) whose mean normal
+    is closest to the face's own normal (one pass)."""
+    n_components = int(component.max()) + 1
+    mean = np.stack([np.bincount(component, normal[:, d], n_components) for d in range(2)],
+                    axis=1)
+    mean /= np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-300)
+    differ = pairs[component[pairs[:, 0]] != component[pairs[:, 1]]]
+    face = np.concatenate([differ[:, 0], differ[:, 1]])
+    other = component[np.concatenate([differ[:, 1], differ[:, 0]])]
+    score = np.einsum("ij,ij->i", normal[face], mean[other])
+    own = np.einsum("ij,ij->i", normal[face], mean[component[face]])
+    order = np.lexsort((-score, face))  # best candidate first for every face
+    face, other, score, own = face[order], other[order], score[order], own[order]
+    first = np.unique(face, return_index=True)[1]
+    better = score[first] > own[first] + 1e-12
+    settled = component.copy()
+    settled[face[first][better]] = other[first][better]
+    return settled
 
 
 def _components(pairs: np.ndarray, n: int) -> np.ndarray:
