@@ -90,9 +90,10 @@ def band_current(current_magnitude: np.ndarray, grain_index: np.ndarray, start: 
 
 
 def electrode_distance(case, micro, electrode: int, points_m: np.ndarray,
-                       voxels: np.ndarray) -> np.ndarray:
-    """Distance (m) of points to an electrode: to the grid face of an edge electrode, to the
-    nearest electrode voxel centre (from the given flat ``voxels``) for a voxel electrode."""
+                       voxels: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Distance (m) of points to an electrode: to the grid face of an edge electrode; for a
+    voxel electrode, the smallest distance of the given flat ``voxels`` (one array per side of
+    the points) to the nearest electrode voxel centre."""
     region = case.electrodes[electrode].region
     grid = case.grid
     if region.kind == "edge":
@@ -103,8 +104,8 @@ def electrode_distance(case, micro, electrode: int, points_m: np.ndarray,
     from scipy.ndimage import distance_transform_edt
 
     outside = micro.electrode_index != electrode
-    distance = distance_transform_edt(outside, sampling=grid.voxel_size_m)
-    return distance.ravel()[voxels]
+    distance = distance_transform_edt(outside, sampling=grid.voxel_size_m).ravel()
+    return np.min([distance[v] for v in voxels], axis=0)
 
 
 def percentile_rank(values: np.ndarray) -> np.ndarray:

@@ -303,9 +303,7 @@ def _metrics(case, micro, fields, electrode_potentials, faces: BoundaryFaces, fa
     names = [e.name for e in case.electrodes]
     negative = (names.index(options.negative_electrode) if options.negative_electrode
                 else int(np.argmin(potentials)))
-    face_distance = np.minimum(
-        electrode_distance(case, micro, negative, centre, voxel_a),
-        electrode_distance(case, micro, negative, centre, voxel_b))
+    face_distance = electrode_distance(case, micro, negative, centre, (voxel_a, voxel_b))
     distance = np.full(n_rows, np.inf)
     np.minimum.at(distance, group, face_distance[face])
     diagonal = float(np.linalg.norm(grid.extent_m))
