@@ -28,7 +28,9 @@ REGION_PHASES = ("zro2", "backbone", "frame", "void")
 CONDUCTIVITY_MODELS = ("tensor", "ding2023", "isotropic")
 ELECTRODE_LINKS = ("half_voxel", "full_voxel")
 SOLVER_METHODS = ("auto", "direct", "amg", "cg")
-TOP_LEVEL_KEYS = ("grid", "microstructure", "grains", "materials", "electrodes", "solver", "output")
+TOP_LEVEL_KEYS = ("grid", "microstructure", "grains", "materials", "electrodes", "solver", "output",
+                  "analysis")
+ANALYSIS_FIELDS = ("solved", "applied")
 
 
 # --------------------------------------------------------------------------- typed case objects
@@ -192,6 +194,21 @@ class OutputOptions:
 
 
 @dataclass(frozen=True)
+class AnalysisOptions:
+    """The ``[analysis]`` table: grain-boundary classification and metrics
+    (``docs/gb-classification.md``). Angles in degrees, lengths in m; None = the default
+    that depends on the grid (3 voxels)."""
+
+    field: str = "solved"
+    type_tolerance_deg: float = 15.0
+    across_angle_deg: float = 45.0
+    segment_angle_deg: float = 30.0
+    segment_smoothing_m: float | None = None
+    band_width_m: float | None = None
+    negative_electrode: str | None = None
+
+
+@dataclass(frozen=True)
 class Case:
     """A validated case. ``path`` is the case file (None for cases built in Python)."""
 
@@ -204,6 +221,7 @@ class Case:
     output: OutputOptions
     path: Path | None = None
     name: str = "case"
+    analysis: AnalysisOptions = AnalysisOptions()
 
     @property
     def label(self) -> str:
@@ -242,9 +260,12 @@ def case_from_dict(data: dict, base_dir: str | Path = ".", origin: str = "case",
                                   materials)
     solver = _read_solver(Table(top.raw("solver", {}), "solver", origin))
     output = _read_output(Table(top.raw("output", {}), "output", origin), base_dir)
+    analysis = _read_analysis(Table(top.raw("analysis", {}), "analysis", origin), grid,
+                              electrodes)
     top.finish()
     return Case(grid=grid, microstructure=micro, grains=grains, materials=materials,
-                electrodes=electrodes, solver=solver, output=output, path=path, name=name)
+                electrodes=electrodes, solver=solver, output=output, path=path, name=name,
+                analysis=analysis)
 
 
 def _read_grid(t: Table) -> Grid:
@@ -511,3 +532,37 @@ def _read_output(t: Table, base_dir: Path) -> OutputOptions:
     figures = t.boolean("figures", True)
     t.finish()
     return OutputOptions(dir=(base_dir / rel) if rel is not None else None, figures=figures)
+
+
+def _read_analysis(t: Table, grid: Grid, electrodes: tuple[Electrode, ...]) -> AnalysisOptions:
+    def angle(key: str, default: float, upper: float) -> float:
+        value = t.number(key, default)
+        if not 0.0 < value < upper:
+            t.fail(f"'analysis.{key}' must be in (0, {upper:g}) degrees, got {value!r}")
+        return value
+
+    def length(key: str) -> float | None:
+        if not t.has(key):
+            return None
+        value = t.number(key, positive=True) * NM
+        if value < grid.voxel_size_m * (1 - 1e-9):
+            t.fail(f"'analysis.{key}' = {value / NM:g} is less than one voxel "
+                   f"({grid.voxel_size_m / NM:g} nm)")
+        return value
+
+    names = tuple(e.name for e in electrodes)
+    negative = t.string("negative_electrode", None)
+    if negative is not None and negative not in names:
+        t.fail(f"'analysis.negative_electrode' = {negative!r} is not an electrode; electrodes "
+               f"are {', '.join(names)}{suggest(negative, names)}")
+    options = AnalysisOptions(
+        field=t.string("field", "solved", choices=ANALYSIS_FIELDS),
+        type_tolerance_deg=angle("type_tolerance_deg", 15.0, 45.0),
+        across_angle_deg=angle("across_angle_deg", 45.0, 90.0),
+        segment_angle_deg=angle("segment_angle_deg", 30.0, 180.0),
+        segment_smoothing_m=length("segment_smoothing_nm"),
+        band_width_m=length("band_width_nm"),
+        negative_electrode=negative,
+    )
+    t.finish()
+    return options

@@ -3,6 +3,7 @@
     netsolve run CASE.toml [-o OUT]     solve and write a result directory
     netsolve check CASE.toml            validate a case (and its network) without solving
     netsolve graph CASE.toml [-o FILE]  write the grain graph as GraphML (no solve)
+    netsolve classify CASE.toml [-o FILE]  classify the grain boundaries (CSV, no solve)
 
 User errors print one line ``netsolve: error: ...`` on stderr and exit with status 2.
 """
@@ -87,6 +88,31 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_classify(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from .api import classify
+
+    case = load_case(args.case)
+    out = (Path(args.output) if args.output is not None
+           else Path(f"{case.name}_gb_table.csv"))
+    if out.is_dir() or not out.parent.is_dir():
+        raise CaseError(f"-o {out}: expected a file in an existing folder")
+    table = classify(case)
+    table.write_csv(out)
+    whole = (table.segment == -1) & (table.grain_b > 0)
+    subtype = table.subtype
+    counts = Counter(subtype[whole].tolist())
+    print(f"{case.label}: {int(whole.sum())} grain boundaries (applied field); "
+          + ", ".join(f"{k or 'undetermined'} {n}" for k, n in sorted(counts.items())))
+    blocking = np.flatnonzero(whole & table.blocking)
+    if len(blocking):
+        print("  blocking: " + ", ".join(f"G{table.grain_a[k]}/G{table.grain_b[k]} "
+                                         f"({subtype[k]})" for k in blocking))
+    print(f"wrote {out}")
+    return 0
+
+
 def _human_summary(result) -> str:
     s = result.summary()
     lines = [f"{s['case']}: I = {s['total_current_A']:.6g} A, "
@@ -120,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("case", help="case file (TOML)")
     graph.add_argument("-o", "--output", help="GraphML file (default: <case name>.graphml)")
     graph.set_defaults(func=cmd_graph)
+    classify = sub.add_parser("classify", help="classify the grain boundaries of a case "
+                                               "(applied field, no solve) and write a CSV")
+    classify.add_argument("case", help="case file (TOML)")
+    classify.add_argument("-o", "--output",
+                          help="CSV file (default: <case name>_gb_table.csv)")
+    classify.set_defaults(func=cmd_classify)
     return parser
 
 

@@ -1,7 +1,7 @@
 """Stage 7: result -> files, written atomically.
 
-A result directory holds ``summary.json``, ``fields.npz``, ``current_density.png`` and a copy of
-the case file. Everything is written into a temporary sibling directory that is renamed into
+A result directory holds ``summary.json``, ``fields.npz``, ``current_density.png``, a copy of
+the case file, and the analysis: ``grain_table.csv``, ``gb_table.csv``, ``gb_map.png``. Everything is written into a temporary sibling directory that is renamed into
 place at the end, so an interrupted run never leaves a half-written result.
 """
 
@@ -34,7 +34,22 @@ def write_result(result: Result, out_dir: str | Path, *, figures: bool = True) -
             from .plot import plot_current_density
 
             plot_current_density(result, tmp / "current_density.png")
+        write_analysis(result, tmp, figures=figures)
     return out_dir
+
+
+def write_analysis(result: Result, folder: Path, *, figures: bool = True) -> None:
+    """``grain_table.csv``; ``gb_table.csv`` and ``gb_map.png`` (2D) when every grain has an
+    orientation (the GB classification needs them; isotropic cases may leave them out)."""
+    result.grain_table.write_csv(folder / "grain_table.csv")
+    if len(result.microstructure.unoriented_grain_ids):
+        return
+    result.gb_table.write_csv(folder / "gb_table.csv")
+    if figures and result.case.grid.ndim == 2:
+        from .plot_gb import plot_gb_map
+
+        plot_gb_map(result.case, result.microstructure, result.gb_table, folder / "gb_map.png",
+                    result.graph)
 
 
 def write_fields_npz(result: Result, path: Path) -> None:

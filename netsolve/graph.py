@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 import networkx as nx
@@ -71,6 +72,74 @@ def path_misorientation_deg(theta_a_deg, theta_b_deg) -> np.ndarray:
     return np.minimum(d, 180.0 - d)
 
 
+@dataclass(frozen=True)
+class BoundaryFaces:
+    """The voxel faces of a microstructure's grain boundaries and grain|phase interfaces.
+
+    Grain boundaries (faces between voxels of two different grains), sorted by (axis, lower
+    voxel) like ``Fields.gb_face_*``:
+
+    - ``gb_lower_voxel`` (flat voxel index of the face's lower voxel; the upper one is its +1
+      neighbour along ``gb_axis``), ``gb_axis``;
+    - ``gb_edge``: index into ``edge_rows`` (n_edges, 2), the orientation rows (a, b) of the two
+      grains, a having the smaller grain id; edges are sorted by (a, b);
+    - ``gb_sign``: +1 when the lower voxel is in grain a (the face's +axis points from a to b).
+
+    Grain|phase interfaces (a grain voxel next to a backbone, ZrO2, void or electrode voxel),
+    sorted the same way: ``interface_lower_voxel``, ``interface_axis``,
+    ``interface_grain_row`` (orientation row of the grain), ``interface_phase`` (the other
+    voxel's :class:`Phase`), ``interface_sign`` (+1 when the lower voxel is the grain's).
+    """
+
+    gb_lower_voxel: np.ndarray
+    gb_axis: np.ndarray
+    gb_edge: np.ndarray
+    gb_sign: np.ndarray
+    edge_rows: np.ndarray
+    interface_lower_voxel: np.ndarray
+    interface_axis: np.ndarray
+    interface_grain_row: np.ndarray
+    interface_phase: np.ndarray
+    interface_sign: np.ndarray
+
+
+def boundary_faces(micro: Microstructure) -> BoundaryFaces:
+    """Every grain-boundary and grain|phase voxel face of a microstructure (vectorized)."""
+    gi = micro.grain_index
+    shape, ndim = gi.shape, gi.ndim
+    n_rows = max(len(micro.orientations), 1)
+    gb_parts, interface_parts = [], []
+    for axis in range(ndim):  # loop over axes
+        lower, upper = face_slices(ndim, axis)
+        face_shape = gi[lower].shape
+
+        def lower_voxel(hit):  # flat index in the full grid of the faces' lower voxels
+            return np.ravel_multi_index(np.unravel_index(hit, face_shape), shape)
+
+        a, b = gi[lower].ravel().astype(np.int64), gi[upper].ravel().astype(np.int64)
+        hit = np.flatnonzero((a != b) & (a >= 0) & (b >= 0))
+        gb_parts.append((lower_voxel(hit), np.full(len(hit), axis, np.int8), a[hit], b[hit]))
+        pa, pb = micro.phase[lower].ravel(), micro.phase[upper].ravel()
+        for grain, other, sign in ((a, pb, 1), (b, pa, -1)):  # the grain on either side
+            hit = np.flatnonzero((grain >= 0) & (other != Phase.GRAIN))
+            interface_parts.append((lower_voxel(hit), np.full(len(hit), axis, np.int8),
+                                    grain[hit], other[hit].astype(np.int64),
+                                    np.full(len(hit), sign, np.int8)))
+    voxel, axes, ra, rb = (np.concatenate(c) for c in zip(*gb_parts))
+    keys = np.minimum(ra, rb) * n_rows + np.maximum(ra, rb)
+    edge_keys, edge = np.unique(keys, return_inverse=True)
+    order = np.lexsort((voxel, axes))
+    i_voxel, i_axis, i_grain, i_phase, i_sign = (np.concatenate(c) for c in zip(*interface_parts))
+    i_order = np.lexsort((i_voxel, i_axis))
+    return BoundaryFaces(
+        gb_lower_voxel=voxel[order], gb_axis=axes[order], gb_edge=edge.ravel()[order],
+        gb_sign=np.where(ra < rb, 1, -1).astype(np.int8)[order],
+        edge_rows=np.stack([edge_keys // n_rows, edge_keys % n_rows], axis=1),
+        interface_lower_voxel=i_voxel[i_order], interface_axis=i_axis[i_order],
+        interface_grain_row=i_grain[i_order], interface_phase=i_phase[i_order],
+        interface_sign=i_sign[i_order])
+
+
 def build_grain_graph(micro: Microstructure) -> nx.Graph:
     """The grain graph of a microstructure (see the module documentation for the attributes)."""
     grid = micro.grid
@@ -92,33 +161,17 @@ def build_grain_graph(micro: Microstructure) -> nx.Graph:
         centroid[:, d] = (sums[rows] / n_voxels[rows] + 0.5) * h
     del coords, inside, rows_of_voxels
 
-    # Faces: grain|grain pairs (keyed lo * n_rows + hi) and grain|phase counts, per axis.
-    keys, signs, axes = [], [], []
-    phase_faces = np.zeros(n_rows * len(Phase), dtype=np.int64)
-    for axis in range(ndim):  # loop over axes
-        lower, upper = face_slices(ndim, axis)
-        a, b = gi[lower].ravel(), gi[upper].ravel()
-        gb = (a != b) & (a >= 0) & (b >= 0)
-        ga, gb_ = a[gb].astype(np.int64), b[gb].astype(np.int64)
-        keys.append(np.minimum(ga, gb_) * n_rows + np.maximum(ga, gb_))
-        signs.append(np.where(ga < gb_, 1.0, -1.0))  # +axis points from the lower id's voxel
-        axes.append(np.full(len(ga), axis, dtype=np.int8))
-        pa, pb = micro.phase[lower].ravel(), micro.phase[upper].ravel()
-        for grain_row, other_phase in ((a, pb), (b, pa)):  # the grain on either side
-            hit = (grain_row >= 0) & (other_phase != Phase.GRAIN)
-            phase_faces += np.bincount(grain_row[hit].astype(np.int64) * len(Phase)
-                                       + other_phase[hit], minlength=n_rows * len(Phase))
-    keys, signs, axes = np.concatenate(keys), np.concatenate(signs), np.concatenate(axes)
-    edge_keys, inverse = np.unique(keys, return_inverse=True)
-    inverse = inverse.ravel()
-    n_edges = len(edge_keys)
-    n_faces = np.bincount(inverse, minlength=n_edges)
-    normal = np.stack([np.bincount(inverse, weights=signs * (axes == d), minlength=n_edges)
-                       for d in range(ndim)], axis=1)
+    faces = boundary_faces(micro)
+    n_edges = len(faces.edge_rows)
+    n_faces = np.bincount(faces.gb_edge, minlength=n_edges)
+    normal = np.stack([np.bincount(faces.gb_edge, weights=faces.gb_sign * (faces.gb_axis == d),
+                                   minlength=n_edges) for d in range(ndim)], axis=1)
     norm = np.linalg.norm(normal, axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         normal = np.where(norm > 0, normal / norm, np.nan)
-    ea, eb = edge_keys // n_rows, edge_keys % n_rows
+    phase_faces = np.bincount(faces.interface_grain_row * len(Phase) + faces.interface_phase,
+                              minlength=n_rows * len(Phase))
+    ea, eb = faces.edge_rows[:, 0], faces.edge_rows[:, 1]
 
     euler_deg = np.degrees(orient.euler_rad)
     theta_deg, alpha_deg = np.degrees(orient.theta_rad), np.degrees(orient.alpha_rad)

@@ -6,7 +6,7 @@ Label convention: values > 0 are grain ids; values <= 0 name phases through
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 import math
@@ -41,6 +41,8 @@ class Microstructure:
     ``grain_index``: row into ``orientations`` for grain voxels, -1 elsewhere, grid shape.
     ``electrode_index``: index into ``case.electrodes`` for voxels that are electrode material
     (box/mask/label regions), -1 elsewhere.
+    ``unoriented_grain_ids``: grains present in the map that were given no orientation (allowed
+    by the isotropic model; they carry the placeholder c = z in ``orientations``).
     """
 
     grid: Grid
@@ -49,6 +51,7 @@ class Microstructure:
     grain_index: np.ndarray
     electrode_index: np.ndarray
     orientations: GrainOrientations
+    unoriented_grain_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def conducting(self) -> np.ndarray:
@@ -110,7 +113,8 @@ def build_microstructure(case: Case, *, require_orientations: bool = True) -> Mi
         orientations = _merge(orientations, _placeholder(missing))
     grain_index = np.full(grid.shape, -1, dtype=np.int32)
     grain_index[grain_mask] = np.searchsorted(orientations.grain_ids, labels[grain_mask])
-    return Microstructure(grid, labels, phase, grain_index, electrode_index, orientations)
+    return Microstructure(grid, labels, phase, grain_index, electrode_index, orientations,
+                          unoriented_grain_ids=np.asarray(missing, np.int64))
 
 
 def apply_phase_regions(regions, labels: np.ndarray, phases: dict[str, int],

@@ -40,6 +40,24 @@ class Result:
 
         return build_grain_graph(self.microstructure)
 
+    @cached_property
+    def gb_table(self):
+        """GB classification and metrics (:class:`netsolve.analysis.GBTable`), on first use."""
+        from .analysis import gb_table
+
+        return gb_table(self.case, self.microstructure, self.graph, self.fields,
+                        self.solution.electrode_potential)
+
+    @cached_property
+    def grain_table(self):
+        """Per-grain metrics (:class:`netsolve.analysis.GrainTable`); GB counts when every
+        grain has an orientation."""
+        from .analysis import grain_table
+
+        oriented = len(self.microstructure.unoriented_grain_ids) == 0
+        return grain_table(self.case, self.microstructure, self.graph, self.fields,
+                           self.gb_table if oriented else None)
+
     @property
     def electrode_currents_A(self) -> dict[str, float]:
         return {e.name: float(i) for e, i in zip(self.case.electrodes,

@@ -60,6 +60,7 @@ def main() -> int:
     for kind in ("reduced", "full"):
         result = reduced if kind == "reduced" else netsolve.solve(ROOT / "cases" / "ding2023_full.toml")
         j, labels = current_magnitude(result)
+        rows.extend(gb_classification_rows(result, kind))
         m = {g: grain_mean(j, labels, g) for g in (1, 10, 11)}
         rows.append((f"{kind}: mean |J| G10 > G1 and G11 (paper L133)",
                      f"G10/G1 {m[10] / m[1]:.2f}, G10/G11 {m[10] / m[11]:.2f}",
@@ -75,6 +76,41 @@ def main() -> int:
     for statement, value, ok in rows:
         print(f"{statement:<{width}}  {value:<40} {'pass' if ok else 'FAIL'}")
     return 0
+
+
+
+def gb_classification_rows(result, kind: str) -> list[tuple[str, str, bool]]:
+    """The paper's GB types (Fig. 5, texts) and |J| observations against netsolve's GB table
+    (solved field; docs/gb-classification.md)."""
+    gb, grains = result.gb_table, result.grain_table
+    subtype = gb.subtype
+    rows = []
+    for a, b, want, blocking in ((11, 16, "III a2", True), (15, 16, "II b1", True),
+                                 (14, 16, "II b1", True), (1, 11, "I a2", False)):
+        k = gb.row(a, b)
+        rows.append((f"{kind}: G{a}/G{b} is {want} ({'' if blocking else 'not '}blocking)",
+                     f"{subtype[k]}, psi {gb.psi_deg[k]:.0f}, {gb.behaviour[k]}",
+                     subtype[k] == want and bool(gb.blocking[k]) == blocking))
+    k = gb.row(13, 14)
+    rows.append((f"{kind}: G13/G14 is I a", f"{subtype[k]}, psi {gb.psi_deg[k]:.0f}",
+                 gb.gb_type[k] == "I" and gb.letter[k] == "a"))
+    whole = np.flatnonzero((gb.segment == -1) & (gb.grain_b > 0))
+    contrast = np.nan_to_num(gb.j_contrast[whole], nan=-np.inf)
+    rank = {(int(gb.grain_a[k]), int(gb.grain_b[k])): r + 1
+            for r, k in enumerate(whole[np.argsort(-contrast, kind="stable")])}
+    named = ((11, 16), (10, 15), (9, 13), (9, 14))
+    rows.append((f"{kind}: G11/G16, G10/G15, G9/G13, G9/G14 in the top 6 |J| contrast (L135)",
+                 ", ".join(f"G{a}/G{b} #{rank[a, b]}" for a, b in named),
+                 all(rank[p] <= 6 for p in named)))
+    rows.append((f"{kind}: G1/G11 not in the top half of |J| contrast (L137)",
+                 f"#{rank[1, 11]} of {len(whole)}", rank[1, 11] > len(whole) / 2))
+    order = grains.grain_id[np.argsort(grains.mean_abs_j_A_m2)]
+    quartile = order[: int(np.ceil(len(order) / 4))]
+    low = {g: int(np.flatnonzero(order == g)[0]) + 1 for g in (19, 22)}
+    rows.append((f"{kind}: G19 and G22 in the lowest quartile of mean |J|",
+                 f"G19 #{low[19]}, G22 #{low[22]} of {len(order)} (lowest first)",
+                 all(g in quartile for g in (19, 22))))
+    return rows
 
 
 if __name__ == "__main__":
