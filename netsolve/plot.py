@@ -133,7 +133,7 @@ def plot_grain_map(result, path: str | Path, *, size_px: tuple[int, int] | None 
                    dpi: int = DEFAULT_DPI, max_labels: int = 150,
                    max_arrows: int = 3000) -> Path:
     """Grains coloured by their c-axis (key: hue = theta, saturation = sin alpha, see
-    docs/figures.md), grain ids (up to ``max_labels`` grains per panel) and the easy Na+
+    docs/output.md), grain ids (up to ``max_labels`` grains per panel) and the easy Na+
     direction of each grain as an arrow along theta of length proportional to cos alpha (the
     paper's Figure 4; xy panels only, up to ``max_arrows`` grains per panel)."""
     import matplotlib.pyplot as plt
