@@ -44,8 +44,17 @@ def _polycrystal(tmp_path, shape=(14, 9)):
 def solved(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("export")
     result = _polycrystal(tmp)
-    out = write_result(result, tmp / "result", figures=False, formats=tuple(EXPORT_FILES))
+    formats = tuple(f for f in EXPORT_FILES if f != "xdmf" or _has_h5py())
+    out = write_result(result, tmp / "result", figures=False, formats=formats)
     return result, out
+
+
+def _has_h5py() -> bool:
+    try:
+        import h5py  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _flat_vtk(array: np.ndarray, ndim: int) -> np.ndarray:
@@ -129,7 +138,7 @@ def test_vtu_and_xdmf_read_back_with_meshio(solved):
     _, out = solved
     data = read_result_dir(out)
     n = data.labels.size
-    for name in ("fields.vtu", "fields.xdmf"):
+    for name in ("fields.vtu", "fields.xdmf") if _has_h5py() else ("fields.vtu",):
         mesh = meshio.read(out / name)
         assert sum(len(c.data) for c in mesh.cells) == n
         assert mesh.cells[0].type == "quad"
@@ -141,7 +150,7 @@ def test_vtu_and_xdmf_read_back_with_meshio(solved):
         centres = mesh.points[mesh.cells[0].data].mean(axis=1)[:, :2]
         i, j = np.unravel_index(np.arange(n), data.grid.shape)
         np.testing.assert_allclose(centres, np.stack([i + 0.5, j + 0.5], 1) * H)
-    assert (out / "fields.h5").is_file()
+    assert (out / "fields.h5").is_file() == _has_h5py()
 
 
 def test_gb_network_cells_carry_the_gb_table(solved):

@@ -170,3 +170,21 @@ def test_output_table_errors(tmp_path, output, words):
         case_from_dict(data, tmp_path)
     for word in words:
         assert word in str(err.value)
+
+
+def test_gb_field_is_painted_on_maps_with_more_voxels_than_pixels(result2d):
+    """Small figure, 40 x 30 map: the GB faces (x = 19 | 20, except at ZrO2) become voxels."""
+    import matplotlib.pyplot as plt
+
+    from netsolve.plot import Plane, _draw_gb_field, _gb_field_norm
+
+    data = result_data(result2d)
+    fig, ax = plt.subplots(figsize=(1, 1), dpi=40)
+    try:
+        image = _draw_gb_field(ax, data, Plane(0, 1), _gb_field_norm(data))
+        painted = np.isfinite(np.asarray(image.get_array(), dtype=float).T)
+    finally:
+        plt.close(fig)
+    expected = np.zeros((40, 30), dtype=bool)
+    expected[19:21, :] = True
+    np.testing.assert_array_equal(painted, expected)
