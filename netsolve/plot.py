@@ -212,9 +212,14 @@ def _field_figure(data, path, magnitude, vectors, cmap_name, bar_label, title, c
     fig, axes, _ = _figure(data, views, size_px, dpi, key_column=False,
                            extra_bars=int(gb_field))
     positive = magnitude[np.isfinite(magnitude) & (magnitude > 0)]
-    norm = None
+    norm, extend = None, "neither"
     if positive.size:
-        vmax = float(positive.max())
+        # Electrode corners are singular: a few voxels would otherwise darken the whole map.
+        vmax = float(np.percentile(positive, 99.9))
+        if positive.max() <= 2 * vmax:
+            vmax = float(positive.max())
+        else:
+            extend = "max"
         norm = LogNorm(vmin=max(float(np.percentile(positive, 0.5)), vmax * 1e-6), vmax=vmax)
     cmap = plt.get_cmap(cmap_name).with_extremes(bad=NO_CURRENT_COLOUR)
     gb_norm = _gb_field_norm(data) if gb_field else None
@@ -238,7 +243,7 @@ def _field_figure(data, path, magnitude, vectors, cmap_name, bar_label, title, c
         _mark_voxel_electrodes(ax, data, view, extent)
         _finish_axes(ax, view, extent)
     if image is not None and norm is not None:
-        fig.colorbar(image, ax=axes, label=bar_label, shrink=0.8, pad=0.02)
+        fig.colorbar(image, ax=axes, label=bar_label, shrink=0.8, pad=0.02, extend=extend)
     if gb_lines is not None:
         fig.colorbar(gb_lines, ax=axes, label="GB field |ΔV| / t_GB (V/m), drawn on the GBs",
                      location="bottom", shrink=0.7, pad=0.01, aspect=40)
