@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,ebsd]'
+	$(BIN)/python -m pip install --quiet -e '.[test,ebsd,hdf5]'
 	touch $@
 
 install: $(VENV)/.installed

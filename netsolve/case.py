@@ -187,10 +187,22 @@ class SolverOptions:
     direct_max_unknowns: int | None = None  # None: by dimension, see solvers.choose_method
 
 
+EXPORT_FORMATS = ("vti", "vtu", "xdmf", "gbnet", "csv", "graphml")
+FIGURE_NAMES = ("j", "e", "grains")  # netsolve.plot.FIGURES draws these
+FIGURE_FORMATS = ("png", "svg", "pdf")
+CONTOURS = ("none", "potential", "current")
+
+
 @dataclass(frozen=True)
 class OutputOptions:
+    """``[output]``: where ``run`` writes, and which files and figures it adds to the result."""
+
     dir: Path | None = None
-    figures: bool = True
+    figures: tuple[str, ...] = FIGURE_NAMES
+    formats: tuple[str, ...] = ("vti", "gbnet", "csv", "graphml")
+    figure_formats: tuple[str, ...] = ("png",)
+    contours: str = "none"
+    streamlines: bool = False
 
 
 @dataclass(frozen=True)
@@ -529,9 +541,23 @@ def _read_solver(t: Table) -> SolverOptions:
 
 def _read_output(t: Table, base_dir: Path) -> OutputOptions:
     rel = t.string("dir", None)
-    figures = t.boolean("figures", True)
+    default = OutputOptions()
+    figures = t.raw("figures", True)
+    if isinstance(figures, bool):
+        figures = FIGURE_NAMES if figures else ()
+    else:
+        figures = t.strings("figures", choices=FIGURE_NAMES)
+    options = OutputOptions(
+        dir=(base_dir / rel) if rel is not None else None,
+        figures=figures,
+        formats=t.strings("formats", default.formats, choices=EXPORT_FORMATS),
+        figure_formats=t.strings("figure_formats", default.figure_formats,
+                                 choices=FIGURE_FORMATS),
+        contours=t.string("contours", default.contours, choices=CONTOURS),
+        streamlines=t.boolean("streamlines", default.streamlines),
+    )
     t.finish()
-    return OutputOptions(dir=(base_dir / rel) if rel is not None else None, figures=figures)
+    return options
 
 
 def _read_analysis(t: Table, grid: Grid, electrodes: tuple[Electrode, ...]) -> AnalysisOptions:

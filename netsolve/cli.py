@@ -4,6 +4,8 @@
     netsolve check CASE.toml            validate a case (and its network) without solving
     netsolve graph CASE.toml [-o FILE]  write the grain graph as GraphML (no solve)
     netsolve classify CASE.toml [-o FILE]  classify the grain boundaries (CSV, no solve)
+    netsolve export RESULT_DIR --format vti,vtu,xdmf,gbnet,csv,graphml [-o DIR]
+    netsolve plot RESULT_DIR [--what j,e,grains] [--format png,svg,pdf] [-o DIR]
 
 User errors print one line ``netsolve: error: ...`` on stderr and exit with status 2.
 """
@@ -17,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .case import load_case
+from .case import CONTOURS, EXPORT_FORMATS, FIGURE_FORMATS, load_case
 from .errors import CaseError
+from .tables import check_choices
 
 EXIT_USER_ERROR = 2
 
@@ -37,7 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     case = load_case(args.case)
     result = solve(case)
-    out = write_result(result, _out_dir(case, args.output), figures=case.output.figures)
+    out = write_result(result, _out_dir(case, args.output))
     if not args.quiet:
         print(_human_summary(result))
         print(f"wrote {out}")
@@ -113,6 +116,38 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import EXPORT_FORMATS, check_formats, export_formats, read_result_dir, staged_files
+
+    formats = check_formats(_names(args.format or ",".join(EXPORT_FORMATS)))
+    data = read_result_dir(args.result)
+    out = Path(args.output) if args.output is not None else Path(args.result)
+    with staged_files(out) as tmp:
+        written = export_formats(data, tmp, formats)
+    print(f"{data.label}: wrote {', '.join(p.name for p in written)} in {out}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .export import read_result_dir, staged_files
+    from .plot import FIGURES, check_figures, write_figures
+
+    names = check_figures(_names(args.what or ",".join(FIGURES)))
+    formats = check_choices(_names(args.format), FIGURE_FORMATS, "--format", "figure format")
+    data = read_result_dir(args.result)
+    out = Path(args.output) if args.output is not None else Path(args.result)
+    with staged_files(out) as tmp:
+        written = write_figures(data, tmp, names, formats, contours=args.contours,
+                                streamlines=args.streamlines)
+    print(f"{data.label}: wrote {', '.join(p.name for p in written)} in {out}")
+    return 0
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """A comma-separated option value as a tuple of names (blanks dropped, order kept)."""
+    return tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+
+
 def _human_summary(result) -> str:
     s = result.summary()
     lines = [f"{s['case']}: I = {s['total_current_A']:.6g} A, "
@@ -152,6 +187,26 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("-o", "--output",
                           help="CSV file (default: <case name>_gb_table.csv)")
     classify.set_defaults(func=cmd_classify)
+    export = sub.add_parser("export", help="write files (VTK, XDMF, CSV, GraphML) of a result")
+    export.add_argument("result", help="result directory written by 'netsolve run'")
+    export.add_argument("--format", help=f"comma-separated: {','.join(EXPORT_FORMATS)} "
+                                         f"(default: all)")
+    export.add_argument("-o", "--output", help="folder for the files (default: the result "
+                                               "directory)")
+    export.set_defaults(func=cmd_export)
+    plot = sub.add_parser("plot", help="draw figures of a result")
+    plot.add_argument("result", help="result directory written by 'netsolve run'")
+    plot.add_argument("--what", help="comma-separated figures: j (current density), e "
+                                     "(electric field), grains (orientation map); default: all")
+    plot.add_argument("--format", default="png", help="comma-separated: png, svg, pdf "
+                                                      "(default: png)")
+    plot.add_argument("--contours", choices=CONTOURS, default="none",
+                      help="lines on the j and e maps: equipotentials or iso-|J| lines")
+    plot.add_argument("--streamlines", action="store_true",
+                      help="draw current / field streamlines on the j and e maps")
+    plot.add_argument("-o", "--output", help="folder for the figures (default: the result "
+                                             "directory)")
+    plot.set_defaults(func=cmd_plot)
     return parser
 
 

@@ -95,6 +95,22 @@ class Table:
             self.fail(f"'{self._key(key)}' must be true or false, got {value!r}")
         return value
 
+    def strings(self, key: str, default: Any = REQUIRED, *,
+                choices: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """A list of distinct strings (each one of ``choices`` if given), as a tuple."""
+        value = self.raw(key, default)
+        if value is default and default is not REQUIRED:
+            return value
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.fail(f"'{self._key(key)}' must be a list of strings, got {value!r}")
+        for v in value:
+            if choices and v not in choices:
+                self.fail(f"'{self._key(key)}': unknown value {v!r}{suggest(v, choices)}; "
+                          f"allowed: {', '.join(choices)}")
+        if len(set(value)) != len(value):
+            self.fail(f"'{self._key(key)}' lists a value twice: {value!r}")
+        return tuple(value)
+
     def numbers(self, key: str, length: int | tuple[int, ...], default: Any = REQUIRED) -> tuple[float, ...]:
         value = self.raw(key, default)
         if value is default and default is not REQUIRED:
@@ -115,6 +131,16 @@ class Table:
 def suggest(word: str, candidates: tuple[str, ...] | list[str]) -> str:
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def check_choices(names, allowed: tuple[str, ...], what: str, kind: str) -> tuple[str, ...]:
+    """Names given on a command line (e.g. ``--format``), each one of ``allowed``; duplicates
+    dropped, order kept. An unknown name is a CaseError: ``<what>: unknown <kind> '<name>'``."""
+    for name in names:
+        if name not in allowed:
+            raise CaseError(f"{what}: unknown {kind} '{name}'{suggest(name, allowed)}; "
+                            f"{kind}s are {', '.join(allowed)}")
+    return tuple(dict.fromkeys(names))
 
 
 def read_text(path: Path, what: str, encoding: str = "utf-8-sig") -> str:

@@ -1,0 +1,208 @@
+"""What the export and plot stages need from a solved case, discretization-neutral.
+
+:class:`ResultData` is built either from a :class:`~netsolve.result.Result` in memory
+(:func:`result_data`) or from a finished result directory (:func:`read_result_dir`), so ``netsolve
+export`` and ``netsolve plot`` work on saved results without solving again. It holds voxel fields,
+the microstructure, per-grain conductivity tensors and the grain-boundary faces of
+``Fields.gb_face_*``; nothing that belongs to one discretization (links, nodes).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from ..case import Grid
+from ..errors import CaseError
+from ..microstructure import Microstructure, Phase
+from ..orientation import GrainOrientations
+
+FIELDS_FILE = "fields.npz"
+SUMMARY_FILE = "summary.json"
+EDGE_NAMES = ("left", "right", "bottom", "top", "front", "back")
+
+
+@dataclass(frozen=True)
+class ResultData:
+    """A solved case as voxel arrays (grid shape ``[x, y(, z)]``; vectors carry a last axis d).
+
+    ``potential`` V, ``current_density`` A/m^2, ``electric_field`` V/m (NaN where no potential was
+    solved); ``floating`` conducting voxels cut off from every electrode; ``grain_tensor``
+    (n_grains, d, d) S/m in the rows of ``microstructure.orientations``; ``backbone_sigma`` S/m;
+    ``gb_thickness_m`` (0: no GB resistor); ``gb_face_*`` as in :class:`netsolve.fields.Fields`;
+    ``electrode_names`` and ``electrode_edges`` (the grid face of an edge electrode, "" for
+    electrodes that occupy voxels, which ``microstructure.electrode_index`` marks).
+    """
+
+    label: str
+    microstructure: Microstructure
+    potential: np.ndarray
+    current_density: np.ndarray
+    electric_field: np.ndarray
+    floating: np.ndarray
+    grain_tensor: np.ndarray
+    backbone_sigma: float
+    gb_thickness_m: float
+    gb_face_voxels: np.ndarray
+    gb_face_axis: np.ndarray
+    gb_face_current: np.ndarray
+    gb_face_jump: np.ndarray
+    electrode_names: tuple[str, ...]
+    electrode_edges: tuple[str, ...]
+    total_current_A: float
+
+    @property
+    def grid(self) -> Grid:
+        return self.microstructure.grid
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.microstructure.labels
+
+    @property
+    def phase(self) -> np.ndarray:
+        return self.microstructure.phase
+
+    @cached_property
+    def graph(self):
+        """The grain graph (:func:`netsolve.graph.build_grain_graph`), built on first use."""
+        from ..graph import build_grain_graph
+
+        return build_grain_graph(self.microstructure)
+
+    def voxel_tensor(self) -> np.ndarray:
+        """Conductivity tensor per voxel, grid shape + (d, d), S/m (0 in insulating voxels)."""
+        micro = self.microstructure
+        ndim = self.grid.ndim
+        tensor = np.zeros(self.grid.shape + (ndim, ndim))
+        grains = micro.phase == Phase.GRAIN
+        tensor[grains] = self.grain_tensor[micro.grain_index[grains]]
+        tensor[micro.phase == Phase.BACKBONE] = self.backbone_sigma * np.eye(ndim)
+        return tensor
+
+    def gb_field(self) -> np.ndarray:
+        """Field inside each GB face, potential drop / t_GB (V/m, lower -> upper voxel); NaN when
+        the case has no GB resistor (t_GB = 0)."""
+        if self.gb_thickness_m <= 0:
+            return np.full(len(self.gb_face_jump), np.nan)
+        return self.gb_face_jump / self.gb_thickness_m
+
+
+def result_data(result) -> ResultData:
+    """The export view of a :class:`~netsolve.result.Result` (reads no discretization data)."""
+    case, micro, fields = result.case, result.microstructure, result.fields
+    return ResultData(
+        label=case.label,
+        microstructure=micro,
+        potential=fields.potential,
+        current_density=fields.current_density,
+        electric_field=fields.electric_field,
+        floating=floating_mask(micro, fields.potential),
+        grain_tensor=result.properties.grain_tensor,
+        backbone_sigma=float(result.properties.backbone_sigma),
+        gb_thickness_m=float(case.materials.gb_thickness_m),
+        gb_face_voxels=fields.gb_face_voxels,
+        gb_face_axis=fields.gb_face_axis,
+        gb_face_current=fields.gb_face_current,
+        gb_face_jump=fields.gb_face_jump,
+        electrode_names=tuple(e.name for e in case.electrodes),
+        electrode_edges=tuple(e.region.edge or "" for e in case.electrodes),
+        total_current_A=float(result.total_current_A),
+    )
+
+
+def floating_mask(micro: Microstructure, potential: np.ndarray) -> np.ndarray:
+    """Conducting voxels without a solved potential: cut off from every electrode."""
+    return micro.conducting & np.isnan(potential)
+
+
+def fields_arrays(data: ResultData) -> dict[str, np.ndarray]:
+    """The arrays of ``fields.npz`` (see :func:`netsolve.export.write_fields_npz`)."""
+    micro = data.microstructure
+    ori = micro.orientations
+    return dict(
+        potential=data.potential,
+        current_density=data.current_density,
+        electric_field=data.electric_field,
+        labels=micro.labels,
+        phase=micro.phase,
+        floating=data.floating,
+        voxel_size_nm=np.float64(data.grid.voxel_size_m * 1e9),
+        thickness_nm=np.float64(data.grid.thickness_m * 1e9),
+        electrode_index=micro.electrode_index,
+        electrode_names=np.array(data.electrode_names, dtype=str),
+        electrode_edges=np.array(data.electrode_edges, dtype=str),
+        grain_ids=ori.grain_ids,
+        c_axis=ori.c_axis,
+        euler_rad=ori.euler_rad,
+        theta_rad=ori.theta_rad,
+        alpha_rad=ori.alpha_rad,
+        grain_tensor_S_per_m=data.grain_tensor,
+        backbone_sigma_S_per_m=np.float64(data.backbone_sigma),
+        gb_thickness_nm=np.float64(data.gb_thickness_m * 1e9),
+        gb_face_voxels=data.gb_face_voxels,
+        gb_face_axis=data.gb_face_axis,
+        gb_face_current=data.gb_face_current,
+        gb_face_jump=data.gb_face_jump,
+    )
+
+
+def read_result_dir(path: str | Path) -> ResultData:
+    """Read a result directory written by ``netsolve run``; a CaseError names the directory and
+    the missing file or array when it is not a (complete, current) result."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CaseError(f"{path}: not a result directory (no such directory)")
+    for name in (SUMMARY_FILE, FIELDS_FILE):
+        if not (path / name).is_file():
+            raise CaseError(f"{path}: not a netsolve result directory (missing {name})")
+    try:
+        summary = json.loads((path / SUMMARY_FILE).read_text())
+        with np.load(path / FIELDS_FILE, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError) as exc:
+        raise CaseError(f"{path}: cannot read the result ({exc})") from None
+    missing = [k for k in _REQUIRED_ARRAYS if k not in arrays]
+    if missing:
+        raise CaseError(f"{path / FIELDS_FILE}: missing array '{missing[0]}' (written by an "
+                        f"older netsolve? run the case again)")
+    a = arrays
+    labels, phase = a["labels"], a["phase"]
+    shape = tuple(int(n) for n in labels.shape)
+    grid = Grid(shape, float(a["voxel_size_nm"]) * 1e-9, float(a["thickness_nm"]) * 1e-9)
+    ori = GrainOrientations(a["grain_ids"].astype(np.int64), a["c_axis"], a["euler_rad"],
+                            a["theta_rad"], a["alpha_rad"])
+    grain_index = np.full(shape, -1, dtype=np.int32)
+    grains = phase == Phase.GRAIN
+    grain_index[grains] = np.searchsorted(ori.grain_ids, labels[grains])
+    micro = Microstructure(grid, labels, phase, grain_index, a["electrode_index"], ori)
+    return ResultData(
+        label=str(summary.get("case", path.name)),
+        microstructure=micro,
+        potential=a["potential"],
+        current_density=a["current_density"],
+        electric_field=a["electric_field"],
+        floating=a["floating"],
+        grain_tensor=a["grain_tensor_S_per_m"],
+        backbone_sigma=float(a["backbone_sigma_S_per_m"]),
+        gb_thickness_m=float(a["gb_thickness_nm"]) * 1e-9,
+        gb_face_voxels=a["gb_face_voxels"],
+        gb_face_axis=a["gb_face_axis"],
+        gb_face_current=a["gb_face_current"],
+        gb_face_jump=a["gb_face_jump"],
+        electrode_names=tuple(str(s) for s in a["electrode_names"]),
+        electrode_edges=tuple(str(s) for s in a["electrode_edges"]),
+        total_current_A=float(summary.get("total_current_A", np.nan)),
+    )
+
+
+_REQUIRED_ARRAYS = ("potential", "current_density", "electric_field", "labels", "phase",
+                    "floating", "voxel_size_nm", "thickness_nm", "electrode_index",
+                    "electrode_names", "electrode_edges", "grain_ids", "c_axis", "euler_rad",
+                    "theta_rad", "alpha_rad", "grain_tensor_S_per_m", "backbone_sigma_S_per_m",
+                    "gb_thickness_nm", "gb_face_voxels", "gb_face_axis", "gb_face_current",
+                    "gb_face_jump")

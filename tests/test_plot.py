@@ -1,0 +1,191 @@
+"""Figures have the requested size, are not blank and show the expected colours; `netsolve
+export` / `netsolve plot` write the files and fail in one line on bad input; [output] keys."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import base_case, solve_dict, with_labels
+from netsolve import case_from_dict, cli
+from netsolve.errors import CaseError
+from netsolve.export import read_result_dir, result_data, write_result
+from netsolve.plot import (ELECTRODE_COLOURS, orientation_rgb, plot_current_density,
+                           plot_electric_field, plot_grain_map)
+
+GRAINS = [{"id": 1, "theta_deg": 0.0, "alpha_deg": 90.0},   # pure red in the key
+          {"id": 2, "theta_deg": 60.0, "alpha_deg": 90.0}]  # pure green... hue 1/3
+
+
+@pytest.fixture(scope="module")
+def result2d(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("plot")
+    labels = np.ones((40, 30), dtype=np.int32)
+    labels[20:] = 2
+    labels[5:8, 5:8] = -1
+    data = with_labels(base_case((40, 30), "tensor", gb_thickness_nm=1.0), labels, tmp,
+                       phases={"zro2": -1}, grains=GRAINS)
+    return solve_dict(data, tmp)
+
+
+def _pixels(path):
+    return np.asarray(Image.open(path).convert("RGB")).astype(int)
+
+
+def _has_colour(pixels, rgb, tol=8) -> bool:
+    target = np.round(np.asarray(rgb) * 255).astype(int)
+    return bool((np.abs(pixels - target).max(axis=-1) <= tol).any())
+
+
+@pytest.mark.parametrize("plot", [plot_current_density, plot_electric_field, plot_grain_map])
+def test_figures_have_the_requested_size_and_content(result2d, tmp_path, plot):
+    path = plot(result2d, tmp_path / "f.png", size_px=(900, 700), dpi=100)
+    image = Image.open(path)
+    assert image.size == (900, 700)
+    pixels = _pixels(path)
+    assert pixels.std() > 20  # not blank
+    # Edge electrodes are drawn in their colours (source first, sink second).
+    from matplotlib.colors import to_rgb
+    assert _has_colour(pixels, to_rgb(ELECTRODE_COLOURS[0]))
+    assert _has_colour(pixels, to_rgb(ELECTRODE_COLOURS[1]))
+
+
+def test_grain_map_uses_the_documented_colour_key(result2d, tmp_path):
+    pixels = _pixels(plot_grain_map(result2d, tmp_path / "g.png", size_px=(900, 700), dpi=100))
+    np.testing.assert_allclose(orientation_rgb(0.0, np.pi / 2), [1, 0, 0])
+    np.testing.assert_allclose(orientation_rgb(0.0, 0.0), [1, 1, 1])  # planes in the surface
+    np.testing.assert_allclose(orientation_rgb(np.pi, np.pi / 2), [1, 0, 0])  # 180-periodic
+    assert _has_colour(pixels, orientation_rgb(0.0, np.pi / 2))
+    assert _has_colour(pixels, orientation_rgb(np.radians(60.0), np.pi / 2))
+    assert _has_colour(pixels, (0x3a / 255,) * 3)  # the ZrO2 particle
+
+
+def test_current_density_map_has_contours_and_streamlines(result2d, tmp_path):
+    plain = _pixels(plot_current_density(result2d, tmp_path / "a.png", size_px=(600, 500),
+                                         dpi=100))
+    rich = _pixels(plot_current_density(result2d, tmp_path / "b.png", size_px=(600, 500),
+                                        dpi=100, contours="potential", streamlines=True))
+    assert (np.abs(plain - rich).max(axis=-1) > 40).sum() > 500
+    assert _has_colour(rich, (0x66 / 255, 1.0, 1.0), tol=20)  # equipotential colour
+
+
+def test_3d_figures_show_three_mid_slices(tmp_path):
+    labels = np.ones((8, 6, 5), dtype=np.int32)
+    labels[4:] = 2
+    data = with_labels(base_case((8, 6, 5), "tensor", gb_thickness_nm=1.0), labels, tmp_path,
+                       grains=GRAINS)
+    res = result_data(solve_dict(data, tmp_path))
+    import matplotlib.pyplot as plt
+
+    titles = []
+    original = plt.Figure.savefig
+
+    def spy(fig, *args, **kwargs):
+        titles.extend(ax.get_title() for ax in fig.axes if ax.get_title())
+        return original(fig, *args, **kwargs)
+
+    plt.Figure.savefig = spy
+    try:
+        path = plot_electric_field(res, tmp_path / "e.svg")
+    finally:
+        plt.Figure.savefig = original
+    assert path.read_text().lstrip().startswith("<?xml")
+    assert titles == ["xy plane, z = 2", "xz plane, y = 3", "yz plane, x = 4"]
+
+
+def _result_dir(result, tmp_path):
+    return write_result(result, tmp_path / "res", figures=False, formats=())
+
+
+def run(argv, capsys):
+    status = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_cli_export_and_plot_write_into_the_result(result2d, tmp_path, capsys):
+    out = _result_dir(result2d, tmp_path)
+    status, stdout, err = run(["export", out, "--format", "vti,graphml"], capsys)
+    assert status == 0, err
+    assert (out / "fields.vti").is_file() and (out / "grains.graphml").is_file()
+    assert not (out / "fields.vtu").exists()
+    status, _, err = run(["plot", out, "--what", "grains,j", "--format", "png,pdf"], capsys)
+    assert status == 0, err
+    for name in ("grain_map.png", "grain_map.pdf", "current_density.png", "current_density.pdf"):
+        assert (out / name).stat().st_size > 1000
+    assert (out / "grain_map.pdf").read_bytes()[:5] == b"%PDF-"
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging left over
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["export", "{missing}"], ["not a result directory"]),
+    (["export", "{empty}"], ["not a netsolve result directory", "missing summary.json"]),
+    (["export", "{res}", "--format", "vti,vtk"], ["unknown export format 'vtk'", "vti"]),
+    (["plot", "{res}", "--what", "grain"], ["unknown figure 'grain'", "grains"]),
+    (["plot", "{res}", "--format", "jpg"], ["unknown figure format 'jpg'"]),
+])
+def test_cli_errors_are_one_line(result2d, tmp_path, capsys, argv, words):
+    res = _result_dir(result2d, tmp_path)
+    (tmp_path / "empty").mkdir()
+    paths = {"missing": tmp_path / "nope", "empty": tmp_path / "empty", "res": res}
+    status, _, err = run([a.format(**paths) for a in argv], capsys)
+    assert status == 2
+    assert err.count("\n") == 1 and err.startswith("netsolve: error:")
+    for word in words:
+        assert word in err
+    before = sorted(p.name for p in res.iterdir())
+    assert sorted(p.name for p in res.iterdir()) == before
+
+
+def test_output_table_selects_formats_and_figures(result2d, tmp_path):
+    data = base_case()
+    data["output"] = {"formats": ["csv"], "figures": ["grains"], "figure_formats": ["svg"]}
+    case = case_from_dict(data, tmp_path)
+    assert case.output.formats == ("csv",) and case.output.figures == ("grains",)
+    result = solve_dict(data, tmp_path)
+    out = write_result(result, tmp_path / "r")
+    names = sorted(p.name for p in out.iterdir())
+    # grain_table.csv comes with every result (this case has no orientations: no GB table).
+    assert names == ["fields.npz", "grain_boundaries.csv", "grain_map.svg", "grain_table.csv",
+                     "grains.csv", "summary.json"]
+    assert json.loads((out / "summary.json").read_text())["case"] == "case"
+    read_result_dir(out)  # complete
+    data["output"] = {"figures": False}
+    assert case_from_dict(data, tmp_path).output.figures == ()
+
+
+@pytest.mark.parametrize("output, words", [
+    ({"formats": ["vti", "grapml"]}, ["output.formats", "'grapml'", "did you mean 'graphml'"]),
+    ({"formats": "vti"}, ["output.formats", "list of strings"]),
+    ({"figures": ["j", "j"]}, ["output.figures", "twice"]),
+    ({"figure_formats": ["gif"]}, ["output.figure_formats", "'gif'"]),
+    ({"contours": "iso"}, ["output.contours"]),
+])
+def test_output_table_errors(tmp_path, output, words):
+    data = base_case()
+    data["output"] = output
+    with pytest.raises(CaseError) as err:
+        case_from_dict(data, tmp_path)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_gb_field_is_painted_on_maps_with_more_voxels_than_pixels(result2d):
+    """Small figure, 40 x 30 map: the GB faces (x = 19 | 20, except at ZrO2) become voxels."""
+    import matplotlib.pyplot as plt
+
+    from netsolve.plot import Plane, _draw_gb_field, _gb_field_norm
+
+    data = result_data(result2d)
+    fig, ax = plt.subplots(figsize=(1, 1), dpi=40)
+    try:
+        image = _draw_gb_field(ax, data, Plane(0, 1), _gb_field_norm(data))
+        painted = np.isfinite(np.asarray(image.get_array(), dtype=float).T)
+    finally:
+        plt.close(fig)
+    expected = np.zeros((40, 30), dtype=bool)
+    expected[19:21, :] = True
+    np.testing.assert_array_equal(painted, expected)
