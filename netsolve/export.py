@@ -41,8 +41,7 @@ def write_fields_npz(result: Result, path: Path) -> None:
     """Voxel fields: potential (V), current_density (A/m^2), electric_field (V/m), labels,
     phase, floating (bool), voxel_size_nm, thickness_nm."""
     micro = result.microstructure
-    floating = np.zeros(micro.labels.size, dtype=bool)
-    floating[result.network.node_voxel[result.solution.floating]] = True
+    floating = result.network.floating_voxels(result.solution.floating)
     np.savez(
         path,
         potential=result.fields.potential,
@@ -50,7 +49,7 @@ def write_fields_npz(result: Result, path: Path) -> None:
         electric_field=result.fields.electric_field,
         labels=micro.labels,
         phase=micro.phase,
-        floating=floating.reshape(micro.labels.shape),
+        floating=floating,
         voxel_size_nm=np.float64(result.case.grid.voxel_size_m * 1e9),
         thickness_nm=np.float64(result.case.grid.thickness_m * 1e9),
     )
