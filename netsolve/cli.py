@@ -3,6 +3,7 @@
     netsolve run CASE.toml [-o OUT]     solve and write a result directory
     netsolve check CASE.toml            validate a case (and its network) without solving
     netsolve graph CASE.toml [-o FILE]  write the grain graph as GraphML (no solve)
+    netsolve compare CASE.toml [-o OUT] solve with both discretizations and compare them
 
 User errors print one line ``netsolve: error: ...`` on stderr and exit with status 2.
 """
@@ -44,15 +45,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from .api import build_operator
     from .microstructure import build_microstructure
-    from .network import build_network
     from .properties import compute_properties
     from .solve import check_connectivity
 
     case = load_case(args.case)
     micro = build_microstructure(case)
     props = compute_properties(micro, case.materials)
-    network = build_network(case, micro, props)
+    network = build_operator(case, micro, props)
     floating = check_connectivity(network, case.electrodes, case.label)
     grid = case.grid
     fractions = ", ".join(f"{k} {v:.1%}" for k, v in micro.phase_fractions().items() if v > 0)
@@ -61,14 +62,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"  grid {grid.shape} voxels of {grid.voxel_size_m * 1e9:g} nm"
           + (f", thickness {grid.thickness_m * 1e9:g} nm" if grid.ndim == 2 else ""))
     print(f"  {n_grains} grains; phases: {fractions}")
-    print(f"  model {case.materials.conductivity_model}; {network.n_links} links "
-          f"({int(network.link_crosses_gb.sum())} across grain boundaries)")
+    print(f"  model {case.materials.conductivity_model}; discretization "
+          f"{network.discretization}: {network.n_links} links ({network.n_gb_links} across grain "
+          f"boundaries)")
     for k, e in enumerate(case.electrodes):
         drive = f"{e.potential_V:g} V" if e.potential_V is not None else f"{e.current_A:g} A"
-        n_faces = int((network.electrode_link_electrode == k).sum())
+        n_faces = int((network.contact_face_electrode == k).sum())
         print(f"  electrode {e.name}: {e.region.describe()}, {drive}, {n_faces} contact faces")
-    print(f"  {network.n_nodes - int(floating.sum())} unknowns, {int(floating.sum())} floating "
-          f"voxels")
+    print(f"  {network.n_nodes - int(floating.sum())} unknowns, "
+          f"{int(network.floating_voxels(floating).sum())} floating voxels")
     return 0
 
 
@@ -84,6 +86,16 @@ def cmd_graph(args: argparse.Namespace) -> int:
     write_graphml(graph, out)
     print(f"{case.label}: {graph.number_of_nodes()} grains, {graph.number_of_edges()} grain "
           f"boundaries; wrote {out}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare, format_comparison, write_comparison
+
+    comparison = compare(load_case(args.case))
+    print(format_comparison(comparison))
+    if args.output is not None:
+        print(f"wrote {write_comparison(comparison, args.output)}")
     return 0
 
 
@@ -120,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("case", help="case file (TOML)")
     graph.add_argument("-o", "--output", help="GraphML file (default: <case name>.graphml)")
     graph.set_defaults(func=cmd_graph)
+    comp = sub.add_parser("compare", help="solve a case with the two-point and the finite-"
+                                          "element discretization and compare grains and GBs")
+    comp.add_argument("case", help="case file (TOML)")
+    comp.add_argument("-o", "--output", help="also write summary.json, grains.csv and "
+                                             "grain_boundaries.csv into this directory")
+    comp.set_defaults(func=cmd_compare)
     return parser
 
 
