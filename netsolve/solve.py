@@ -172,7 +172,8 @@ def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: 
 
     ndim = len(network.shape)
     method = choose_method(options.method, n_active, ndim, options.direct_max_unknowns)
-    solution, stats = linear_solve(matrix, rhs, method, options.rtol, options.maxiter, ndim, origin)
+    solution, stats = linear_solve(matrix, rhs, method, options.rtol, options.maxiter, ndim, origin,
+                                   getattr(network, "amg_strength_theta", 0.25))
 
     coupling = electrode_coupling(network)
 

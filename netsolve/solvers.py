@@ -58,8 +58,12 @@ def choose_method(method: str, n_unknowns: int, ndim: int, direct_max: int | Non
 
 
 def linear_solve(matrix: sp.csr_matrix, rhs: np.ndarray, method: str, rtol: float,
-                 maxiter: int, ndim: int = 2, origin: str = "case") -> tuple[np.ndarray, SolverStats]:
-    """Solve ``matrix @ X = rhs`` (SPD matrix; rhs of shape (n, k); ndim of the voxel grid)."""
+                 maxiter: int, ndim: int = 2, origin: str = "case",
+                 strength_theta: float = 0.25) -> tuple[np.ndarray, SolverStats]:
+    """Solve ``matrix @ X = rhs`` (SPD matrix; rhs of shape (n, k); ndim of the voxel grid).
+
+    ``strength_theta``: classical AMG strength threshold (the discretization's choice).
+    """
     from threadpoolctl import threadpool_limits
 
     # pyamg and SuperLU make many small dense BLAS calls; a multithreaded BLAS spends more time
@@ -70,7 +74,7 @@ def linear_solve(matrix: sp.csr_matrix, rhs: np.ndarray, method: str, rtol: floa
         if method == "amg":
             # direct interpolation halves the 3D setup for ~3 more iterations (measured)
             interpolation = "classical" if ndim == 2 else "direct"
-            return _amg(matrix, rhs, rtol, maxiter, interpolation, origin)
+            return _amg(matrix, rhs, rtol, maxiter, interpolation, origin, strength_theta)
         if method == "cg":
             return _jacobi_cg(matrix, rhs, rtol, maxiter, origin)
     raise ValueError(f"unknown solver method {method!r}")  # pragma: no cover
@@ -102,12 +106,13 @@ class RugeStubenPreconditioner:
     the work of the cycle itself.
     """
 
-    def __init__(self, matrix: sp.csr_matrix, dtype=np.float32, interpolation: str = "classical"):
+    def __init__(self, matrix: sp.csr_matrix, dtype=np.float32, interpolation: str = "classical",
+                 strength_theta: float = 0.25):
         import pyamg
 
         self.dtype = dtype
         self.hierarchy = pyamg.ruge_stuben_solver(
-            matrix.astype(dtype), strength=("classical", {"theta": 0.25}),
+            matrix.astype(dtype), strength=("classical", {"theta": strength_theta}),
             interpolation=interpolation,
             presmoother=("gauss_seidel", {"sweep": "forward"}),
             postsmoother=("gauss_seidel", {"sweep": "backward"}),
@@ -148,10 +153,10 @@ def _pcg(matrix, b, preconditioner, rtol, maxiter, x0=None):
     return x, count[0], residual
 
 
-def _amg(matrix, rhs, rtol, maxiter, interpolation, origin):
+def _amg(matrix, rhs, rtol, maxiter, interpolation, origin, strength_theta=0.25):
     start = time.perf_counter()
     n = matrix.shape[0]
-    precond = RugeStubenPreconditioner(matrix, np.float32, interpolation)
+    precond = RugeStubenPreconditioner(matrix, np.float32, interpolation, strength_theta)
     setup = time.perf_counter() - start
     x = np.zeros_like(rhs)
     iterations = 0
@@ -163,7 +168,7 @@ def _amg(matrix, rhs, rtol, maxiter, interpolation, origin):
         x[:, k], its, residual = _pcg(matrix, b, precond.operator(n), rtol, maxiter)
         if residual > rtol:
             # float32 levels could not get there: rebuild in float64, continue from x
-            precond = RugeStubenPreconditioner(matrix, np.float64, interpolation)
+            precond = RugeStubenPreconditioner(matrix, np.float64, interpolation, strength_theta)
             precision = "float64"
             x[:, k], more, residual = _pcg(matrix, b, precond.operator(n), rtol, maxiter,
                                            x0=x[:, k])
