@@ -87,10 +87,10 @@ class FemOperator:
     contact_face_electrode: np.ndarray  # electrode of every contact face
     n_electrodes: int
     discretization: ClassVar[str] = "fem"
-    # Classical AMG strength threshold: the Q1 couplings of an oblique 1000:1 grain include
-    # positive and weak negative entries; 0.5 keeps only the dominant direction as strong
-    # (measured 283 against 704 CG iterations at 512^2, validation/bench_solve.py).
-    amg_strength_theta: ClassVar[float] = 0.5
+    # Classical AMG fails on grains whose 1000:1 anisotropy is slightly off the grid axes (its
+    # strong-connection lines drift across the true strong direction): root-node AMG with
+    # evolution strength instead (netsolve.solvers, docs/performance.md).
+    amg_hierarchy: ClassVar[str] = "rootnode"
 
     @property
     def ndim(self) -> int:

@@ -173,7 +173,7 @@ def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: 
     ndim = len(network.shape)
     method = choose_method(options.method, n_active, ndim, options.direct_max_unknowns)
     solution, stats = linear_solve(matrix, rhs, method, options.rtol, options.maxiter, ndim, origin,
-                                   getattr(network, "amg_strength_theta", 0.25))
+                                   getattr(network, "amg_hierarchy", "classical"))
 
     coupling = electrode_coupling(network)
 

@@ -327,3 +327,13 @@ def test_one_voxel_slab_couples_the_electrodes_directly():
     assert result.network.n_nodes == 0
     assert result.effective_resistance_ohm == pytest.approx(H / (SIGMA * 3 * H * H), rel=1e-9)
     assert result.power_balance_rel < 1e-9
+
+
+def test_amg_on_the_fem_matrix_agrees_with_the_direct_solver():
+    data = polycrystal()
+    direct = netsolve.solve(netsolve.case_from_dict(data))
+    data["solver"].update(method="amg", rtol=1e-12)
+    amg = netsolve.solve(netsolve.case_from_dict(data))
+    assert amg.solution.stats.method == "amg" and amg.solution.stats.iterations > 0
+    assert amg.total_current_A == pytest.approx(direct.total_current_A, rel=1e-8)
+    assert np.nanmax(np.abs(amg.fields.potential - direct.fields.potential)) < 1e-8
