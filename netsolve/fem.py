@@ -66,7 +66,7 @@ class FemOperator:
     voxel_volume_m3: float
     face_area_m2: float
     element_voxel: np.ndarray  # (n_elements,) int64 flat voxel index (C order)
-    element_nodes: np.ndarray  # (n_elements, 2^d) int64 copy index
+    element_nodes: np.ndarray  # (n_elements, 2^d) int32 (int64 if huge) copy index
     element_tensor_index: np.ndarray  # (n_elements,) int32 row of tensor_table
     tensor_table: np.ndarray  # (n_tensors, d, d) S/m: the grain tensors, then the backbone's
     copy_unknown: np.ndarray  # (n_copies,) int64 unknown index, -1 for Dirichlet copies
@@ -193,7 +193,7 @@ def build_fem_operator(case: Case, micro: Microstructure, props: Properties, *,
     region[conducting] = tensor_index if gb_resistive else 0  # t_GB = 0: one node per corner
     slot_copy, n_copies = _corner_copies(region, n_grains if gb_resistive else None,
                                          periodic_axes)
-    element_nodes = np.empty((len(element_voxel), n_corners), dtype=np.int64)
+    element_nodes = np.empty((len(element_voxel), n_corners), dtype=slot_copy.dtype)
     for j, omega in enumerate(offsets):  # the element's corner omega sees it in slot 1 - omega
         slot = int(np.flatnonzero((offsets == 1 - omega).all(axis=1))[0])
         window = tuple(slice(o, o + n) for o, n in zip(omega, shape))
@@ -258,7 +258,9 @@ def _corner_copies(region: np.ndarray, backbone: int | None, periodic_axes) -> t
     used = np.zeros(slots.size, dtype=bool)
     used[key[valid]] = True
     copy_of_key = np.cumsum(used) - 1
-    slot_copy = np.where(valid, copy_of_key[key], -1).reshape((n_slots,) + corner_shape)
+    index_dtype = np.int32 if used.sum() < 2**31 - 1 else np.int64  # halves the pair arrays
+    slot_copy = np.where(valid, copy_of_key[key], -1).astype(index_dtype)
+    slot_copy = slot_copy.reshape((n_slots,) + corner_shape)
     for axis in periodic_axes:  # corner n is corner 0
         first = np.take(slot_copy, [0], axis=1 + axis)
         slot_copy = np.concatenate([slot_copy, first], axis=1 + axis)
@@ -337,7 +339,7 @@ def _eliminate_dirichlet(case, grid, element_voxel, element_nodes, tensor_index,
     n_e = len(case.electrodes)
     copy_electrode = contact["copy_electrode"]
     free = copy_electrode < 0
-    copy_unknown = np.where(free, np.cumsum(free) - 1, -1)
+    copy_unknown = np.where(free, np.cumsum(free) - 1, -1).astype(element_nodes.dtype)
     n_nodes = int(free.sum())
     coupling = np.zeros((n_e, n_e))
 

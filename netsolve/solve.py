@@ -63,8 +63,10 @@ def laplacian(n_nodes: int, link_nodes: np.ndarray, conductance: np.ndarray,
     if diagonal_extra is not None:
         diag = diag + diagonal_extra
     index_dtype = np.int32 if n_nodes < 2**31 - 1 else np.int64
-    rows = np.concatenate([a, b, np.arange(n_nodes)]).astype(index_dtype)
-    cols = np.concatenate([b, a, np.arange(n_nodes)]).astype(index_dtype)
+    rows = np.concatenate([a, b, np.arange(n_nodes, dtype=index_dtype)]).astype(index_dtype,
+                                                                                copy=False)
+    cols = np.concatenate([b, a, np.arange(n_nodes, dtype=index_dtype)]).astype(index_dtype,
+                                                                                copy=False)
     values = np.concatenate([-conductance, -conductance, diag])
     matrix = sp.csr_matrix((values, (rows, cols)), shape=(n_nodes, n_nodes))
     matrix.sum_duplicates()

@@ -124,7 +124,8 @@ class RugeStubenPreconditioner:
             # store the levels in the requested precision.
             self.hierarchy = pyamg.rootnode_solver(
                 matrix.astype(np.float64), strength=("evolution", {"k": 2, "epsilon": 4.0}),
-                smooth=("energy", {"degree": 1, "maxiter": 2}), improve_candidates=None,
+                smooth=("energy", {"degree": 1, "maxiter": 2, "weighting": "diagonal"}),
+                improve_candidates=None,
                 **smoothers)
             for level in self.hierarchy.levels:
                 for name in ("A", "P", "R"):
