@@ -337,3 +337,42 @@ def test_amg_on_the_fem_matrix_agrees_with_the_direct_solver():
     assert amg.solution.stats.method == "amg" and amg.solution.stats.iterations > 0
     assert amg.total_current_A == pytest.approx(direct.total_current_A, rel=1e-8)
     assert np.nanmax(np.abs(amg.fields.potential - direct.fields.potential)) < 1e-8
+
+
+def test_run_and_check_commands_with_fem(tmp_path, capsys):
+    labels = np.ones((20, 12), dtype=np.int32)
+    labels[5:12, 3:10] = -1
+    labels[6:11, 4:9] = 1  # a sealed, floating pocket
+    np.save(tmp_path / "labels.npy", labels)
+    case = tmp_path / "case.toml"
+    case.write_text("""
+[grid]
+shape = [20, 12]
+voxel_size_nm = 10.0
+[microstructure]
+source = "labels"
+path = "labels.npy"
+phases = { zro2 = -1 }
+[materials]
+conductivity_model = "isotropic"
+[[electrodes]]
+name = "a"
+region = "left"
+potential_V = 1.0
+[[electrodes]]
+name = "b"
+region = "right"
+potential_V = 0.0
+[solver]
+discretization = "fem"
+[output]
+figures = false
+""")
+    assert main(["check", str(case)]) == 0
+    out = capsys.readouterr().out
+    assert "discretization fem" in out and "25 floating voxels" in out
+    assert main(["run", str(case), "-q", "-o", str(tmp_path / "out")]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["discretization"] == "fem" and summary["n_floating_voxels"] == 25
+    with np.load(tmp_path / "out" / "fields.npz", allow_pickle=False) as npz:
+        assert npz["floating"].sum() == 25 and npz["floating"][6:11, 4:9].all()
