@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .case import Case, load_case
+from .microstructure import Phase
 from .result import Result
 
 DISCRETIZATIONS = ("tpfa", "fem")
@@ -36,8 +37,8 @@ def grain_mean_current_density(result: Result) -> tuple[np.ndarray, np.ndarray]:
     """(grain ids, mean |J| in A/m^2 over each grain's solved voxels; NaN if none)."""
     labels = result.microstructure.labels.ravel()
     magnitude = np.linalg.norm(result.fields.current_density.reshape(labels.size, -1), axis=1)
-    grain = (result.microstructure.phase.ravel() == 0) & np.isfinite(magnitude)
-    ids = np.unique(result.microstructure.labels[result.microstructure.phase == 0])
+    grain = (result.microstructure.phase.ravel() == Phase.GRAIN) & np.isfinite(magnitude)
+    ids = np.unique(result.microstructure.labels[result.microstructure.phase == Phase.GRAIN])
     index = np.searchsorted(ids, labels[grain])
     total = np.bincount(index, magnitude[grain], len(ids))
     count = np.bincount(index, minlength=len(ids))

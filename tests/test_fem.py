@@ -286,29 +286,21 @@ def test_discretization_key_is_checked():
         netsolve.case_from_dict(data)
 
 
+def write_case(tmp_path, shape, microstructure: str, faces=("left", "right"), tail="") -> str:
+    """A case file with two electrodes (1 V, 0 V) on the given grid faces."""
+    electrodes = "".join(
+        f'[[electrodes]]\nname = "{name}"\nregion = "{face}"\npotential_V = {v}\n'
+        for name, face, v in zip(("a", "b"), faces, (1.0, 0.0)))
+    text = (f"[grid]\nshape = {list(shape)}\nvoxel_size_nm = 10.0\n[microstructure]\n"
+            f"{microstructure}\n{electrodes}{tail}")
+    path = tmp_path / "case.toml"
+    path.write_text(text)
+    return str(path)
+
+
 def test_compare_command_writes_tables(tmp_path, capsys):
-    case = tmp_path / "case.toml"
-    case.write_text("""
-[grid]
-shape = [24, 18]
-voxel_size_nm = 10.0
-[microstructure]
-source = "voronoi"
-n_grains = 6
-seed = 2
-[materials]
-ratio_ip_op = 1000.0
-[[electrodes]]
-name = "na"
-region = "top"
-potential_V = 1.0
-[[electrodes]]
-name = "au"
-region = "right"
-potential_V = 0.0
-[solver]
-method = "direct"
-""")
+    case = write_case(tmp_path, (24, 18), 'source = "voronoi"\nn_grains = 6\nseed = 2',
+                      ("top", "right"), '[solver]\nmethod = "direct"\n')
     assert main(["compare", str(case), "-o", str(tmp_path / "cmp")]) == 0
     out = capsys.readouterr().out
     assert "Spearman" in out and "G1/" in out
@@ -344,30 +336,9 @@ def test_run_and_check_commands_with_fem(tmp_path, capsys):
     labels[5:12, 3:10] = -1
     labels[6:11, 4:9] = 1  # a sealed, floating pocket
     np.save(tmp_path / "labels.npy", labels)
-    case = tmp_path / "case.toml"
-    case.write_text("""
-[grid]
-shape = [20, 12]
-voxel_size_nm = 10.0
-[microstructure]
-source = "labels"
-path = "labels.npy"
-phases = { zro2 = -1 }
-[materials]
-conductivity_model = "isotropic"
-[[electrodes]]
-name = "a"
-region = "left"
-potential_V = 1.0
-[[electrodes]]
-name = "b"
-region = "right"
-potential_V = 0.0
-[solver]
-discretization = "fem"
-[output]
-figures = false
-""")
+    case = write_case(tmp_path, (20, 12), 'source = "labels"\npath = "labels.npy"\n'
+                      'phases = { zro2 = -1 }\n[materials]\nconductivity_model = "isotropic"',
+                      tail='[solver]\ndiscretization = "fem"\n[output]\nfigures = false\n')
     assert main(["check", str(case)]) == 0
     out = capsys.readouterr().out
     assert "discretization fem" in out and "25 floating voxels" in out
