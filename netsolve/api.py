@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from .case import Case, load_case
 from .fields import compute_fields
-from .microstructure import build_microstructure
+from .microstructure import Microstructure, build_microstructure
 from .network import build_network
-from .properties import compute_properties
+from .properties import Properties, compute_properties
 from .result import Result
 from .solve import solve_network
 
@@ -27,13 +28,32 @@ def classify(case: Case | str | Path):
     return gb_table(case, micro, build_grain_graph(micro))
 
 
-def solve(case: Case | str | Path) -> Result:
-    """Solve a case (a :class:`Case` or the path of a case file) and return the :class:`Result`."""
+def build_operator(case: Case, micro: Microstructure, props: Properties):
+    """The discretization of ``[solver] discretization``: a two-point Network or a FemOperator."""
+    if case.solver.discretization == "fem":
+        from .fem import build_fem_operator
+
+        return build_fem_operator(case, micro, props)
+    return build_network(case, micro, props)
+
+
+def solve(case: Case | str | Path, *, discretization: str | None = None) -> Result:
+    """Solve a case (a :class:`Case` or the path of a case file) and return the :class:`Result`.
+
+    ``discretization`` ("tpfa" or "fem") overrides the case's ``[solver] discretization``.
+    """
     if not isinstance(case, Case):
         case = load_case(case)
+    if discretization is not None:
+        case = replace(case, solver=replace(case.solver, discretization=discretization))
     micro = build_microstructure(case)
     props = compute_properties(micro, case.materials)
-    network = build_network(case, micro, props)
-    solution = solve_network(network, case.electrodes, case.solver, case.label)
-    fields = compute_fields(network, solution, props, micro.electrode_index)
-    return Result(case, micro, props, network, solution, fields)
+    operator = build_operator(case, micro, props)
+    solution = solve_network(operator, case.electrodes, case.solver, case.label)
+    if case.solver.discretization == "fem":
+        from .fem import compute_fem_fields
+
+        fields = compute_fem_fields(operator, solution, micro.electrode_index)
+    else:
+        fields = compute_fields(operator, solution, props, micro.electrode_index)
+    return Result(case, micro, props, operator, solution, fields)

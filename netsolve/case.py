@@ -28,6 +28,7 @@ REGION_PHASES = ("zro2", "backbone", "frame", "void")
 CONDUCTIVITY_MODELS = ("tensor", "ding2023", "isotropic")
 ELECTRODE_LINKS = ("half_voxel", "full_voxel")
 SOLVER_METHODS = ("auto", "direct", "amg", "cg")
+DISCRETIZATIONS = ("tpfa", "fem")
 TOP_LEVEL_KEYS = ("grid", "microstructure", "grains", "materials", "electrodes", "solver", "output",
                   "analysis")
 ANALYSIS_FIELDS = ("solved", "applied")
@@ -185,6 +186,7 @@ class SolverOptions:
     rtol: float = 1e-10
     maxiter: int = 2000
     direct_max_unknowns: int | None = None  # None: by dimension, see solvers.choose_method
+    discretization: str = "tpfa"  # "tpfa" (two-point, the paper's) or "fem" (full tensor)
 
 
 EXPORT_FORMATS = ("vti", "vtu", "xdmf", "gbnet", "csv", "graphml")
@@ -532,6 +534,7 @@ def _read_solver(t: Table) -> SolverOptions:
         rtol=t.number("rtol", 1e-10, positive=True),
         maxiter=t.integer("maxiter", 2000, minimum=1),
         direct_max_unknowns=t.integer("direct_max_unknowns", None, minimum=0),
+        discretization=t.string("discretization", "tpfa", choices=DISCRETIZATIONS),
     )
     if s.rtol >= 1:
         t.fail(f"'solver.rtol' must be < 1, got {s.rtol}")

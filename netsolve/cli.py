@@ -6,6 +6,7 @@
     netsolve classify CASE.toml [-o FILE]  classify the grain boundaries (CSV, no solve)
     netsolve export RESULT_DIR --format vti,vtu,xdmf,gbnet,csv,graphml [-o DIR]
     netsolve plot RESULT_DIR [--what j,e,grains] [--format png,svg,pdf] [-o DIR]
+    netsolve compare CASE.toml [-o OUT] solve with both discretizations and compare them
 
 User errors print one line ``netsolve: error: ...`` on stderr and exit with status 2.
 """
@@ -48,15 +49,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from .api import build_operator
     from .microstructure import build_microstructure
-    from .network import build_network
     from .properties import compute_properties
     from .solve import check_connectivity
 
     case = load_case(args.case)
     micro = build_microstructure(case)
     props = compute_properties(micro, case.materials)
-    network = build_network(case, micro, props)
+    network = build_operator(case, micro, props)
     floating = check_connectivity(network, case.electrodes, case.label)
     grid = case.grid
     fractions = ", ".join(f"{k} {v:.1%}" for k, v in micro.phase_fractions().items() if v > 0)
@@ -65,14 +66,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"  grid {grid.shape} voxels of {grid.voxel_size_m * 1e9:g} nm"
           + (f", thickness {grid.thickness_m * 1e9:g} nm" if grid.ndim == 2 else ""))
     print(f"  {n_grains} grains; phases: {fractions}")
-    print(f"  model {case.materials.conductivity_model}; {network.n_links} links "
-          f"({int(network.link_crosses_gb.sum())} across grain boundaries)")
+    print(f"  model {case.materials.conductivity_model}; discretization "
+          f"{network.discretization}: {network.n_links} links ({network.n_gb_links} across grain "
+          f"boundaries)")
     for k, e in enumerate(case.electrodes):
         drive = f"{e.potential_V:g} V" if e.potential_V is not None else f"{e.current_A:g} A"
-        n_faces = int((network.electrode_link_electrode == k).sum())
+        n_faces = int((network.contact_face_electrode == k).sum())
         print(f"  electrode {e.name}: {e.region.describe()}, {drive}, {n_faces} contact faces")
-    print(f"  {network.n_nodes - int(floating.sum())} unknowns, {int(floating.sum())} floating "
-          f"voxels")
+    print(f"  {network.n_nodes - int(floating.sum())} unknowns, "
+          f"{int(network.floating_voxels(floating).sum())} floating voxels")
     return 0
 
 
@@ -148,6 +150,16 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare, format_comparison, write_comparison
+
+    comparison = compare(load_case(args.case))
+    print(format_comparison(comparison))
+    if args.output is not None:
+        print(f"wrote {write_comparison(comparison, args.output)}")
+    return 0
+
+
 def _human_summary(result) -> str:
     s = result.summary()
     lines = [f"{s['case']}: I = {s['total_current_A']:.6g} A, "
@@ -207,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("-o", "--output", help="folder for the figures (default: the result "
                                              "directory)")
     plot.set_defaults(func=cmd_plot)
+    comp = sub.add_parser("compare", help="solve a case with the two-point and the finite-"
+                                          "element discretization and compare grains and GBs")
+    comp.add_argument("case", help="case file (TOML)")
+    comp.add_argument("-o", "--output", help="also write summary.json, grains.csv and "
+                                             "grain_boundaries.csv into this directory")
+    comp.set_defaults(func=cmd_compare)
     return parser
 
 

@@ -26,7 +26,11 @@ from .solve import NetworkSolution
 
 @dataclass(frozen=True)
 class Fields:
-    """Voxel fields (grid shape, or grid shape + (ndim,) for vectors) and link currents."""
+    """Voxel fields (grid shape, or grid shape + (ndim,) for vectors) and link currents.
+
+    The finite-element discretization (:mod:`netsolve.fem`) fills the same voxel fields and GB
+    face arrays; its ``link_current`` and ``gb_potential_jump`` are empty (no two-point links).
+    """
 
     potential: np.ndarray  # V
     current_density: np.ndarray  # A/m^2

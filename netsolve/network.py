@@ -18,6 +18,7 @@ discretizations produce a :class:`Network`-like operator for the same solve stag
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -53,10 +54,26 @@ class Network:
     electrode_link_side: np.ndarray  # (m,) int8, -1 or +1
     electrode_link_conductance: np.ndarray  # (m,) S
     n_electrodes: int
+    discretization: ClassVar[str] = "tpfa"  # the [solver] discretization that built it
 
     @property
     def n_nodes(self) -> int:
         return len(self.node_voxel)
+
+    @property
+    def n_gb_links(self) -> int:
+        return int(self.link_crosses_gb.sum())
+
+    @property
+    def contact_face_electrode(self) -> np.ndarray:
+        """Electrode of every voxel face that touches an electrode."""
+        return self.electrode_link_electrode
+
+    def floating_voxels(self, node_floating: np.ndarray) -> np.ndarray:
+        """Voxels (grid shape, bool) whose node is floating."""
+        floating = np.zeros(int(np.prod(self.shape)), dtype=bool)
+        floating[self.node_voxel[node_floating]] = True
+        return floating.reshape(self.shape)
 
     @property
     def n_links(self) -> int:
@@ -107,7 +124,7 @@ def build_network(case: Case, micro: Microstructure, props: Properties) -> Netwo
         gb_resistance.append(gb_part)
         gb_flag.append(crosses_gb)
 
-    e_node, e_id, e_axis, e_side = _electrode_faces(case, micro, node_id)
+    e_node, e_id, e_axis, e_side = electrode_faces(case, micro, node_id)
     link_length = 0.5 * h if case.materials.electrode_link == "half_voxel" else h
     sigma_e = props.voxel_axis_sigma.reshape(-1, ndim)[node_voxel[e_node], e_axis]
     asr = np.array([e.asr_ohm_m2 for e in case.electrodes])[e_id] if len(e_id) else np.zeros(0)
@@ -123,7 +140,7 @@ def build_network(case: Case, micro: Microstructure, props: Properties) -> Netwo
         electrode_link_conductance=e_conductance, n_electrodes=len(case.electrodes))
 
 
-def _electrode_faces(case: Case, micro: Microstructure, node_id: np.ndarray):
+def electrode_faces(case: Case, micro: Microstructure, node_id: np.ndarray):
     """Faces between conducting voxels and electrodes: (node, electrode, axis, side) arrays."""
     ndim = case.grid.ndim
     nodes, ids, axes, sides = [], [], [], []

@@ -29,7 +29,7 @@ class Result:
     case: Case
     microstructure: Microstructure
     properties: Properties
-    network: Network
+    network: Network  # or fem.FemOperator: the operator of the chosen discretization
     solution: NetworkSolution
     fields: Fields
 
@@ -98,12 +98,12 @@ class Result:
 
     @property
     def n_floating_voxels(self) -> int:
-        return int(self.solution.floating.sum())
+        return int(self.network.floating_voxels(self.solution.floating).sum())
 
     @property
     def floating_fraction(self) -> float:
         """Floating voxels as a fraction of the conducting voxels."""
-        return self.n_floating_voxels / max(self.network.n_nodes, 1)
+        return self.n_floating_voxels / max(int(self.microstructure.conducting.sum()), 1)
 
     def summary(self) -> dict:
         """The contents of ``summary.json`` (JSON-ready)."""
@@ -115,7 +115,7 @@ class Result:
             "voxel_size_nm": self.case.grid.voxel_size_m * 1e9,
             "thickness_nm": self.case.grid.thickness_m * 1e9,
             "conductivity_model": self.properties.model,
-            "discretization": "two_point",
+            "discretization": self.network.discretization,
             "electrode_currents_A": self.electrode_currents_A,
             "electrode_potentials_V": self.electrode_potentials_V,
             "total_current_A": self.total_current_A,
@@ -127,7 +127,7 @@ class Result:
             "n_voxels": int(micro.labels.size),
             "n_grains": int(len(np.unique(micro.labels[micro.phase == 0]))),
             "n_links": self.network.n_links,
-            "n_gb_links": int(self.network.link_crosses_gb.sum()),
+            "n_gb_links": self.network.n_gb_links,
             "n_unknowns": self.solution.n_unknowns,
             "n_floating_voxels": self.n_floating_voxels,
             "floating_fraction": self.floating_fraction,

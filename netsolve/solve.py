@@ -5,6 +5,14 @@ Layers (as in pyamg): :func:`laplacian` assembles the symmetric network matrix,
 :func:`solve_network` handles the physics around it: floating clusters, connectivity checks,
 Dirichlet elimination and current-controlled electrodes.
 
+The solve stage works on an *operator* (the discretization's output), not on one scheme: a
+:class:`~netsolve.network.Network` (two-point) or a :class:`~netsolve.fem.FemOperator`. The
+contract: ``n_nodes`` unknowns; a symmetric matrix over them whose off-diagonal part has zero
+row sums except for the electrode couplings on its diagonal (:func:`network_matrix`); electrode
+links ``electrode_link_node`` / ``electrode_link_electrode`` / ``electrode_link_conductance``
+(current into the sample ``g (V_electrode - u_node)``); optionally ``electrode_coupling``, an
+(n_electrodes, n_electrodes) Laplacian of direct electrode-to-electrode conductances (S).
+
 Current-controlled electrodes are handled by superposition, which keeps the matrix local (no
 dense electrode rows) and lets all right-hand sides share one factorization / AMG hierarchy:
 the voxel system is solved with every electrode held at a fixed potential, once for the
@@ -55,8 +63,10 @@ def laplacian(n_nodes: int, link_nodes: np.ndarray, conductance: np.ndarray,
     if diagonal_extra is not None:
         diag = diag + diagonal_extra
     index_dtype = np.int32 if n_nodes < 2**31 - 1 else np.int64
-    rows = np.concatenate([a, b, np.arange(n_nodes)]).astype(index_dtype)
-    cols = np.concatenate([b, a, np.arange(n_nodes)]).astype(index_dtype)
+    rows = np.concatenate([a, b, np.arange(n_nodes, dtype=index_dtype)]).astype(index_dtype,
+                                                                                copy=False)
+    cols = np.concatenate([b, a, np.arange(n_nodes, dtype=index_dtype)]).astype(index_dtype,
+                                                                                copy=False)
     values = np.concatenate([-conductance, -conductance, diag])
     matrix = sp.csr_matrix((values, (rows, cols)), shape=(n_nodes, n_nodes))
     matrix.sum_duplicates()
@@ -67,7 +77,14 @@ def laplacian(n_nodes: int, link_nodes: np.ndarray, conductance: np.ndarray,
 
 
 def network_matrix(network: Network) -> sp.csr_matrix:
-    """Laplacian of all nodes plus each node's electrode conductances on the diagonal (S)."""
+    """Laplacian of all nodes plus each node's electrode conductances on the diagonal (S).
+
+    An operator that assembles its own matrix (e.g. the finite-element one) carries it as
+    ``matrix``; its stored entries (explicit zeros included) are its connectivity.
+    """
+    own = getattr(network, "matrix", None)
+    if own is not None:
+        return own
     n = network.n_nodes
     return laplacian(n, network.link_nodes, network.link_conductance,
                      np.bincount(network.electrode_link_node, network.electrode_link_conductance, n))
@@ -86,16 +103,27 @@ def electrode_groups(network: Network, matrix: sp.csr_matrix | None = None):
     n_e = network.n_electrodes
     a = node_comp[network.electrode_link_node]
     b = n_comp + network.electrode_link_electrode.astype(np.int64)
+    coupled_a, coupled_b = np.nonzero(electrode_coupling(network))  # direct electrode pairs
+    a = np.concatenate([a, n_comp + coupled_a])
+    b = np.concatenate([b, n_comp + coupled_b])
     small = sp.coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n_comp + n_e,) * 2)
     _, group = connected_components(small, directed=False)
     return group[node_comp], group[n_comp:]
+
+
+def electrode_coupling(network: Network) -> np.ndarray:
+    """Direct electrode-to-electrode conductance Laplacian (S); zeros for the two-point scheme."""
+    coupling = getattr(network, "electrode_coupling", None)
+    n_e = network.n_electrodes
+    return np.zeros((n_e, n_e)) if coupling is None else coupling
 
 
 def check_connectivity(network: Network, electrodes: tuple[Electrode, ...], origin: str,
                        matrix: sp.csr_matrix | None = None) -> np.ndarray:
     """Raise a clear error for electrodes that cannot carry current; return the floating mask."""
     node_group, electrode_group = electrode_groups(network, matrix)
-    touching = np.bincount(network.electrode_link_electrode, minlength=len(electrodes))
+    touching = (np.bincount(network.electrode_link_electrode, minlength=len(electrodes))
+                + np.count_nonzero(electrode_coupling(network), axis=1))
     for k, electrode in enumerate(electrodes):
         if touching[k] == 0:
             raise NoConductingPathError(
@@ -146,10 +174,13 @@ def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: 
 
     ndim = len(network.shape)
     method = choose_method(options.method, n_active, ndim, options.direct_max_unknowns)
-    solution, stats = linear_solve(matrix, rhs, method, options.rtol, options.maxiter, ndim, origin)
+    solution, stats = linear_solve(matrix, rhs, method, options.rtol, options.maxiter, ndim, origin,
+                                   getattr(network, "amg_hierarchy", "classical"))
+
+    coupling = electrode_coupling(network)
 
     def currents(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        return np.bincount(e_id, e_g * (v[e_id] - u[e_node]), n_e)
+        return np.bincount(e_id, e_g * (v[e_id] - u[e_node]), n_e) + coupling @ v
 
     base = currents(solution[:, 0], boundary[:, 0])
     electrode_v = fixed_v.copy()

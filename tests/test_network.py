@@ -129,9 +129,9 @@ def test_three_dimensional_polycrystal(solve):
     assert result.fields.current_density.shape == (14, 12, 10, 3)
 
 
-@given(st.integers(0, 10_000), st.floats(1.0, 1e4))
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_wiener_bounds_on_random_two_phase_maps(tmp_path, seed, ratio):
+@given(st.integers(0, 10_000), st.floats(1.0, 1e4), st.sampled_from(["tpfa", "fem"]))
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_wiener_bounds_on_random_two_phase_maps(tmp_path, seed, ratio, discretization):
     # Any two-phase mixture lies between the harmonic and arithmetic mean conductivities.
     rng = np.random.default_rng(seed)
     labels = np.where(rng.random((16, 16)) < 0.5, 1, -2).astype(np.int32)
@@ -139,7 +139,7 @@ def test_wiener_bounds_on_random_two_phase_maps(tmp_path, seed, ratio):
     data = with_labels(base_case((16, 16), ratio_ip_backbone=ratio), labels, tmp_path,
                        phases={"backbone": -2})
     case = netsolve.case_from_dict(data, base_dir=tmp_path)
-    result = netsolve.solve(case)
+    result = netsolve.solve(case, discretization=discretization)
     h = case.grid.voxel_size_m
     sigma_eff = 16 * h / (result.effective_resistance_ohm * 16 * h * h)
     f = (labels == 1).mean()

@@ -2,6 +2,7 @@
 
     python validation/bench_solve.py [--sizes 512x512 2048x2048 64x64x64 128x128x128]
                                      [--method auto|amg|direct|cg] [--rtol 1e-8]
+                                     [--discretization tpfa|fem]
 
 Each size runs in its own process (so its peak memory is its own): a Voronoi polycrystal with
 one grain per ~20^d voxels, random orientations, sigma_ip/sigma_op = 1e3, GB resistors
@@ -9,7 +10,8 @@ one grain per ~20^d voxels, random orientations, sigma_ip/sigma_op = 1e3, GB res
 size: microstructure generation, assembly (properties + network + matrix), solve (AMG setup +
 iterations, or factorization), iterations, residual, fields, peak RSS.
 Targets (issue 2): 2048^2 assembled + solved to rtol 1e-8 in <= 20 s with <= 2.5 GB;
-128^3 in <= 15 s with <= 3 GB (2 cores).
+128^3 in <= 15 s with <= 3 GB (2 cores). Issue 7: ``--discretization fem`` within 2x the
+two-point time and memory on the same structures.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import time
 DEFAULT_SIZES = ["512x512", "2048x2048", "64x64x64", "128x128x128"]
 
 
-def case_dict(shape: tuple[int, ...], method: str, rtol: float) -> dict:
+def case_dict(shape: tuple[int, ...], method: str, rtol: float,
+              discretization: str = "tpfa") -> dict:
     n_grains = max(2, int(round(float(__import__("numpy").prod(shape)) / 20 ** len(shape))))
     return {
         "grid": {"shape": list(shape), "voxel_size_nm": 10.0},
@@ -34,28 +37,32 @@ def case_dict(shape: tuple[int, ...], method: str, rtol: float) -> dict:
                       "gb_thickness_nm": 1.0},
         "electrodes": [{"name": "source", "region": "left", "potential_V": 1.0},
                        {"name": "sink", "region": "right", "potential_V": 0.0}],
-        "solver": {"method": method, "rtol": rtol},
+        "solver": {"method": method, "rtol": rtol, "discretization": discretization},
     }
 
 
-def run_one(shape: tuple[int, ...], method: str, rtol: float) -> dict:
+def run_one(shape: tuple[int, ...], method: str, rtol: float, discretization: str) -> dict:
     import netsolve
+    from netsolve.api import build_operator
+    from netsolve.fem import compute_fem_fields
     from netsolve.fields import compute_fields
     from netsolve.microstructure import build_microstructure
-    from netsolve.network import build_network
     from netsolve.properties import compute_properties
     from netsolve.solve import solve_network
 
-    case = netsolve.case_from_dict(case_dict(shape, method, rtol))
+    case = netsolve.case_from_dict(case_dict(shape, method, rtol, discretization))
     t0 = time.perf_counter()
     micro = build_microstructure(case)
     t1 = time.perf_counter()
     props = compute_properties(micro, case.materials)
-    network = build_network(case, micro, props)
+    network = build_operator(case, micro, props)
     t2 = time.perf_counter()
     solution = solve_network(network, case.electrodes, case.solver)
     t3 = time.perf_counter()
-    compute_fields(network, solution, props, micro.electrode_index)
+    if discretization == "fem":
+        compute_fem_fields(network, solution, micro.electrode_index)
+    else:
+        compute_fields(network, solution, props, micro.electrode_index)
     t4 = time.perf_counter()
     stats = solution.stats
     # solve_network = connectivity + matrix assembly + linear solve; the linear solve is timed
@@ -63,6 +70,7 @@ def run_one(shape: tuple[int, ...], method: str, rtol: float) -> dict:
     assembly = (t2 - t1) + (t3 - t2 - stats.time_s)
     return {
         "shape": "x".join(map(str, shape)), "unknowns": solution.n_unknowns,
+        "discretization": discretization,
         "microstructure_s": t1 - t0, "assembly_s": assembly, "setup_s": stats.setup_time_s,
         "solve_s": stats.time_s, "assembled_solved_s": assembly + stats.time_s,
         "iterations": stats.iterations, "residual": stats.residual_rel, "method": stats.method,
@@ -76,24 +84,26 @@ def main() -> int:
     parser.add_argument("--sizes", nargs="+", default=DEFAULT_SIZES)
     parser.add_argument("--method", default="auto")
     parser.add_argument("--rtol", type=float, default=1e-8)
+    parser.add_argument("--discretization", default="tpfa", choices=("tpfa", "fem"))
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         shape = tuple(int(v) for v in args.one.split("x"))
-        print(json.dumps(run_one(shape, args.method, args.rtol)))
+        print(json.dumps(run_one(shape, args.method, args.rtol, args.discretization)))
         return 0
-    header = (f"{'size':>12} {'unknowns':>10} {'method':>7} {'micro s':>8} {'assembly s':>10} "
+    header = (f"{'size':>12} {'disc':>5} {'unknowns':>10} {'method':>7} {'micro s':>8} {'assembly s':>10} "
               f"{'setup s':>8} {'solve s':>8} {'asm+solve s':>11} {'iters':>6} {'residual':>9} "
               f"{'fields s':>8} {'peak MB':>8}")
     print(header)
     for size in args.sizes:
         proc = subprocess.run([sys.executable, __file__, "--one", size, "--method", args.method,
-                               "--rtol", str(args.rtol)], capture_output=True, text=True)
+                               "--rtol", str(args.rtol), "--discretization",
+                               args.discretization], capture_output=True, text=True)
         if proc.returncode != 0:
             print(f"{size:>12} failed: {proc.stderr.strip().splitlines()[-1:]}")
             continue
         r = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"{r['shape']:>12} {r['unknowns']:>10} {r['method']:>7} {r['microstructure_s']:>8.2f} "
+        print(f"{r['shape']:>12} {r['discretization']:>5} {r['unknowns']:>10} {r['method']:>7} {r['microstructure_s']:>8.2f} "
               f"{r['assembly_s']:>10.2f} {r['setup_s']:>8.2f} {r['solve_s']:>8.2f} "
               f"{r['assembled_solved_s']:>11.2f} {r['iterations']:>6} {r['residual']:>9.1e} "
               f"{r['fields_s']:>8.2f} {r['peak_rss_MB']:>8.0f}", flush=True)
