@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..network import face_slices
+from ..graph import boundary_faces
 from .data import ResultData
 
 
@@ -42,32 +42,21 @@ class GBFaces:
 def gb_faces(data: ResultData) -> GBFaces:
     """Every GB face of the map with its solved current and potential drop (vectorized)."""
     micro = data.microstructure
-    shape, ndim = data.grid.shape, data.grid.ndim
-    grain_label = np.where(micro.phase == 0, micro.labels, 0)
-    flat_index = np.arange(grain_label.size).reshape(shape)
-    lower, axis, la, lb = [], [], [], []
-    for d in range(ndim):  # loop over axes
-        lo, up = face_slices(ndim, d)
-        a, b = grain_label[lo], grain_label[up]
-        hit = (a != b) & (a > 0) & (b > 0)
-        lower.append(flat_index[lo][hit])
-        axis.append(np.full(int(hit.sum()), d, dtype=np.int8))
-        la.append(a[hit])
-        lb.append(b[hit])
-    lower, axis = np.concatenate(lower), np.concatenate(axis)
-    la, lb = np.concatenate(la).astype(np.int64), np.concatenate(lb).astype(np.int64)
-    n_vox = grain_label.size
+    faces = boundary_faces(micro)  # sorted by (axis, lower voxel), as the solved faces
+    lower, axis = faces.gb_lower_voxel, faces.gb_axis
+    ids = micro.orientations.grain_ids[faces.edge_rows[faces.gb_edge]].astype(np.int64)
+    la, lb = ids[:, 0], ids[:, 1]  # rows are sorted by id: a < b
+    sign = faces.gb_sign.astype(float)  # +1 when the lower voxel is grain a
+    n_vox = micro.labels.size
     keys = axis.astype(np.int64) * n_vox + lower  # already sorted: axis-major, C order inside
     solved_keys = data.gb_face_axis.astype(np.int64) * n_vox + data.gb_face_voxels[:, 0]
-    sign = np.where(la < lb, 1.0, -1.0)
     current = np.full(len(keys), np.nan)
     jump = np.full(len(keys), np.nan)
     pos = np.searchsorted(keys, solved_keys)
     found = (pos < len(keys)) & (keys[np.minimum(pos, len(keys) - 1)] == solved_keys)
     current[pos[found]] = data.gb_face_current[found]
     jump[pos[found]] = data.gb_face_jump[found]
-    return GBFaces(lower, axis, np.minimum(la, lb), np.maximum(la, lb), sign,
-                   current * sign, jump * sign)
+    return GBFaces(lower, axis, la, lb, sign, current * sign, jump * sign)
 
 
 def gb_table(data: ResultData, faces: GBFaces | None = None) -> dict[str, np.ndarray]:
