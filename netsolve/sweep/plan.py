@@ -144,6 +144,9 @@ OPTIONAL_NUMERIC_KEYS = (
     "materials.asr_ct_ohm_m2", "solver.rtol", "solver.maxiter", "solver.direct_max_unknowns",
     "analysis.type_tolerance_deg", "analysis.across_angle_deg", "analysis.segment_angle_deg",
     "analysis.segment_smoothing_nm", "analysis.band_width_nm")
+TEXT_KEYS = ("materials.conductivity_model", "materials.electrode_link", "solver.method",
+             "solver.discretization", "analysis.field", "analysis.negative_electrode",
+             "microstructure.source", "microstructure.path", "output.dir")
 
 
 def check_key(data: dict, key: str) -> None:
@@ -159,9 +162,11 @@ def check_key(data: dict, key: str) -> None:
         existing = holder.get(parts[-1])
     except CaseError:
         existing = None
+    if key in TEXT_KEYS and existing is None:
+        existing = "text"
     if existing is not None and not isinstance(existing, (int, float)):
-        raise CaseError(f"sweep key '{key}' is not numeric (the case sets it to {existing!r}); "
-                        f"only numbers can be swept")
+        raise CaseError(f"sweep key '{key}' is not numeric (a {type(existing).__name__} "
+                        f"key); only numbers can be swept")
     close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
     hint = f"; close matches: {', '.join(close)}" if close else ""
     raise CaseError(f"sweep key '{key}' is not a numeric key of this case{hint}")

@@ -133,12 +133,9 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, *, jobs: int = 1,
 
 
 def _run_processes(plan, pending, fields_dir, jobs, accept) -> None:
-    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    # "spawn": a fresh interpreter per worker (no forked BLAS/thread state of the parent)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
                              initargs=(plan, fields_dir)) as pool:
         futures = [pool.submit(_evaluate_in_pool, chunk) for chunk in chunks(pending, jobs)]
         try:
