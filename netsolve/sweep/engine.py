@@ -69,9 +69,12 @@ class MatrixPattern:
 class SweepEngine:
     """Evaluates points of one plan, caching upstream stages between points."""
 
-    def __init__(self, plan: SweepPlan, fields_dir: Path | None = None):
+    def __init__(self, plan: SweepPlan, fields_dir: Path | None = None, *, reuse: bool = True):
+        """``reuse=False`` turns off warm starts and AMG reuse (stages are still cached): for
+        measuring what they bring (``validation/bench_sweep.py``)."""
         self.plan = plan
         self.fields_dir = fields_dir
+        self.reuse = reuse
         stages = [stage_of(k) for k in plan.keys]
         self._micro_keys = [i for i, s in enumerate(stages) if s == STAGE_MICROSTRUCTURE]
         self._property_keys = [i for i, s in enumerate(stages)
@@ -155,8 +158,8 @@ class SweepEngine:
             matrix = self._pattern.refill(operator)
 
         coords = self._coords(point)
-        warm = WarmStart(x0=self._nearest_solution(coords), preconditioner=self._preconditioner,
-                         reused_maxiter=self._reuse_budget())
+        warm = (WarmStart(x0=self._nearest_solution(coords), preconditioner=self._preconditioner,
+                          reused_maxiter=self._reuse_budget()) if self.reuse else None)
         solution = solve_network(operator, case.electrodes, case.solver, case.label,
                                  matrix=matrix, warm=warm)
         self._remember(coords, warm)
@@ -186,6 +189,8 @@ class SweepEngine:
         return int(math.ceil(AMG_GROWTH * self._preconditioner_iterations)) + AMG_SLACK
 
     def _remember(self, coords: np.ndarray, warm) -> None:
+        if warm is None:
+            return
         if warm.solution is not None:
             self._warm_solutions[tuple(coords)] = warm.solution
             while len(self._warm_solutions) > WARM_SOLUTIONS:
