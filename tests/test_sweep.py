@@ -129,6 +129,9 @@ def test_sweep_table_in_case_file(tmp_path):
     assert plan.parameters[0].values == (1.0, 10.0, 100.0)
     assert plan.parameters[1].values == (3,)  # --param replaces the table's entry
     assert plan.point_case(plan.points[-1]).electrodes[0].potential_V == 3.0
+    seeds = build_plan(case, (parse_param("microstructure.seed=linspace(1,3,3)"),))
+    used = [seeds.point_case(p).microstructure.options["seed"] for p in seeds.points]
+    assert len(seeds.points) == 3 * 2 * 3 and sorted(set(used)) == [1, 2, 3]
 
 
 # --------------------------------------------------------------------------- rows = single solves
@@ -279,3 +282,19 @@ def test_parquet_round_trip_and_plots(tmp_path):
     assert {"sweep_materials_ratio_ip_op.png", "sweep_materials_ratio_ip_gb.png",
             "sweep_heatmap.png"} <= names
     assert all(math.isfinite(float(r["effective_conductivity_S_m"])) for r in csv_rows.values())
+
+
+def test_progress_bar_one_line_with_eta(capsys):
+    from netsolve.sweep.runner import ProgressBar
+
+    bar = ProgressBar(2, enabled=True, width=10)
+    bar.update(0)
+    bar.update(1)
+    bar.close()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.count("\r") == 2
+    assert "[##########] 2/2 points, 1 errors, ETA 0:00" in err
+    quiet = ProgressBar(2, enabled=False)
+    quiet.update(0)
+    quiet.close()
+    assert capsys.readouterr().err == ""

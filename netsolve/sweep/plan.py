@@ -13,6 +13,7 @@ import hashlib
 import json
 import tomllib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from ..case import Case, case_from_dict
@@ -70,8 +71,23 @@ class SweepPlan:
     def point_data(self, point: Point) -> dict:
         data = copy.deepcopy(self.case_data)
         for key, value in zip(self.keys, point.values):
-            set_key(data, key, value)
+            set_key(data, key, value, integral=key in self.integer_keys)
         return data
+
+    @cached_property
+    def integer_keys(self) -> frozenset[str]:
+        """Swept keys the case file gives as integers (e.g. ``microstructure.seed``): whole
+        values of a linspace are passed to them as integers."""
+        keys = set()
+        for key in self.keys:
+            parts = key.split(".")
+            try:
+                value = _container(copy.deepcopy(self.case_data), key, parts).get(parts[-1])
+            except CaseError:
+                continue
+            if isinstance(value, int) and not isinstance(value, bool):
+                keys.add(key)
+        return frozenset(keys)
 
     def point_case(self, point: Point) -> Case:
         return case_from_dict(self.point_data(point), base_dir=self.base_dir,
@@ -118,7 +134,9 @@ def _container(data: dict, key: str, parts: list[str]):
     return node
 
 
-def set_key(data: dict, key: str, value) -> None:
+def set_key(data: dict, key: str, value, integral: bool = False) -> None:
+    if integral and isinstance(value, float) and value.is_integer():
+        value = int(value)
     parts = key.split(".")
     _container(data, key, parts)[parts[-1]] = value
 
