@@ -298,3 +298,12 @@ def test_progress_bar_one_line_with_eta(capsys):
     quiet.update(0)
     quiet.close()
     assert capsys.readouterr().err == ""
+
+
+def test_scheduler_without_dask_exit_2_nothing_written(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    out = tmp_path / "out"
+    assert main(["sweep", str(write_case(tmp_path)), "-o", str(out), "--scheduler", "local",
+                 "--param", "materials.ratio_ip_gb=1,2"]) == 2
+    assert "pip install 'netsolve[distributed]'" in capsys.readouterr().err
+    assert not out.exists()

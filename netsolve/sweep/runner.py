@@ -11,6 +11,7 @@ import math
 import sys
 import threading
 import time
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,9 +93,25 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, *, jobs: int = 1,
     out_dir = Path(out_dir).absolute()
     if jobs < 1:
         raise CaseError(f"--jobs must be >= 1, got {jobs}")
-    if scheduler is not None:
-        require_dask()
     check_out_dir(out_dir, plan, resume)
+    with ExitStack() as stack:
+        # connect before anything is written: a wrong address leaves no sweep folder behind
+        client = stack.enter_context(dask_client(scheduler, jobs)) if scheduler else None
+        counts, skipped = _evaluate(plan, out_dir, jobs, client, resume, save_fields, progress)
+    files = [out_dir / "sweep.csv"]
+    parquet = write_parquet(out_dir, plan)
+    if parquet is not None:
+        files.append(parquet)
+    if plots:
+        from .plots import write_sweep_plots
+
+        files += write_sweep_plots(out_dir, plan)
+    return SweepOutcome(out_dir, len(plan.points), skipped, counts["ok"], counts["error"],
+                        tuple(files))
+
+
+def _evaluate(plan, out_dir, jobs, client, resume, save_fields, progress):
+    """Open the store and evaluate the points it does not hold yet; returns (counts, skipped)."""
     store = open_store(out_dir, plan, resume)
     skipped = len(store.done)
     pending = [p for p in plan.points if p.point_id not in store.done]
@@ -109,8 +126,8 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, *, jobs: int = 1,
             bar.update(counts["error"])
 
     try:
-        if scheduler is not None:
-            _run_dask(plan, pending, fields_dir, scheduler, jobs, accept)
+        if client is not None:
+            _run_dask(client, plan, pending, fields_dir, jobs, accept)
         elif jobs > 1:
             _run_processes(plan, pending, fields_dir, jobs, accept)
         else:
@@ -120,20 +137,13 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, *, jobs: int = 1,
     finally:
         store.close()
         bar.close()
-    files = [out_dir / "sweep.csv"]
-    parquet = write_parquet(out_dir, plan)
-    if parquet is not None:
-        files.append(parquet)
-    if plots:
-        from .plots import write_sweep_plots
-
-        files += write_sweep_plots(out_dir, plan)
-    return SweepOutcome(out_dir, len(plan.points), skipped, counts["ok"], counts["error"],
-                        tuple(files))
+    return counts, skipped
 
 
 def _run_processes(plan, pending, fields_dir, jobs, accept) -> None:
     from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from concurrent.futures.process import BrokenProcessPool
 
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
                              initargs=(plan, fields_dir)) as pool:
@@ -141,36 +151,44 @@ def _run_processes(plan, pending, fields_dir, jobs, accept) -> None:
         try:
             for future in as_completed(futures):
                 accept(future.result())
+        except BrokenProcessPool:
+            raise CaseError("a sweep worker process died (killed, or out of memory?); the "
+                            "finished points are in sweep.csv: rerun with --resume") from None
         except BaseException:
             for future in futures:
                 future.cancel()
             raise
 
 
-def _run_dask(plan, pending, fields_dir, scheduler, jobs, accept) -> None:
-    from distributed import Client, LocalCluster, as_completed
+@contextmanager
+def dask_client(scheduler: str, jobs: int):
+    """A Dask client: a LocalCluster of ``jobs`` workers for "local", else the scheduler at
+    that address."""
+    require_dask()
+    from distributed import Client, LocalCluster
 
     if scheduler == "local":
-        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=jobs > 1,
-                               dashboard_address=None)
-        client = Client(cluster)
-    else:
-        cluster = None
-        try:
-            client = Client(scheduler, timeout="20s")
-        except OSError as exc:
-            raise CaseError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+        with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=jobs > 1,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            yield client
+        return
     try:
-        n_workers = max(1, len(client.scheduler_info().get("workers", {})) or jobs)
-        [shared] = client.scatter([plan], broadcast=True)
-        futures = [client.submit(evaluate_chunk, shared, fields_dir, chunk, pure=False)
-                   for chunk in chunks(pending, n_workers)]
-        for future in as_completed(futures):
-            accept(future.result())
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        client = Client(scheduler, timeout="20s")
+    except OSError as exc:
+        raise CaseError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+    with client:
+        yield client
+
+
+def _run_dask(client, plan, pending, fields_dir, jobs, accept) -> None:
+    from distributed import as_completed
+
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})) or jobs)
+    [shared] = client.scatter([plan], broadcast=True)
+    futures = [client.submit(evaluate_chunk, shared, fields_dir, chunk, pure=False)
+               for chunk in chunks(pending, n_workers)]
+    for future in as_completed(futures):
+        accept(future.result())
 
 
 class ProgressBar:
