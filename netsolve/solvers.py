@@ -211,10 +211,10 @@ def _amg(matrix, rhs, rtol, maxiter, interpolation, origin, hierarchy="classical
     n = matrix.shape[0]
     reused = warm is not None and warm.preconditioner is not None
     if reused:
-        precond = warm.preconditioner
+        precond, setup = warm.preconditioner, 0.0
     else:
         precond = RugeStubenPreconditioner(matrix, np.float32, interpolation, hierarchy)
-    setup = time.perf_counter() - start
+        setup = time.perf_counter() - start
     x = _initial_guess(rhs, warm)
     iterations = fresh_iterations = 0
     precision = precond.dtype.__name__ if reused else "float32"
