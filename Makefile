@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,ebsd,hdf5]'
+	$(BIN)/python -m pip install --quiet -e '.[test,ebsd,hdf5,parquet,distributed]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -30,7 +30,7 @@ ELECTRODE_LINKS = ("half_voxel", "full_voxel")
 SOLVER_METHODS = ("auto", "direct", "amg", "cg")
 DISCRETIZATIONS = ("tpfa", "fem")
 TOP_LEVEL_KEYS = ("grid", "microstructure", "grains", "materials", "electrodes", "solver", "output",
-                  "analysis")
+                  "analysis", "sweep")  # [sweep] is read by netsolve.sweep (netsolve sweep)
 ANALYSIS_FIELDS = ("solved", "applied")
 
 

@@ -7,6 +7,8 @@
     netsolve export RESULT_DIR --format vti,vtu,xdmf,gbnet,csv,graphml [-o DIR]
     netsolve plot RESULT_DIR [--what j,e,grains] [--format png,svg,pdf] [-o DIR]
     netsolve compare CASE.toml [-o OUT] solve with both discretizations and compare them
+    netsolve sweep CASE.toml --param KEY=VALUES ... -o OUT [--jobs N] [--resume]
+                                        solve a grid of case values (docs/sweeps.md)
 
 User errors print one line ``netsolve: error: ...`` on stderr and exit with status 2.
 """
@@ -160,6 +162,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import build_plan, parse_param, run_sweep
+
+    parameters = tuple(parse_param(text) for text in args.param)
+    plan = build_plan(args.case, parameters, top_k=args.top_k, max_points=args.max_points,
+                      allow_large=args.yes)
+    out = Path(args.output) if args.output is not None else Path("out") / f"{plan.case_name}_sweep"
+    outcome = run_sweep(plan, out, jobs=args.jobs, scheduler=args.scheduler, resume=args.resume,
+                        save_fields=args.save_fields, plots=not args.no_plots)
+    print(f"{plan.case_name}: {outcome.n_points} points ({outcome.n_skipped} done before), "
+          f"{outcome.n_ok} ok, {outcome.n_error} errors; wrote "
+          f"{', '.join(p.name for p in outcome.files)} in {outcome.out_dir}")
+    return 0
+
+
 def _human_summary(result) -> str:
     s = result.summary()
     lines = [f"{s['case']}: I = {s['total_current_A']:.6g} A, "
@@ -225,6 +242,29 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("-o", "--output", help="also write summary.json, grains.csv and "
                                              "grain_boundaries.csv into this directory")
     comp.set_defaults(func=cmd_compare)
+    sweep = sub.add_parser("sweep", help="solve a grid of case values (cartesian product) and "
+                                         "write one row per point (docs/sweeps.md)")
+    sweep.add_argument("case", help="case file (TOML), optionally with a [sweep] table")
+    sweep.add_argument("--param", action="append", default=[], metavar="KEY=VALUES",
+                       help="a dotted case key and its values: 1,5,20 or linspace(a,b,n) or "
+                            "logspace(a,b,n) (exponents, as numpy); repeat for a grid")
+    sweep.add_argument("-o", "--output", help="sweep folder (default: out/<case name>_sweep)")
+    sweep.add_argument("--jobs", type=int, default=1, help="local worker processes "
+                                                            "(default 1); Dask workers with "
+                                                            "--scheduler local")
+    sweep.add_argument("--scheduler", help="'local' (a Dask LocalCluster) or the address of a "
+                                           "Dask scheduler, e.g. tcp://host:8786")
+    sweep.add_argument("--resume", action="store_true",
+                       help="continue an interrupted sweep in the same folder")
+    sweep.add_argument("--save-fields", action="store_true",
+                       help="also write fields/<point_id>.npz (compressed) per point")
+    sweep.add_argument("--top-k", type=int, help="highest-risk GBs per row (default: [sweep] "
+                                                 "top_k, else 5)")
+    sweep.add_argument("--max-points", type=int, help="refuse larger grids without --yes "
+                                                      "(default: [sweep] max_points, else 10000)")
+    sweep.add_argument("--yes", action="store_true", help="run a grid larger than the cap")
+    sweep.add_argument("--no-plots", action="store_true", help="write no figures")
+    sweep.set_defaults(func=cmd_sweep)
     return parser
 
 

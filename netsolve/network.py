@@ -17,7 +17,7 @@ discretizations produce a :class:`Network`-like operator for the same solve stag
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -114,21 +114,17 @@ def build_network(case: Case, micro: Microstructure, props: Properties) -> Netwo
         a, b = node_id[lo], node_id[hi]
         both = (a >= 0) & (b >= 0)
         sigma = props.voxel_axis_sigma[..., axis]
-        half = 0.5 * h / area
-        resistance = half / sigma[lo][both] + half / sigma[hi][both]
         crosses_gb = (is_grain[lo] & is_grain[hi] & (micro.labels[lo] != micro.labels[hi]))[both]
-        gb_part = np.where(crosses_gb, r_gb, 0.0)
+        link_g, gb_part = _link_conductance(sigma[lo][both], sigma[hi][both], crosses_gb,
+                                            0.5 * h / area, r_gb)
         links.append(np.stack([a[both], b[both]], axis=1))
-        axes.append(np.full(len(resistance), axis, dtype=np.int8))
-        conductance.append(1.0 / (resistance + gb_part))
+        axes.append(np.full(len(link_g), axis, dtype=np.int8))
+        conductance.append(link_g)
         gb_resistance.append(gb_part)
         gb_flag.append(crosses_gb)
 
     e_node, e_id, e_axis, e_side = electrode_faces(case, micro, node_id)
-    link_length = 0.5 * h if case.materials.electrode_link == "half_voxel" else h
-    sigma_e = props.voxel_axis_sigma.reshape(-1, ndim)[node_voxel[e_node], e_axis]
-    asr = np.array([e.asr_ohm_m2 for e in case.electrodes])[e_id] if len(e_id) else np.zeros(0)
-    e_conductance = 1.0 / (link_length / (sigma_e * area) + asr / area)
+    e_conductance = _electrode_conductance(case, props, node_voxel[e_node], e_id, e_axis)
 
     return Network(
         shape=grid.shape, face_area_m2=area, node_voxel=node_voxel,
@@ -138,6 +134,45 @@ def build_network(case: Case, micro: Microstructure, props: Properties) -> Netwo
         electrode_link_node=e_node.astype(np.int32), electrode_link_electrode=e_id.astype(np.int16),
         electrode_link_axis=e_axis.astype(np.int8), electrode_link_side=e_side.astype(np.int8),
         electrode_link_conductance=e_conductance, n_electrodes=len(case.electrodes))
+
+
+def _link_conductance(sigma_lower, sigma_upper, crosses_gb, half_over_area, r_gb):
+    """Conductance (S) and GB resistance part (ohm) of links between two voxels."""
+    gb_part = np.where(crosses_gb, r_gb, 0.0)
+    return 1.0 / (half_over_area / sigma_lower + half_over_area / sigma_upper + gb_part), gb_part
+
+
+def _electrode_conductance(case: Case, props: Properties, voxel: np.ndarray, electrode: np.ndarray,
+                           axis: np.ndarray) -> np.ndarray:
+    """Conductance (S) of electrode links from ``voxel`` (flat index) along ``axis``."""
+    grid = case.grid
+    h, area = grid.voxel_size_m, grid.face_area_m2
+    link_length = 0.5 * h if case.materials.electrode_link == "half_voxel" else h
+    sigma_e = props.voxel_axis_sigma.reshape(-1, grid.ndim)[voxel, axis]
+    asr = (np.array([e.asr_ohm_m2 for e in case.electrodes])[electrode] if len(electrode)
+           else np.zeros(0))
+    return 1.0 / (link_length / (sigma_e * area) + asr / area)
+
+
+def with_conductances(network: Network, case: Case, props: Properties) -> Network:
+    """The same links with the conductances of new ``props`` / materials (vectorized over links).
+
+    For parameter sweeps: the link topology depends only on the microstructure and the
+    electrodes, so a change of materials needs only this, not :func:`build_network`.
+    """
+    grid = case.grid
+    area = grid.face_area_m2
+    sigma = props.voxel_axis_sigma.reshape(-1, grid.ndim)
+    voxel_a = network.node_voxel[network.link_nodes[:, 0]]
+    voxel_b = network.node_voxel[network.link_nodes[:, 1]]
+    axis = network.link_axis
+    link_g, gb_part = _link_conductance(sigma[voxel_a, axis], sigma[voxel_b, axis],
+                                        network.link_crosses_gb, 0.5 * grid.voxel_size_m / area,
+                                        1.0 / (props.gb_conductance_m2 * area))
+    e_g = _electrode_conductance(case, props, network.node_voxel[network.electrode_link_node],
+                                 network.electrode_link_electrode, network.electrode_link_axis)
+    return replace(network, link_conductance=link_g, link_gb_resistance=gb_part,
+                   electrode_link_conductance=e_g)
 
 
 def electrode_faces(case: Case, micro: Microstructure, node_id: np.ndarray):

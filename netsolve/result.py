@@ -80,6 +80,27 @@ class Result:
         return float((v.max() - v.min()) / total) if total > 0 else float("inf")
 
     @property
+    def effective_conductivity_S_m(self) -> float:
+        """L / (R_eff A) for two face electrodes on opposite faces of the grid (L: the grid
+        length between them, A: the cross-section, lamella thickness included in 2D), S/m;
+        NaN for any other electrode layout."""
+        from .network import EDGE_AXIS_SIDE
+
+        electrodes = self.case.electrodes
+        edges = [e.region.edge for e in electrodes if e.region.kind == "edge"]
+        if len(electrodes) != 2 or len(edges) != 2:
+            return float("nan")
+        (axis_a, side_a), (axis_b, side_b) = (EDGE_AXIS_SIDE[e] for e in edges)
+        if axis_a != axis_b or side_a == side_b:
+            return float("nan")
+        grid = self.case.grid
+        extent = grid.extent_m
+        area = float(np.prod([x for d, x in enumerate(extent) if d != axis_a]))
+        if grid.ndim == 2:
+            area *= grid.thickness_m
+        return float(extent[axis_a] / (self.effective_resistance_ohm * area))
+
+    @property
     def current_balance_rel(self) -> float:
         """|sum of electrode currents| / largest |electrode current| (Kirchhoff: ~0)."""
         currents = self.solution.electrode_current
@@ -120,6 +141,7 @@ class Result:
             "electrode_potentials_V": self.electrode_potentials_V,
             "total_current_A": self.total_current_A,
             "effective_resistance_ohm": self.effective_resistance_ohm,
+            "effective_conductivity_S_m": _json_number(self.effective_conductivity_S_m),
             "current_balance_rel": self.current_balance_rel,
             "joule_power_W": self.fields.joule_power_W,
             "electrode_power_W": self.electrode_power_W,
@@ -134,3 +156,8 @@ class Result:
             "phase_fractions": micro.phase_fractions(),
             "solver": self.solution.stats.as_dict(),
         }
+
+
+def _json_number(value: float) -> float | None:
+    """JSON has no NaN: undefined quantities are null."""
+    return value if np.isfinite(value) else None

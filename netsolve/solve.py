@@ -31,7 +31,7 @@ from scipy.sparse.csgraph import connected_components
 from .case import Electrode, SolverOptions
 from .errors import NoConductingPathError
 from .network import Network
-from .solvers import SolverStats, choose_method, linear_solve
+from .solvers import SolverStats, WarmStart, choose_method, linear_solve
 
 
 @dataclass(frozen=True)
@@ -145,9 +145,16 @@ def check_connectivity(network: Network, electrodes: tuple[Electrode, ...], orig
 
 
 def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: SolverOptions,
-                  origin: str = "case") -> NetworkSolution:
-    """Solve for node potentials with the electrode conditions of the case."""
-    matrix = network_matrix(network)
+                  origin: str = "case", *, matrix: sp.csr_matrix | None = None,
+                  warm: WarmStart | None = None) -> NetworkSolution:
+    """Solve for node potentials with the electrode conditions of the case.
+
+    ``matrix``: :func:`network_matrix` of ``network`` when the caller already has it (a sweep
+    refills one sparsity pattern); ``warm``: initial guesses over the active nodes, one column
+    per right-hand side, and a reusable preconditioner (:class:`~netsolve.solvers.WarmStart`).
+    """
+    if matrix is None:
+        matrix = network_matrix(network)
     floating = check_connectivity(network, electrodes, origin, matrix)
     active = np.flatnonzero(~floating)
     n_active = len(active)
@@ -175,7 +182,7 @@ def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: 
     ndim = len(network.shape)
     method = choose_method(options.method, n_active, ndim, options.direct_max_unknowns)
     solution, stats = linear_solve(matrix, rhs, method, options.rtol, options.maxiter, ndim, origin,
-                                   getattr(network, "amg_hierarchy", "classical"))
+                                   getattr(network, "amg_hierarchy", "classical"), warm)
 
     coupling = electrode_coupling(network)
 

@@ -50,6 +50,27 @@ class SolverStats:
                 "preconditioner_precision": self.precision}
 
 
+@dataclass
+class WarmStart:
+    """Reuse between similar systems (a parameter sweep; mutable, filled in by the solve).
+
+    In: ``x0`` (n, k) initial guesses; ``preconditioner``, an AMG preconditioner built for a
+    similar matrix (used instead of a new setup); ``reused_maxiter``, the iteration budget of a
+    reused preconditioner before a fresh one is built for this matrix and CG continues from where
+    it stopped (every solve still converges to its rtol). Out: ``solution`` and the
+    ``preconditioner`` that was used last; ``rebuilt`` when a new hierarchy was set up, and
+    ``fresh_iterations``, the most CG iterations a right-hand side took with it.
+    Iterative methods only; the direct solver ignores it.
+    """
+
+    x0: np.ndarray | None = None
+    preconditioner: "RugeStubenPreconditioner | None" = None
+    reused_maxiter: int | None = None
+    solution: np.ndarray | None = None
+    rebuilt: bool = False
+    fresh_iterations: int = 0
+
+
 def choose_method(method: str, n_unknowns: int, ndim: int, direct_max: int | None) -> str:
     if method != "auto":
         return method
@@ -59,10 +80,12 @@ def choose_method(method: str, n_unknowns: int, ndim: int, direct_max: int | Non
 
 def linear_solve(matrix: sp.csr_matrix, rhs: np.ndarray, method: str, rtol: float,
                  maxiter: int, ndim: int = 2, origin: str = "case",
-                 amg_hierarchy: str = "classical") -> tuple[np.ndarray, SolverStats]:
+                 amg_hierarchy: str = "classical",
+                 warm: WarmStart | None = None) -> tuple[np.ndarray, SolverStats]:
     """Solve ``matrix @ X = rhs`` (SPD matrix; rhs of shape (n, k); ndim of the voxel grid).
 
     ``amg_hierarchy``: "classical" (Ruge-Stueben) or "rootnode"; the discretization's choice.
+    ``warm``: initial guesses and a reusable preconditioner (:class:`WarmStart`).
     """
     from threadpoolctl import threadpool_limits
 
@@ -70,14 +93,26 @@ def linear_solve(matrix: sp.csr_matrix, rhs: np.ndarray, method: str, rtol: floa
     # waking threads than computing (measured 5-15x slower AMG setup on 2 busy cores).
     with threadpool_limits(limits=1, user_api="blas"):
         if method == "direct":
-            return _direct(matrix, rhs)
-        if method == "amg":
+            x, stats = _direct(matrix, rhs)
+        elif method == "amg":
             # direct interpolation halves the 3D setup for ~3 more iterations (measured)
             interpolation = "classical" if ndim == 2 else "direct"
-            return _amg(matrix, rhs, rtol, maxiter, interpolation, origin, amg_hierarchy)
-        if method == "cg":
-            return _jacobi_cg(matrix, rhs, rtol, maxiter, origin)
-    raise ValueError(f"unknown solver method {method!r}")  # pragma: no cover
+            x, stats = _amg(matrix, rhs, rtol, maxiter, interpolation, origin, amg_hierarchy,
+                            warm)
+        elif method == "cg":
+            x, stats = _jacobi_cg(matrix, rhs, rtol, maxiter, origin, warm)
+        else:
+            raise ValueError(f"unknown solver method {method!r}")  # pragma: no cover
+    if warm is not None:
+        warm.solution = x
+    return x, stats
+
+
+def _initial_guess(rhs: np.ndarray, warm: WarmStart | None) -> np.ndarray:
+    """Zeros, or the warm start's guesses (zero columns stay zero: their solution is 0)."""
+    if warm is None or warm.x0 is None or warm.x0.shape != rhs.shape:
+        return np.zeros_like(rhs)
+    return np.where(rhs.any(axis=0), warm.x0, 0.0)
 
 
 def relative_residual(matrix: sp.csr_matrix, x: np.ndarray, rhs: np.ndarray) -> float:
@@ -171,19 +206,36 @@ def _pcg(matrix, b, preconditioner, rtol, maxiter, x0=None):
     return x, count[0], residual
 
 
-def _amg(matrix, rhs, rtol, maxiter, interpolation, origin, hierarchy="classical"):
+def _amg(matrix, rhs, rtol, maxiter, interpolation, origin, hierarchy="classical", warm=None):
     start = time.perf_counter()
     n = matrix.shape[0]
-    precond = RugeStubenPreconditioner(matrix, np.float32, interpolation, hierarchy)
-    setup = time.perf_counter() - start
-    x = np.zeros_like(rhs)
-    iterations = 0
-    precision = "float32"
+    reused = warm is not None and warm.preconditioner is not None
+    if reused:
+        precond, setup = warm.preconditioner, 0.0
+    else:
+        precond = RugeStubenPreconditioner(matrix, np.float32, interpolation, hierarchy)
+        setup = time.perf_counter() - start
+    x = _initial_guess(rhs, warm)
+    iterations = fresh_iterations = 0
+    precision = precond.dtype.__name__ if reused else "float32"
     for k in range(rhs.shape[1]):
         b = rhs[:, k]
         if not b.any():
             continue
-        x[:, k], its, residual = _pcg(matrix, b, precond.operator(n), rtol, maxiter)
+        budget = min(maxiter, warm.reused_maxiter or maxiter) if reused else maxiter
+        x[:, k], its, residual = _pcg(matrix, b, precond.operator(n), rtol, budget, x0=x[:, k])
+        if residual > rtol and reused:
+            # the hierarchy of another matrix is not good enough here: set up this matrix's
+            lap = time.perf_counter()
+            precond = RugeStubenPreconditioner(matrix, np.float32, interpolation, hierarchy)
+            setup += time.perf_counter() - lap
+            reused, precision = False, "float32"
+            x[:, k], more, residual = _pcg(matrix, b, precond.operator(n), rtol, maxiter,
+                                           x0=x[:, k])
+            its += more
+            fresh_iterations = max(fresh_iterations, more)
+        elif not reused:
+            fresh_iterations = max(fresh_iterations, its)
         if residual > rtol:
             # float32 levels could not get there: rebuild in float64, continue from x
             precond = RugeStubenPreconditioner(matrix, np.float64, interpolation, hierarchy)
@@ -195,19 +247,23 @@ def _amg(matrix, rhs, rtol, maxiter, interpolation, origin, hierarchy="classical
     elapsed = time.perf_counter() - start
     residual = relative_residual(matrix, x, rhs)
     _check_converged("amg", residual, rtol, iterations, origin)
+    if warm is not None:
+        warm.rebuilt = warm.preconditioner is not precond
+        warm.preconditioner = precond
+        warm.fresh_iterations = fresh_iterations
     return x, SolverStats("amg", iterations, residual, elapsed, setup, rhs.shape[1], precision)
 
 
-def _jacobi_cg(matrix, rhs, rtol, maxiter, origin):
+def _jacobi_cg(matrix, rhs, rtol, maxiter, origin, warm=None):
     start = time.perf_counter()
     inv_diag = 1.0 / matrix.diagonal()
     preconditioner = spla.LinearOperator(matrix.shape, matvec=lambda v: inv_diag * v,
                                          dtype=np.float64)
-    x = np.zeros_like(rhs)
+    x = _initial_guess(rhs, warm)
     iterations = 0
     for k in range(rhs.shape[1]):
         if rhs[:, k].any():
-            x[:, k], its, _ = _pcg(matrix, rhs[:, k], preconditioner, rtol, maxiter)
+            x[:, k], its, _ = _pcg(matrix, rhs[:, k], preconditioner, rtol, maxiter, x0=x[:, k])
             iterations = max(iterations, its)
     elapsed = time.perf_counter() - start
     residual = relative_residual(matrix, x, rhs)

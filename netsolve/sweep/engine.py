@@ -1,0 +1,273 @@
+"""Evaluating sweep points, reusing what a point does not change (one engine per worker).
+
+Per swept key, :func:`netsolve.sweep.plan.stage_of` says which stage it invalidates. The engine
+keeps the last microstructure, grain graph and two-point network (link topology + the sparsity
+pattern of its matrix): while only ``materials.*`` / ``solver.*`` / ``analysis.*`` change, a
+point recomputes the conductivities and link conductances (vectorized), refills the matrix
+values in place of a new assembly, and solves with CG started from the solution of the nearest
+point this worker already finished, preconditioned by the last AMG hierarchy until it needs
+more than ``AMG_GROWTH`` times the iterations it took when it was built (then a fresh one is set
+up for that matrix; every point still converges to its rtol). Finite-element points rebuild
+their operator (its matrix depends on the tensors per element) but keep the microstructure.
+
+The row of a point is made from the same :class:`~netsolve.result.Result` that ``netsolve run``
+writes (summary and GB table), so a sweep row equals the point solved alone.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import CaseError
+from .plan import STAGE_MICROSTRUCTURE, STAGE_PROPERTIES, Point, SweepPlan, stage_of
+
+AMG_GROWTH = 2.0  # rebuild the AMG hierarchy when CG needs more than this x its first count
+AMG_SLACK = 5  # ... plus a few iterations (small counts fluctuate)
+WARM_SOLUTIONS = 8  # finished solutions kept per worker for warm starts (memory: n x 8 bytes each)
+
+
+class MatrixPattern:
+    """The CSR sparsity pattern of a two-point network matrix; refilled from new conductances
+    without a new assembly (positions of each link's entries found once)."""
+
+    def __init__(self, network):
+        from ..solve import network_matrix
+
+        self.matrix = network_matrix(network).tocsr()
+        self.matrix.sort_indices()
+        n = network.n_nodes
+        a = network.link_nodes[:, 0].astype(np.int64)
+        b = network.link_nodes[:, 1].astype(np.int64)
+        diag = np.arange(n, dtype=np.int64)
+        rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(self.matrix.indptr))
+        stored = rows * n + self.matrix.indices
+        self.positions = np.searchsorted(stored, np.concatenate([a * n + b, b * n + a,
+                                                                 diag * n + diag]))
+        self.n_nodes = n
+
+    def refill(self, network) -> sp.csr_matrix:
+        g = network.link_conductance
+        a, b = network.link_nodes[:, 0], network.link_nodes[:, 1]
+        n = self.n_nodes
+        diagonal = (np.bincount(a, g, n) + np.bincount(b, g, n)
+                    + np.bincount(network.electrode_link_node, network.electrode_link_conductance,
+                                  n))
+        data = np.zeros(len(self.matrix.data))
+        data[self.positions] = np.concatenate([-g, -g, diagonal])
+        return sp.csr_matrix((data, self.matrix.indices, self.matrix.indptr),
+                             shape=self.matrix.shape)
+
+
+class SweepEngine:
+    """Evaluates points of one plan, caching upstream stages between points."""
+
+    def __init__(self, plan: SweepPlan, fields_dir: Path | None = None, *, reuse: bool = True):
+        """``reuse=False`` turns off warm starts and AMG reuse (stages are still cached): for
+        measuring what they bring (``validation/bench_sweep.py``)."""
+        self.plan = plan
+        self.fields_dir = fields_dir
+        self.reuse = reuse
+        stages = [stage_of(k) for k in plan.keys]
+        self._micro_keys = [i for i, s in enumerate(stages) if s == STAGE_MICROSTRUCTURE]
+        self._property_keys = [i for i, s in enumerate(stages)
+                               if s in (STAGE_MICROSTRUCTURE, STAGE_PROPERTIES)]
+        spans = []
+        for p in plan.parameters:
+            coords = self._coords_1d(p.values, p.scale)
+            spans.append(max(float(np.ptp(coords)), 1e-300))
+        self._spans = np.array(spans)
+        self._micro_key = None
+        self._micro = self._graph = self._network = self._pattern = None
+        self._props_key = self._props = None
+        self._warm_solutions: OrderedDict = OrderedDict()
+        self._preconditioner = None
+        self._preconditioner_iterations = 0
+
+    @staticmethod
+    def _coords_1d(values, scale):
+        values = np.asarray(values, float)
+        return np.log10(values) if scale == "log" and (values > 0).all() else values
+
+    def _coords(self, point: Point) -> np.ndarray:
+        return np.array([self._coords_1d([v], p.scale)[0]
+                         for v, p in zip(point.values, self.plan.parameters)]) / self._spans
+
+    # ----------------------------------------------------------------------- one point
+
+    def evaluate(self, point: Point) -> dict:
+        """The row of one point (failures are rows with status "error" and the message)."""
+        start = time.perf_counter()
+        try:
+            result = self.solve(point)
+            row = point_row(self.plan, result)
+            if self.fields_dir is not None:
+                write_point_fields(result, self.fields_dir / f"{point.point_id}.npz")
+            row.update(status="ok", message="")
+        except CaseError as exc:
+            row = {"status": "error", "message": str(exc)}
+        except (ArithmeticError, np.linalg.LinAlgError, RuntimeError) as exc:
+            row = {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
+        row.update({"point_id": point.point_id, "wall_s": time.perf_counter() - start})
+        row.update(dict(zip(self.plan.keys, point.values)))
+        return row
+
+    def solve(self, point: Point):
+        """Solve one point with the cached stages; returns its :class:`Result`."""
+        from ..api import build_operator
+        from ..fields import compute_fields
+        from ..microstructure import build_microstructure
+        from ..network import with_conductances
+        from ..properties import compute_properties
+        from ..result import Result
+        from ..solve import solve_network
+        from ..solvers import WarmStart
+
+        case = self.plan.point_case(point)
+        micro_key = tuple(point.values[i] for i in self._micro_keys)
+        if micro_key != self._micro_key:
+            self._micro_key = None  # stays None if building fails: the next point retries
+            self._micro = build_microstructure(case)
+            self._graph = self._network = self._pattern = self._props_key = None
+            self._warm_solutions.clear()
+            self._preconditioner = None
+            self._micro_key = micro_key
+        micro = self._micro
+        props_key = tuple(point.values[i] for i in self._property_keys)
+        if props_key != self._props_key:
+            self._props = compute_properties(micro, case.materials)
+            self._props_key = props_key
+        props = self._props
+
+        matrix = None
+        if case.solver.discretization == "fem":
+            operator = build_operator(case, micro, props)
+        elif self._network is None:
+            operator = self._network = build_operator(case, micro, props)
+            self._pattern = MatrixPattern(operator)
+            matrix = self._pattern.matrix
+        else:
+            operator = with_conductances(self._network, case, props)
+            matrix = self._pattern.refill(operator)
+
+        coords = self._coords(point)
+        warm = (WarmStart(x0=self._nearest_solution(coords), preconditioner=self._preconditioner,
+                          reused_maxiter=self._reuse_budget()) if self.reuse else None)
+        solution = solve_network(operator, case.electrodes, case.solver, case.label,
+                                 matrix=matrix, warm=warm)
+        self._remember(coords, warm)
+        if case.solver.discretization == "fem":
+            from ..fem import compute_fem_fields
+
+            fields = compute_fem_fields(operator, solution, micro.electrode_index)
+        else:
+            fields = compute_fields(operator, solution, props, micro.electrode_index)
+        result = Result(case, micro, props, operator, solution, fields)
+        if self._graph is None:
+            self._graph = result.graph
+        else:  # the grain graph depends on the microstructure only: share it (a cached_property)
+            result.__dict__["graph"] = self._graph
+        return result
+
+    def _nearest_solution(self, coords: np.ndarray):
+        if not self._warm_solutions:
+            return None
+        keys = list(self._warm_solutions)
+        distance = [float(np.sum((np.array(k) - coords) ** 2)) for k in keys]  # <= 8 entries
+        return self._warm_solutions[keys[int(np.argmin(distance))]]
+
+    def _reuse_budget(self) -> int | None:
+        if self._preconditioner is None:
+            return None
+        return int(math.ceil(AMG_GROWTH * self._preconditioner_iterations)) + AMG_SLACK
+
+    def _remember(self, coords: np.ndarray, warm) -> None:
+        if warm is None:
+            return
+        if warm.solution is not None:
+            self._warm_solutions[tuple(coords)] = warm.solution
+            while len(self._warm_solutions) > WARM_SOLUTIONS:
+                self._warm_solutions.popitem(last=False)
+        if warm.preconditioner is not None and warm.rebuilt:
+            self._preconditioner_iterations = max(warm.fresh_iterations, 1)
+        self._preconditioner = warm.preconditioner
+
+
+# --------------------------------------------------------------------------- the row
+
+
+def row_columns(plan: SweepPlan) -> list[str]:
+    """The columns of ``sweep.csv``, in order."""
+    risk = [f"risk_{i}_{c}" for i in range(1, plan.top_k + 1) for c in ("gb", "score")]
+    return (["point_id", *plan.keys, "status", "message", "total_current_A",
+             "effective_resistance_ohm", "effective_conductivity_S_m", "n_blocking_gbs",
+             "blocking_gbs", "max_gb_field_V_m", "max_gb_field_gb", *risk, "solver_method",
+             "solver_iterations", "solver_residual_rel", "solver_setup_s", "solver_time_s",
+             "wall_s"])
+
+
+def gb_name(grain_a, grain_b) -> str:
+    return f"G{int(grain_a)}/G{int(grain_b)}"
+
+
+def point_row(plan: SweepPlan, result) -> dict:
+    """The headline quantities of a solved point, from ``Result.summary()`` and ``gb_table``
+    (the same code ``netsolve run`` writes summary.json and gb_table.csv with)."""
+    summary = result.summary()
+    solver = summary["solver"]
+    conductivity = summary["effective_conductivity_S_m"]
+    row = {"total_current_A": summary["total_current_A"],
+           "effective_resistance_ohm": summary["effective_resistance_ohm"],
+           "effective_conductivity_S_m": math.nan if conductivity is None else conductivity,
+           "solver_method": solver["method"], "solver_iterations": solver["iterations"],
+           "solver_residual_rel": solver["residual_rel"],
+           "solver_setup_s": solver["setup_time_s"], "solver_time_s": solver["time_s"],
+           "n_blocking_gbs": 0, "blocking_gbs": "", "max_gb_field_V_m": math.nan,
+           "max_gb_field_gb": ""}
+    for i in range(1, plan.top_k + 1):
+        row.update({f"risk_{i}_gb": "", f"risk_{i}_score": math.nan})
+    if len(result.microstructure.unoriented_grain_ids):
+        return row  # no GB classification without orientations (isotropic cases may omit them)
+    table = result.gb_table
+    whole = np.flatnonzero((table.segment == -1) & (table.grain_b > 0))
+    names = np.array([gb_name(a, b) for a, b in zip(table.grain_a[whole], table.grain_b[whole])],
+                     dtype=object)
+    blocking = table.blocking[whole]
+    row["n_blocking_gbs"] = int(blocking.sum())
+    row["blocking_gbs"] = " ".join(names[blocking])
+    field = np.abs(table.gb_field_V_m[whole])
+    if np.isfinite(field).any():
+        k = int(np.nanargmax(field))
+        row.update(max_gb_field_V_m=float(field[k]), max_gb_field_gb=names[k])
+    score = table.risk_score[whole]
+    ranked = [k for k in np.argsort(-np.nan_to_num(score, nan=-np.inf), kind="stable")
+              if np.isfinite(score[k])][:plan.top_k]
+    for i, k in enumerate(ranked, start=1):
+        row.update({f"risk_{i}_gb": names[k], f"risk_{i}_score": float(score[k])})
+    return row
+
+
+def write_point_fields(result, path: Path) -> Path:
+    """``fields/<point_id>.npz`` (compressed): potential (V), current_density (A/m^2),
+    electric_field (V/m), labels; written to a temporary name, then renamed (atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fields = result.fields
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.savez_compressed(stream, potential=fields.potential,
+                                current_density=fields.current_density,
+                                electric_field=fields.electric_field,
+                                labels=result.microstructure.labels)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

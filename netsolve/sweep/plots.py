@@ -1,0 +1,114 @@
+"""Sweep figures (matplotlib Agg, PNG in the sweep folder).
+
+- ``sweep_<key>.png`` per swept key: the headline quantities (effective conductivity or
+  resistance, number of blocking GBs, largest GB field) against that key, one line per
+  combination of the other keys (log x-axis for a logspace key).
+- ``sweep_heatmap.png`` for a two-way grid: effective conductivity (else resistance) over both
+  keys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .plan import SweepPlan
+from .store import read_table
+
+HEADLINES = (("effective_conductivity_S_m", "sigma_eff (S/m)"),
+             ("effective_resistance_ohm", "R_eff (ohm)"),
+             ("n_blocking_gbs", "blocking GBs"),
+             ("max_gb_field_V_m", "largest |E_GB| (V/m)"))
+MAX_LINES = 8  # lines per panel; more combinations of the other keys are not drawn
+
+
+def _grid_values(plan: SweepPlan, rows: list[dict]) -> dict[str, np.ndarray]:
+    """Every numeric column as an array over the grid (NaN where a point failed or is missing)."""
+    shape = tuple(len(p.values) for p in plan.parameters)
+    flat = {p.point_id: p.flat for p in plan.points}
+    out = {}
+    for column, _ in HEADLINES:
+        values = np.full(int(np.prod(shape)), np.nan)
+        for row in rows:
+            if row.get("status") == "ok" and row["point_id"] in flat:
+                try:
+                    values[flat[row["point_id"]]] = float(row[column])
+                except ValueError:
+                    pass
+        out[column] = values.reshape(shape)
+    return out
+
+
+def write_sweep_plots(out_dir: Path, plan: SweepPlan) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grids = _grid_values(plan, read_table(out_dir))
+    headlines = [(c, label) for c, label in HEADLINES
+                 if not (c == "effective_resistance_ohm"
+                         and np.isfinite(grids["effective_conductivity_S_m"]).any())
+                 and not (c == "effective_conductivity_S_m"
+                          and not np.isfinite(grids[c]).any())]
+    written = []
+    for axis, parameter in enumerate(plan.parameters):
+        x = np.asarray(parameter.values, float)
+        fig, panels = plt.subplots(1, len(headlines), figsize=(4.2 * len(headlines), 3.6),
+                                   squeeze=False)
+        for panel, (column, label) in zip(panels[0], headlines):
+            lines = np.moveaxis(grids[column], axis, -1).reshape(-1, len(x))
+            others = [p for k, p in enumerate(plan.parameters) if k != axis]
+            combos = list(np.ndindex(*[len(p.values) for p in others])) or [()]
+            for combo, y in list(zip(combos, lines))[:MAX_LINES]:
+                name = ", ".join(f"{p.key.split('.')[-1]}={p.values[i]:g}"
+                                 for p, i in zip(others, combo))
+                panel.plot(x, y, marker="o", ms=3, label=name or None)
+            if parameter.scale == "log":
+                panel.set_xscale("log")
+            if column in ("effective_conductivity_S_m", "effective_resistance_ohm",
+                          "max_gb_field_V_m") and (lines[np.isfinite(lines)] > 0).all() \
+                    and np.isfinite(lines).any():
+                panel.set_yscale("log")
+            panel.set_xlabel(parameter.key)
+            panel.set_ylabel(label)
+            panel.grid(True, alpha=0.3)
+        if len(plan.parameters) > 1:
+            panels[0][0].legend(fontsize=7)
+        fig.suptitle(f"{plan.case_name}: sweep of {parameter.key}")
+        fig.tight_layout()
+        path = out_dir / f"sweep_{parameter.key.replace('.', '_')}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    if len(plan.parameters) == 2:
+        written.append(_heatmap(plt, plan, grids, headlines[0], out_dir))
+    return written
+
+
+def _heatmap(plt, plan: SweepPlan, grids, headline, out_dir: Path) -> Path:
+    column, label = headline
+    first, second = plan.parameters
+    values = grids[column]
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    finite = values[np.isfinite(values)]
+    norm = None
+    if len(finite) and (finite > 0).all():
+        from matplotlib.colors import LogNorm
+
+        norm = LogNorm(vmin=finite.min(), vmax=finite.max())
+    # cells by index, labelled with the values: works for lists, linspace and logspace alike
+    image = ax.imshow(values.T, origin="lower", aspect="auto", norm=norm, cmap="viridis")
+    ax.set_xticks(range(len(first.values)), [f"{v:.3g}" for v in first.values], rotation=45,
+                  fontsize=7)
+    ax.set_yticks(range(len(second.values)), [f"{v:.3g}" for v in second.values], fontsize=7)
+    ax.set_xlabel(first.key)
+    ax.set_ylabel(second.key)
+    fig.colorbar(image, ax=ax, label=label)
+    ax.set_title(f"{plan.case_name}: {label}")
+    fig.tight_layout()
+    path = out_dir / "sweep_heatmap.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,142 @@
+"""Benchmark: a 100-point sweep on a 512x512 lamella (not a test).
+
+    python validation/bench_sweep.py [--jobs 2] [--size 512] [--runs 3] [--ablation 10]
+
+The case: a Voronoi polycrystal (one grain per ~20^2 voxels, random orientations, 2 % ZrO2),
+electrodes on the two x faces, AMG to rtol 1e-8. The sweep: sigma_ip/sigma_op =
+logspace(1, 4, 10) x sigma_ip/sigma_GB = 1,2,5,10,20,50,100,200,500,1000 (100 points), run as
+``netsolve sweep --jobs N`` in a subprocess (whole command: start-up, validation of all points,
+CSV, Parquet, plots). The reference is ``--runs`` independent ``netsolve run`` calls on points
+of the same grid (whole commands, each writing its result directory), extrapolated to 100
+points. ``--ablation K``: K points solved serially in one process by the sweep engine with and
+without warm starts + AMG reuse (stage caching stays on in both), to show what those bring.
+Target (issue 5): 100 points in <= 60 s with --jobs 2 on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RATIO_IP_OP = "logspace(1,4,10)"
+RATIO_IP_GB = "1,2,5,10,20,50,100,200,500,1000"
+
+
+def case_text(size: int) -> str:
+    n_grains = max(2, round(size * size / 400))
+    return f"""
+[grid]
+shape = [{size}, {size}]
+voxel_size_nm = 10.0
+
+[microstructure]
+source = "voronoi"
+n_grains = {n_grains}
+seed = 1
+zro2_fraction = 0.02
+zro2_radius_nm = 30.0
+
+[materials]
+ratio_ip_op = 1000.0
+ratio_ip_gb = 20.0
+
+[[electrodes]]
+name = "source"
+region = "left"
+potential_V = 1.0
+
+[[electrodes]]
+name = "sink"
+region = "right"
+potential_V = 0.0
+
+[solver]
+method = "amg"
+rtol = 1e-8
+"""
+
+
+def netsolve_command() -> list[str]:
+    return [sys.executable, "-m", "netsolve.cli"]
+
+
+def timed(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def ablation(case: Path, k: int) -> list[tuple[str, float, float]]:
+    from netsolve.sweep import build_plan, parse_param
+    from netsolve.sweep.engine import SweepEngine
+
+    plan = build_plan(case, (parse_param(f"materials.ratio_ip_op={RATIO_IP_OP}"),
+                             parse_param(f"materials.ratio_ip_gb={RATIO_IP_GB}")))
+    points = plan.points[:k]
+    out = []
+    for label, reuse in (("stage caching only", False), ("+ warm start + AMG reuse", True)):
+        engine = SweepEngine(plan, reuse=reuse)
+        start = time.perf_counter()
+        rows = [engine.evaluate(p) for p in points]
+        elapsed = time.perf_counter() - start
+        iterations = statistics.mean(int(r["solver_iterations"]) for r in rows)
+        out.append((label, elapsed / k, iterations))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--runs", type=int, default=3, help="independent `netsolve run` calls")
+    parser.add_argument("--ablation", type=int, default=10, help="points (0: skip)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        case = Path(tmp) / "lamella.toml"
+        case.write_text(case_text(args.size))
+        out = Path(tmp) / "sweep"
+        sweep_s = timed([*netsolve_command(), "sweep", str(case), "-o", str(out),
+                         "--jobs", str(args.jobs),
+                         "--param", f"materials.ratio_ip_op={RATIO_IP_OP}",
+                         "--param", f"materials.ratio_ip_gb={RATIO_IP_GB}"])
+        with open(out / "sweep.csv", newline="") as stream:
+            rows = list(csv.DictReader(stream))
+        n_ok = sum(r["status"] == "ok" for r in rows)
+        wall = [float(r["wall_s"]) for r in rows]
+        run_s = []
+        for k, (op, gb) in enumerate([(10.0, 20), (1000.0, 1), (10000.0, 1000)][:args.runs]):
+            point = Path(tmp) / f"point{k}.toml"
+            point.write_text(case_text(args.size).replace("ratio_ip_op = 1000.0",
+                                                          f"ratio_ip_op = {op}")
+                             .replace("ratio_ip_gb = 20.0", f"ratio_ip_gb = {gb}"))
+            run_s.append(timed([*netsolve_command(), "run", str(point), "-q",
+                                "-o", str(Path(tmp) / f"run{k}")]))
+        rows_ablation = ablation(case, args.ablation) if args.ablation else []
+    per_run = statistics.median(run_s)
+    print(f"{args.size}x{args.size} lamella, {len(rows)} points ({n_ok} ok), --jobs {args.jobs}")
+    print("| what | wall s | s / point |")
+    print("|---|---|---|")
+    print(f"| netsolve sweep, {len(rows)} points, --jobs {args.jobs} (whole command) | "
+          f"{sweep_s:.1f} | {sweep_s / len(rows):.2f} |")
+    print(f"| netsolve run, median of {len(run_s)} calls (whole command) | {per_run:.1f} | "
+          f"{per_run:.2f} |")
+    print(f"| 100 x netsolve run (extrapolated) | {100 * per_run:.0f} | {per_run:.2f} |")
+    print(f"speed-up over independent runs: {100 * per_run / sweep_s * len(rows) / 100:.1f}x; "
+          f"per-point worker time (wall_s column): median {statistics.median(wall):.2f} s, "
+          f"max {max(wall):.2f} s")
+    if rows_ablation:
+        print(f"\nengine, {args.ablation} points serially in one process:")
+        print("| engine | s / point | mean CG iterations |")
+        print("|---|---|---|")
+        for label, per_point, iterations in rows_ablation:
+            print(f"| {label} | {per_point:.2f} | {iterations:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
