@@ -33,8 +33,8 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from ..errors import CaseError
-from ..orientation import (GrainOrientations, c_axis_from_euler, euler_from_matrix,
-                           theta_alpha_from_c)
+from ..orientation import (GrainOrientations, c_axis_from_euler, canonical_c_axis,
+                           euler_from_matrix, theta_alpha_from_c)
 from ..symmetry import TRIGONAL_32, misorientation_angle
 
 EXTRA_MESSAGE = ("needs the optional extra: pip install 'netsolve[ebsd]' (orix, GPL-3)")
@@ -55,10 +55,8 @@ def read_options(t, base_dir: Path, grid) -> dict:
     if threshold >= 180:
         t.fail(f"'microstructure.threshold_deg' must be < 180, got {threshold:g}")
     orientation = t.string("orientation", "grain_mean", choices=("grain_mean", "voxel"))
-    if orientation == "voxel":
-        t.fail("'microstructure.orientation' = 'voxel' is not supported yet (per-voxel "
-               "orientations need per-voxel tensors in the properties stage); use 'grain_mean'")
     options = {"path": path, "threshold_deg": threshold,
+               "euler_frame": read_euler_frame(t),
                "min_grain_voxels": t.integer("min_grain_voxels", 1, minimum=1),
                "bad_pixels": t.string("bad_pixels", "merge", choices=("merge", "void")),
                "phase": t.string("phase", None), "orientation": orientation,
@@ -107,8 +105,62 @@ def load(options: dict, case):
     euler = euler_from_matrix(mean)
     c = c_axis_from_euler(euler)
     theta, alpha = theta_alpha_from_c(c)
+    voxel_c = None
+    if options["orientation"] == "voxel":  # measured pixels keep their own c; filled ones NaN
+        measured = emap.good & (labels > 0)
+        voxel_c = np.full(labels.shape + (3,), np.nan)
+        voxel_c[measured] = canonical_c_axis(emap.g[measured][:, 2, :])
     return SourceMap(labels.astype(np.int32), GrainOrientations(ids, c, euler, theta, alpha),
-                     phases)
+                     phases, voxel_c)
+
+
+# --- Euler reference frames ------------------------------------------------------------------
+
+def _half_turn(axis) -> np.ndarray:
+    n = np.asarray(axis, float) / np.linalg.norm(axis)
+    return 2 * np.outer(n, n) - np.eye(3)
+
+
+# The map frame of .ang/.ctf files: x along the map, y down the map (rows), z = x cross y into
+# the surface; netsolve's frame is it turned 180 degrees about x (y up, z out of the surface).
+MAP_TO_NETSOLVE = _half_turn([1, 0, 0])
+# Rotation R with c_netsolve = R c_euler for the Euler reference frame of each preset: the
+# vendor's Euler frame -> map frame as MTEX's importers define it (loadEBSD_ang "setting 1..4":
+# 180 degrees about x+y, x-y, x, y; loadEBSD_ctf: 180 degrees about x), then map -> netsolve.
+EULER_FRAMES = {
+    "netsolve": np.eye(3),
+    "map": MAP_TO_NETSOLVE,
+    "tsl_setting1": MAP_TO_NETSOLVE @ _half_turn([1, 1, 0]),
+    "tsl_setting2": MAP_TO_NETSOLVE @ _half_turn([1, -1, 0]),
+    "tsl_setting3": MAP_TO_NETSOLVE @ _half_turn([1, 0, 0]),
+    "tsl_setting4": MAP_TO_NETSOLVE @ _half_turn([0, 1, 0]),
+    "oxford": MAP_TO_NETSOLVE @ _half_turn([1, 0, 0]),
+}
+
+
+def axis_angle_matrix(axis, angle_rad: float) -> np.ndarray:
+    """Active right-handed rotation by ``angle_rad`` about ``axis`` (Rodrigues), 3 x 3."""
+    n = np.asarray(axis, float) / np.linalg.norm(axis)
+    k = np.array([[0.0, -n[2], n[1]], [n[2], 0.0, -n[0]], [-n[1], n[0], 0.0]])
+    return np.eye(3) + np.sin(angle_rad) * k + (1.0 - np.cos(angle_rad)) * (k @ k)
+
+
+def read_euler_frame(t) -> np.ndarray:
+    """The rotation R (c_netsolve = R c_file) of ``euler_frame`` or of the explicit
+    ``euler_rotation_axis`` + ``euler_rotation_deg``."""
+    explicit = t.has("euler_rotation_axis") or t.has("euler_rotation_deg")
+    if explicit and t.has("euler_frame"):
+        t.fail("give either 'microstructure.euler_frame' or 'microstructure.euler_rotation_axis'"
+               " + 'euler_rotation_deg', not both")
+    if not explicit:
+        return EULER_FRAMES[t.string("euler_frame", "netsolve", choices=tuple(EULER_FRAMES))]
+    if not (t.has("euler_rotation_axis") and t.has("euler_rotation_deg")):
+        t.fail("'microstructure.euler_rotation_axis' and 'microstructure.euler_rotation_deg' "
+               "go together (a rotation axis and its angle)")
+    axis = t.numbers("euler_rotation_axis", 3)
+    if not any(axis):
+        t.fail("'microstructure.euler_rotation_axis' must not be [0, 0, 0]")
+    return axis_angle_matrix(axis, np.radians(t.number("euler_rotation_deg")))
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -181,10 +233,39 @@ def read_map(options: dict) -> EbsdMap:
     order = np.empty(n, dtype=np.int64)
     order[flat] = np.arange(n)
 
-    g = xmap.rotations.to_matrix().reshape(n, 3, 3)[order].reshape(nx, ny, 3, 3)
+    _check_euler_angles(path, kind, np.asarray(xmap.phase_id) != -1)
+    # Bunge g maps Euler-frame vectors to the crystal: g R^T maps netsolve-frame vectors.
+    g = xmap.rotations.to_matrix().reshape(n, 3, 3)[order] @ options["euler_frame"].T
+    g = g.reshape(nx, ny, 3, 3)
     good = _good_pixels(xmap, options, name, kind)[order].reshape(nx, ny)
     steps = tuple(None if s is None else s * unit_nm for s in (step_x, step_y))
     return EbsdMap(g, good, steps)
+
+
+# Largest |Euler angle| accepted in an indexed pixel: one turn, in the file's unit. TSL writes
+# 4 pi for pixels it could not index (CI = -1): those are bad pixels and not checked.
+EULER_LIMIT = {".ang": (2 * np.pi, "rad"), ".ctf": (360.0, "degrees")}
+
+
+def _check_euler_angles(path: Path, kind: str, indexed: np.ndarray) -> None:
+    """NaN or out-of-range Euler angles in indexed pixels are an error naming the data row
+    (orix turns any number into a rotation, so the file's own values are checked)."""
+    if kind == ".ang":
+        euler = np.loadtxt(path, comments="#", usecols=(0, 1, 2), ndmin=2)
+    else:
+        with open(path, errors="replace") as f:
+            skip = next(k for k, line in enumerate(f) if line.startswith("Phase\tX\tY")) + 1
+        euler = np.loadtxt(path, skiprows=skip, usecols=(5, 6, 7), ndmin=2)
+    limit, unit = EULER_LIMIT[kind]
+    bad = indexed & ~(np.abs(euler) <= limit * (1 + 1e-6)).all(axis=1)  # NaN fails too
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        values = ", ".join(f"{v:g}" for v in euler[row])
+        problem = ("not a number" if np.isnan(euler[row]).any() else
+                   f"outside [-{limit:g}, {limit:g}] {unit}"
+                   + (" (degrees in a radians file?)" if kind == ".ang" else ""))
+        raise CaseError(f"{path.name}: data row {row + 1} (of an indexed pixel) has Euler "
+                        f"angles ({values}): {problem}; {int(bad.sum())} such pixel(s)")
 
 
 def _short(exc: Exception) -> str:
