@@ -211,6 +211,8 @@ def read_map(options: dict) -> EbsdMap:
                 a, b, row = changed.groups()
                 raise CaseError(f"{name}: data row {row} has {b} columns instead of {a} "
                                 f"(truncated or damaged file)") from None
+            if kind == ".ctf":
+                _check_ctf_columns(path)
             raise CaseError(f"{name}: not a readable {kind} orientation map "
                             f"({_short(exc)}; truncated or wrong column count?)") from None
     _check_warnings(caught, name, kind)
@@ -266,6 +268,23 @@ def _check_euler_angles(path: Path, kind: str, indexed: np.ndarray) -> None:
                    + (" (degrees in a radians file?)" if kind == ".ang" else ""))
         raise CaseError(f"{path.name}: data row {row + 1} (of an indexed pixel) has Euler "
                         f"angles ({values}): {problem}; {int(bad.sum())} such pixel(s)")
+
+
+CTF_COLUMNS = ("Phase", "X", "Y", "Bands", "Error", "Euler1", "Euler2", "Euler3", "MAD", "BC",
+               "BS")
+
+
+def _check_ctf_columns(path: Path) -> None:
+    """A .ctf whose data rows do not have the 11 columns orix reads is an error saying so."""
+    with open(path, errors="replace") as f:
+        for line in f:
+            if line.startswith("Phase\tX\tY"):
+                row = next(f, "")
+                n = len(row.split())
+                if n and n < len(CTF_COLUMNS):
+                    raise CaseError(f"{path.name}: the data rows have {n} columns, expected "
+                                    f"{len(CTF_COLUMNS)} ({' '.join(CTF_COLUMNS)})")
+                return
 
 
 def _short(exc: Exception) -> str:
