@@ -112,19 +112,21 @@ def conductivity_of(c_axis: np.ndarray, theta_rad: np.ndarray, alpha_rad: np.nda
 VOXEL_BLOCK = 1 << 18
 
 
-def voxel_conductivity(c_axis: np.ndarray, ndim: int,
-                       materials: Materials) -> tuple[np.ndarray, np.ndarray]:
-    """(tensor, axis conductivities) of voxels with their own c-axes (n, 3), row for row
-    identical to :func:`conductivity_of` (theta/alpha derived from c), built in blocks."""
-    n = len(c_axis)
-    tensor = np.empty((n, ndim, ndim))
-    axis = np.empty((n, ndim))
-    for start in range(0, n, VOXEL_BLOCK):  # blocks of voxels, each vectorized
+def fill_voxel_conductivity(c_axis: np.ndarray, voxels: np.ndarray, materials: Materials,
+                            tensor_out: np.ndarray, axis_out: np.ndarray) -> None:
+    """Tensors (into ``tensor_out`` rows 0..n-1) and axis conductivities (into the rows
+    ``voxels`` of ``axis_out``) of the voxels ``voxels`` (flat indices into ``c_axis``
+    (n_voxels, 3)), row for row identical to :func:`conductivity_of` (theta/alpha derived from
+    c), built in blocks."""
+    ndim = axis_out.shape[1]
+    for start in range(0, len(voxels), VOXEL_BLOCK):  # blocks of voxels, each vectorized
         block = slice(start, start + VOXEL_BLOCK)
-        theta, alpha = theta_alpha_from_c(c_axis[block])
-        tensor[block], axis[block] = conductivity_of(c_axis[block], theta, alpha, ndim,
-                                                     materials)
-    return tensor, axis
+        c = c_axis[voxels[block]]
+        theta = alpha = None
+        if materials.conductivity_model == "ding2023":
+            theta, alpha = theta_alpha_from_c(c)
+        tensor_out[block], axis_out[voxels[block]] = conductivity_of(c, theta, alpha, ndim,
+                                                                     materials)
 
 
 def compute_properties(micro: Microstructure, materials: Materials) -> Properties:
@@ -137,13 +139,14 @@ def compute_properties(micro: Microstructure, materials: Materials) -> Propertie
     table = tensor
     own = micro.voxel_oriented
     if own is not None and own.any():
-        own_tensor, own_axis = voxel_conductivity(micro.voxel_c_axis[own], ndim, materials)
-        table = np.concatenate([tensor, own_tensor])
-        tensor_index[own] = len(tensor) + np.arange(len(own_tensor), dtype=np.int32)
-        axis_rows = np.concatenate([axis, own_axis])
-    else:
-        axis_rows = axis
-    voxel[grains] = axis_rows[tensor_index[grains]]
+        grains &= ~own
+        own_voxels = np.flatnonzero(own)
+        table = np.empty((len(tensor) + len(own_voxels), ndim, ndim))
+        table[: len(tensor)] = tensor
+        fill_voxel_conductivity(micro.voxel_c_axis.reshape(-1, 3), own_voxels, materials,
+                                table[len(tensor):], voxel.reshape(-1, ndim))
+        tensor_index.reshape(-1)[own_voxels] = len(tensor) + np.arange(len(own_voxels))
+    voxel[grains] = axis[micro.grain_index[grains]]
     voxel[micro.phase == Phase.BACKBONE] = materials.sigma_backbone
     t_gb = materials.gb_thickness_m
     gb = np.inf if t_gb == 0 else materials.sigma_gb / t_gb
