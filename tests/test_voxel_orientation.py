@@ -166,3 +166,20 @@ def test_bad_pixels_take_their_grains_orientation(orix, tmp_path):
     assert not micro.voxel_oriented[4, 2] and micro.voxel_oriented.sum() == ci.size - 1
     np.testing.assert_allclose(micro.voxel_c_axis[micro.voxel_oriented], [[0, 0, 1]] * 59,
                                atol=1e-12)
+
+
+def test_result_directory_keeps_the_per_voxel_tensors(orix, tmp_path):
+    from netsolve.export import read_result_dir
+    from netsolve.export.result_dir import write_result
+
+    nx, ny = 12, 5
+    path = bar_with_gradient(tmp_path, (nx, ny), split_axis=0)
+    result = netsolve.solve(ebsd_case(path, (nx, ny), orientation="voxel", threshold_deg=120.0))
+    write_result(result, tmp_path / "out", figures=False)
+    saved = read_result_dir(tmp_path / "out")
+    tensor = saved.voxel_tensor()
+    # The two halves of the one grain: sigma_xx = sigma_op (c along x) and sigma_ip (c along z).
+    np.testing.assert_allclose(tensor[: nx // 2, :, 0, 0], IP / RATIO, rtol=1e-9)
+    np.testing.assert_allclose(tensor[nx // 2:, :, 0, 0], IP, rtol=1e-9)
+    np.testing.assert_array_equal(np.diagonal(tensor, axis1=-2, axis2=-1),
+                                  result.properties.voxel_axis_sigma)
