@@ -5,9 +5,10 @@ a case uses this source.
 
 Pixel grid -> netsolve grid: the map's x (columns) is grid axis 0; the map's y increases
 downwards (row 0 at the top), so pixel (x index i, y index r) becomes voxel ``[i, ny - 1 - r]``
-and grid y points up the map. The Euler angles are taken as Bunge angles (passive, sample ->
-crystal, as orix reads them) in netsolve's sample frame: x along the map's x, y up the map,
-z out of the surface (see ``docs/case-format.md`` for vendors whose Euler frame differs).
+and grid y points up the map. The Euler angles are Bunge angles (passive, sample -> crystal,
+as orix reads them, unchanged) in the frame ``euler_frame`` names; every pixel's orientation is
+turned into netsolve's sample frame (x along the map's x, y up the map, z out of the surface)
+before anything else (presets after MTEX's importers, see ``docs/case-format.md``).
 
 Segmentation: face-neighbour pixel pairs whose -3m misorientation is below ``threshold_deg``
 are joined; the connected components are the grains (ids 1..n in the order of their first
@@ -16,7 +17,9 @@ grains smaller than ``min_grain_voxels`` are then filled from the face neighbour
 sharing most faces wins, repeated until nothing changes) or, with ``bad_pixels = "void"``, bad
 pixels become the void phase. A grain's orientation is the mean over its own segmented pixels
 (filled pixels do not count), taken with the symmetry-equivalent of each pixel closest to the
-grain's reference orientation and projected back onto SO(3).
+grain's reference orientation and projected back onto SO(3). With ``orientation = "voxel"``
+the measured pixels also keep their own c-axes (``SourceMap.voxel_c_axis``) for per-voxel
+conductivities; the grains and their mean orientations are the same.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from scipy.sparse.csgraph import connected_components
 from ..errors import CaseError
 from ..orientation import (GrainOrientations, c_axis_from_euler, canonical_c_axis,
                            euler_from_matrix, theta_alpha_from_c)
-from ..symmetry import TRIGONAL_32, misorientation_angle
+from ..symmetry import TRIGONAL_32, axis_rotation, misorientation_angle
 
 EXTRA_MESSAGE = ("needs the optional extra: pip install 'netsolve[ebsd]' (orix, GPL-3)")
 STEP_RTOL = 1e-3  # relative agreement of the map's pixel step with grid.voxel_size_nm
@@ -138,13 +141,6 @@ EULER_FRAMES = {
 }
 
 
-def axis_angle_matrix(axis, angle_rad: float) -> np.ndarray:
-    """Active right-handed rotation by ``angle_rad`` about ``axis`` (Rodrigues), 3 x 3."""
-    n = np.asarray(axis, float) / np.linalg.norm(axis)
-    k = np.array([[0.0, -n[2], n[1]], [n[2], 0.0, -n[0]], [-n[1], n[0], 0.0]])
-    return np.eye(3) + np.sin(angle_rad) * k + (1.0 - np.cos(angle_rad)) * (k @ k)
-
-
 def read_euler_frame(t) -> np.ndarray:
     """The rotation R (c_netsolve = R c_file) of ``euler_frame`` or of the explicit
     ``euler_rotation_axis`` + ``euler_rotation_deg``."""
@@ -160,7 +156,7 @@ def read_euler_frame(t) -> np.ndarray:
     axis = t.numbers("euler_rotation_axis", 3)
     if not any(axis):
         t.fail("'microstructure.euler_rotation_axis' must not be [0, 0, 0]")
-    return axis_angle_matrix(axis, np.radians(t.number("euler_rotation_deg")))
+    return axis_rotation(axis, np.radians(t.number("euler_rotation_deg")))
 
 
 # --- reading ---------------------------------------------------------------------------------
