@@ -2,7 +2,8 @@
 
 ``[solver] discretization = "fem"``. Every conducting voxel is one bilinear (2D) / trilinear
 (3D) element with nodes at its corners and the voxel's full constant conductivity tensor
-(the grain's ``Properties.grain_tensor``: S2 in 2D, S3 in 3D; the backbone's sigma I). The
+(``Properties.tensor_table``: the grain's tensor, or the voxel's own with per-voxel
+orientations; S2 in 2D, S3 in 3D; the backbone's sigma I). The
 element stiffness ``K_e = (V_voxel / h^2) sum_ab S_ab M_ab`` uses the reference matrices
 ``M_ab = int d_a phi_i d_b phi_j`` over the unit square/cube, computed once by 2-point Gauss
 quadrature per direction (exact for these polynomials). The system is symmetric positive
@@ -68,7 +69,7 @@ class FemOperator:
     element_voxel: np.ndarray  # (n_elements,) int64 flat voxel index (C order)
     element_nodes: np.ndarray  # (n_elements, 2^d) int32 (int64 if huge) copy index
     element_tensor_index: np.ndarray  # (n_elements,) int32 row of tensor_table
-    tensor_table: np.ndarray  # (n_tensors, d, d) S/m: the grain tensors, then the backbone's
+    tensor_table: np.ndarray  # (n_tensors, d, d) S/m: Properties.tensor_table + the backbone's
     copy_unknown: np.ndarray  # (n_copies,) int64 unknown index, -1 for Dirichlet copies
     copy_electrode: np.ndarray  # (n_copies,) int64 Dirichlet electrode, -1 for free copies
     matrix: sp.csr_matrix  # (n_nodes, n_nodes) S, incl. the electrode links on the diagonal
@@ -184,13 +185,15 @@ def build_fem_operator(case: Case, micro: Microstructure, props: Properties, *,
     element_of_voxel[conducting] = np.arange(len(element_voxel))
 
     n_grains = len(props.grain_tensor)
-    tensor_table = np.concatenate([props.grain_tensor,
+    n_rows = len(props.tensor_table)  # grain rows, then per-voxel rows (if any)
+    tensor_table = np.concatenate([props.tensor_table,
                                    props.backbone_sigma * np.eye(ndim)[None]])
-    tensor_index = np.where(is_grain, micro.grain_index, n_grains)[conducting].astype(np.int32)
+    tensor_index = np.where(is_grain, props.tensor_index, n_rows)[conducting].astype(np.int32)
 
     gb_resistive = bool(np.isfinite(props.gb_conductance_m2))
     region = np.full(shape, -1, dtype=np.int64)  # -1: no element
-    region[conducting] = tensor_index if gb_resistive else 0  # t_GB = 0: one node per corner
+    grain_or_backbone = np.where(is_grain, micro.grain_index, n_grains)[conducting]
+    region[conducting] = grain_or_backbone if gb_resistive else 0  # t_GB = 0: one node/corner
     slot_copy, n_copies = _corner_copies(region, n_grains if gb_resistive else None,
                                          periodic_axes)
     element_nodes = np.empty((len(element_voxel), n_corners), dtype=slot_copy.dtype)

@@ -43,6 +43,11 @@ class Microstructure:
     (box/mask/label regions), -1 elsewhere.
     ``unoriented_grain_ids``: grains present in the map that were given no orientation (allowed
     by the isotropic model; they carry the placeholder c = z in ``orientations``).
+    ``voxel_c_axis``: None, or grid shape + (3,) float64: the crystal c-axis of every grain voxel
+    that has an orientation of its own (unit vectors in the sample frame, c_z >= 0, as
+    ``orientations.c_axis``), NaN in voxels that take their grain's orientation (and in all
+    other voxels). Only the conductivity uses it; the grain graph and the GB classification use
+    the grains' mean orientations.
     """
 
     grid: Grid
@@ -52,6 +57,14 @@ class Microstructure:
     electrode_index: np.ndarray
     orientations: GrainOrientations
     unoriented_grain_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    voxel_c_axis: np.ndarray | None = None
+
+    @property
+    def voxel_oriented(self) -> np.ndarray | None:
+        """Grain voxels with an orientation of their own (grid shape, bool), or None."""
+        if self.voxel_c_axis is None:
+            return None
+        return (self.phase == Phase.GRAIN) & np.isfinite(self.voxel_c_axis[..., 0])
 
     @property
     def conducting(self) -> np.ndarray:
@@ -114,7 +127,9 @@ def build_microstructure(case: Case, *, require_orientations: bool = True) -> Mi
     grain_index = np.full(grid.shape, -1, dtype=np.int32)
     grain_index[grain_mask] = np.searchsorted(orientations.grain_ids, labels[grain_mask])
     return Microstructure(grid, labels, phase, grain_index, electrode_index, orientations,
-                          unoriented_grain_ids=np.asarray(missing, np.int64))
+                          unoriented_grain_ids=np.asarray(missing, np.int64),
+                          voxel_c_axis=_voxel_c_axis(source.voxel_c_axis, labels, grain_mask,
+                                                     given.grain_ids))
 
 
 def apply_phase_regions(regions, labels: np.ndarray, phases: dict[str, int],
@@ -214,6 +229,16 @@ def _load_mask(path, grid: Grid, what: str) -> np.ndarray:
     if not mask.any():
         raise CaseError(f"{path.name}: {what} mask selects no voxel")
     return mask
+
+
+def _voxel_c_axis(c_axis: np.ndarray | None, labels: np.ndarray, grain_mask: np.ndarray,
+                  overridden_ids: np.ndarray) -> np.ndarray | None:
+    """The source's per-voxel c-axes, NaN where a voxel is no longer a grain voxel (regions,
+    electrodes) or its grain's orientation is set by a [[grains]] entry (which wins)."""
+    if c_axis is None:
+        return None
+    keep = grain_mask & ~np.isin(labels, overridden_ids)
+    return np.where(keep[..., None], c_axis, np.nan)
 
 
 def _merge(base: GrainOrientations, override: GrainOrientations) -> GrainOrientations:

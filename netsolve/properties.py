@@ -10,8 +10,12 @@ Three conductivity models (``[materials] conductivity_model``):
   only, 2D only. Not a tensor projection (it exceeds sigma_ip at alpha = 0, theta = 45 deg).
 - ``isotropic``: every grain conducts sigma_ip in all directions (the paper's uniform reference).
 
-Each grain keeps its full tensor (``grain_tensor``); a discretization takes what it can use.
-The two-point stencil uses ``axis_sigma`` (the tensor diagonal, or Eq. 4-1).
+Each grain keeps its full tensor (``grain_tensor``, from its mean orientation). The tensor of
+a grain voxel is ``tensor_table[tensor_index[voxel]]``: the grain's row, or, for voxels with
+their own orientation (``Microstructure.voxel_c_axis``, e.g. an EBSD map read with
+``orientation = "voxel"``), a row of their own appended after the grain rows. A discretization
+takes what it can use: the two-point stencil ``voxel_axis_sigma`` (the tensor diagonal, or
+Eq. 4-1), the FEM the full table.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 
 from .case import Materials
 from .microstructure import Microstructure, Phase
+from .orientation import theta_alpha_from_c
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,10 @@ class Properties:
 
     ``grain_tensor``: (n_grains, d, d) S/m, rows as in ``microstructure.orientations``.
     ``grain_axis_sigma``: (n_grains, d) S/m, what an axis-aligned (two-point) link sees.
+    ``tensor_table``: (n_rows, d, d) S/m, the grain tensors followed by one row per grain
+    voxel with its own orientation (the same array as ``grain_tensor`` when there is none).
+    ``tensor_index``: grid shape, int32, row of ``tensor_table`` of each grain voxel, -1 in
+    other voxels.
     ``backbone_sigma``: S/m, isotropic frame/backbone.
     ``voxel_axis_sigma``: grid shape + (d,) S/m; 0 in non-conducting voxels.
     ``gb_conductance_m2``: sigma_GB / t_GB in S/m^2 (inf when t_GB = 0: no GB resistance).
@@ -41,6 +50,13 @@ class Properties:
     backbone_sigma: float
     voxel_axis_sigma: np.ndarray
     gb_conductance_m2: float
+    tensor_table: np.ndarray
+    tensor_index: np.ndarray
+
+    @property
+    def has_voxel_tensors(self) -> bool:
+        """True when some grain voxels carry their own (per-voxel orientation) tensor."""
+        return len(self.tensor_table) > len(self.grain_tensor)
 
 
 def crystal_tensor(c_axis: np.ndarray, sigma_ip: float, sigma_op: float) -> np.ndarray:
@@ -69,21 +85,48 @@ def ding2023_axis_sigma(theta_rad: np.ndarray, alpha_rad: np.ndarray, sigma_ip: 
 def grain_conductivity(micro: Microstructure, materials: Materials) -> tuple[np.ndarray, np.ndarray]:
     """Per-grain (tensor, axis conductivities) for the chosen model."""
     ori = micro.orientations
-    ndim = micro.grid.ndim
-    n = len(ori)
+    return conductivity_of(ori.c_axis, ori.theta_rad, ori.alpha_rad, micro.grid.ndim, materials)
+
+
+def conductivity_of(c_axis: np.ndarray, theta_rad: np.ndarray, alpha_rad: np.ndarray,
+                    ndim: int, materials: Materials) -> tuple[np.ndarray, np.ndarray]:
+    """(tensor (n, d, d), axis conductivities (n, d)) in S/m of crystals with c-axes (n, 3) and
+    the paper's angles (n,) (used by the ``ding2023`` model only)."""
+    n = len(c_axis)
     model = materials.conductivity_model
     if model == "isotropic":
         tensor = np.broadcast_to(materials.sigma_ip * np.eye(ndim), (n, ndim, ndim)).copy()
         return tensor, np.full((n, ndim), materials.sigma_ip)
-    tensor3 = crystal_tensor(ori.c_axis, materials.sigma_ip, materials.sigma_op)
+    tensor3 = crystal_tensor(c_axis, materials.sigma_ip, materials.sigma_op)
     if model == "tensor":
         tensor = tensor3 if ndim == 3 else thin_film_tensor(tensor3)
         return tensor, np.diagonal(tensor, axis1=1, axis2=2).copy()
-    axis = ding2023_axis_sigma(ori.theta_rad, ori.alpha_rad, materials.sigma_ip,
-                               materials.sigma_op)
+    axis = ding2023_axis_sigma(theta_rad, alpha_rad, materials.sigma_ip, materials.sigma_op)
     tensor = np.zeros((n, 2, 2))
     tensor[:, 0, 0], tensor[:, 1, 1] = axis[:, 0], axis[:, 1]
     return tensor, axis
+
+
+# Per-voxel tensors are built in blocks: the (n, 3, 3) intermediates of a whole 2048^2 map
+# would need about 1 GB; a block keeps them near 20 MB.
+VOXEL_BLOCK = 1 << 18
+
+
+def fill_voxel_conductivity(c_axis: np.ndarray, voxels: np.ndarray, materials: Materials,
+                            tensor_out: np.ndarray, axis_out: np.ndarray) -> None:
+    """Tensors (into ``tensor_out`` rows 0..n-1) and axis conductivities (into the rows
+    ``voxels`` of ``axis_out``) of the voxels ``voxels`` (flat indices into ``c_axis``
+    (n_voxels, 3)), row for row identical to :func:`conductivity_of` (theta/alpha derived from
+    c), built in blocks."""
+    ndim = axis_out.shape[1]
+    for start in range(0, len(voxels), VOXEL_BLOCK):  # blocks of voxels, each vectorized
+        block = slice(start, start + VOXEL_BLOCK)
+        c = c_axis[voxels[block]]
+        theta = alpha = None
+        if materials.conductivity_model == "ding2023":
+            theta, alpha = theta_alpha_from_c(c)
+        tensor_out[block], axis_out[voxels[block]] = conductivity_of(c, theta, alpha, ndim,
+                                                                     materials)
 
 
 def compute_properties(micro: Microstructure, materials: Materials) -> Properties:
@@ -92,9 +135,20 @@ def compute_properties(micro: Microstructure, materials: Materials) -> Propertie
     ndim = micro.grid.ndim
     voxel = np.zeros(micro.grid.shape + (ndim,))
     grains = micro.phase == Phase.GRAIN
+    tensor_index = np.where(grains, micro.grain_index, -1).astype(np.int32)
+    table = tensor
+    own = micro.voxel_oriented
+    if own is not None and own.any():
+        grains &= ~own
+        own_voxels = np.flatnonzero(own)
+        table = np.empty((len(tensor) + len(own_voxels), ndim, ndim))
+        table[: len(tensor)] = tensor
+        fill_voxel_conductivity(micro.voxel_c_axis.reshape(-1, 3), own_voxels, materials,
+                                table[len(tensor):], voxel.reshape(-1, ndim))
+        tensor_index.reshape(-1)[own_voxels] = len(tensor) + np.arange(len(own_voxels))
     voxel[grains] = axis[micro.grain_index[grains]]
     voxel[micro.phase == Phase.BACKBONE] = materials.sigma_backbone
     t_gb = materials.gb_thickness_m
     gb = np.inf if t_gb == 0 else materials.sigma_gb / t_gb
     return Properties(materials.conductivity_model, tensor, axis, materials.sigma_backbone,
-                      voxel, gb)
+                      voxel, gb, table, tensor_index)

@@ -14,12 +14,16 @@ from __future__ import annotations
 import numpy as np
 
 
-def _rotation(axis, angle_rad: float) -> np.ndarray:
+def axis_rotation(axis, angle_rad: float) -> np.ndarray:
+    """Active right-handed rotation matrix (3, 3) by ``angle_rad`` about ``axis`` (Rodrigues)."""
     axis = np.asarray(axis, float) / np.linalg.norm(axis)
     x, y, z = axis
     c, s = np.cos(angle_rad), np.sin(angle_rad)
     k = np.array([[0, -z, y], [z, 0, -x], [-y, x, 0]])
     return np.eye(3) + s * k + (1 - c) * (k @ k)
+
+
+_rotation = axis_rotation  # the earlier private name (tests import it)
 
 
 def _group_32() -> np.ndarray:

@@ -286,7 +286,11 @@ def test_step_and_shape_must_match_the_grid(good_ang, tmp_path):
 @pytest.mark.parametrize("micro,words", [
     ({"min_confidence": 0.1, "path": "map.ctf"}, ["min_confidence", ".ang maps"]),
     ({"max_mad_deg": 1.0}, ["max_mad_deg", ".ctf maps"]),
-    ({"orientation": "voxel"}, ["'voxel' is not supported yet"]),
+    ({"orientation": "pixel"}, ["orientation", "'grain_mean', 'voxel'"]),
+    ({"euler_frame": "tsl"}, ["euler_frame", "'tsl_setting1'"]),
+    ({"euler_frame": "map", "euler_rotation_deg": 90.0}, ["either", "not both"]),
+    ({"euler_rotation_deg": 90.0}, ["euler_rotation_axis", "go together"]),
+    ({"euler_rotation_axis": [0, 0, 0], "euler_rotation_deg": 9.0}, ["must not be [0, 0, 0]"]),
     ({"bad_pixels": "drop"}, ["bad_pixels", "'merge', 'void'"]),
     ({"threshold_deg": 0.0}, ["threshold_deg", "> 0"]),
     ({"path": "map.png"}, ["map.png", ".ang or .ctf"]),
@@ -345,3 +349,95 @@ def test_missing_orix_names_the_extra(tmp_path, monkeypatch):
     path = write_map(tmp_path / "map.ang", known_map()[0])
     with pytest.raises(CaseError, match=r"pip install 'netsolve\[ebsd\]' \(orix, GPL-3\)"):
         micro_of(path, tmp_path)
+
+
+# --- Euler reference frames ----------------------------------------------------------------
+
+S = np.sqrt(0.5)
+# A crystal whose c-axis is (S, 0, S) in the file's Euler frame (phi1 = 90, Phi = 45), and where
+# each preset puts it in netsolve's frame, derived by hand from MTEX's import rotations:
+# Euler frame -> map frame (x along, y down the map): setting 1 = 180 deg about x+y ((x, y, z) ->
+# (y, x, -z)), setting 2 about x-y ((x, y, z) -> (-y, -x, -z)), setting 3 / Oxford about x,
+# setting 4 about y; map frame -> netsolve (y up, z out): 180 deg about x.
+FRAME_CASES = [
+    ("netsolve", [S, 0, S]),
+    ("map", [-S, 0, S]),  # (S, 0, -S), canonical c_z >= 0
+    ("tsl_setting1", [0, -S, S]),
+    ("tsl_setting2", [0, S, S]),
+    ("tsl_setting3", [S, 0, S]),
+    ("tsl_setting4", [-S, 0, S]),
+    ("oxford", [S, 0, S]),
+]
+E_TILTED = np.radians([90.0, 45.0, 0.0])
+
+
+@pytest.mark.parametrize("frame,expected", FRAME_CASES)
+def test_euler_frame_presets_put_the_c_axis_where_mtex_does(orix, tmp_path, frame, expected):
+    euler = np.broadcast_to(E_TILTED, SHAPE + (3,))
+    micro = micro_of(write_map(tmp_path / "map.ang", euler), tmp_path, euler_frame=frame)
+    assert np.allclose(micro.orientations.c_axis, [expected], atol=1e-5)  # 5-decimal file
+
+
+def test_euler_frame_of_a_ctf_file(orix, tmp_path):
+    """Oxford's Euler frame is y up, z out: netsolve's own; 'map' turns it about x."""
+    path = tmp_path / "map.ctf"
+    write_ctf(path, to_image(np.broadcast_to(E_TILTED, SHAPE + (3,))), STEP_NM,
+              to_image(np.zeros(SHAPE)))
+    oxford = micro_of(path, tmp_path, euler_frame="oxford")
+    assert np.allclose(oxford.orientations.c_axis, [[S, 0, S]], atol=1e-6)
+    assert np.allclose(micro_of(path, tmp_path, euler_frame="map").orientations.c_axis,
+                       [[-S, 0, S]], atol=1e-6)
+
+
+@pytest.mark.parametrize("axis,angle,expected", [
+    ([0, 0, 1], 90.0, [0, S, S]),  # (S, 0, S) turned +90 deg about z
+    ([1, 0, 0], -30.0, [S, S / 2, S * np.sqrt(0.75)]),  # about x: y = S sin 30, z = S cos 30
+])
+def test_explicit_euler_rotation(orix, tmp_path, axis, angle, expected):
+    euler = np.broadcast_to(E_TILTED, SHAPE + (3,))
+    micro = micro_of(write_map(tmp_path / "map.ang", euler), tmp_path,
+                     euler_rotation_axis=axis, euler_rotation_deg=angle)
+    assert np.allclose(micro.orientations.c_axis, [expected], atol=1e-5)  # 5-decimal file
+
+
+@pytest.mark.parametrize("frame", [name for name, _ in FRAME_CASES])
+def test_vendor_frame_round_trip_keeps_the_segmentation_and_the_c_axis(orix, tmp_path, frame):
+    """Grains written in a vendor frame (g_file = g_netsolve R) read back with that frame give
+    the netsolve-frame orientations, and the -3m segmentation does not depend on the frame."""
+    from netsolve.sources.ebsd import EULER_FRAMES
+
+    euler, expected = known_map(noise_deg=0.05)
+    g_file = bunge_matrix(euler) @ EULER_FRAMES[frame]
+    micro = micro_of(write_map(tmp_path / "map.ang", euler_from_matrix(g_file)), tmp_path,
+                     euler_frame=frame)
+    assert_same_partition(micro.labels, expected)
+    reference = micro_of(write_map(tmp_path / "ref.ang", euler), tmp_path)
+    assert np.allclose(micro.orientations.c_axis, reference.orientations.c_axis, atol=1e-6)
+
+
+@pytest.mark.parametrize("value,words", [
+    ("nan", ["data row 7 ", "Euler angles (nan, ", "not a number"]),
+    ("200.0", ["data row 7 ", "outside [-6.28319, 6.28319] rad", "degrees in a radians file?"]),
+])
+def test_nan_or_out_of_range_euler_angles_are_errors(good_ang, tmp_path, value, words):
+    header, data = _data_lines(good_ang)
+    data[6] = " ".join([value] + data[6].split()[1:]) + "\n"
+    bad = tmp_path / "bad.ang"
+    bad.write_text("".join(header + data))
+    with pytest.raises(CaseError) as err:
+        micro_of(bad, tmp_path)
+    assert str(err.value).startswith("bad.ang: ")
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_not_indexed_pixels_may_carry_the_4_pi_marker(orix, tmp_path):
+    euler, expected = known_map()
+    ci = np.ones(SHAPE)
+    ci[3, 3] = -1.0
+    path = write_map(tmp_path / "map.ang", euler, ci)
+    header, data = _data_lines(path)
+    row = int(np.flatnonzero(to_image(ci).ravel() < 0)[0])
+    data[row] = " ".join(["12.56637"] * 3 + data[row].split()[3:]) + "\n"
+    path.write_text("".join(header + data))
+    assert_same_partition(micro_of(path, tmp_path).labels, expected)

@@ -15,7 +15,11 @@
 3. ``source = "ebsd"`` (needs orix): a synthetic ``--ebsd-size``^2 .ang (2000 Voronoi cells, random
    orientations, 0.1 degree noise, 3 % low-CI pixels) written by ``write_ang``. Timed: the whole
    ``build_microstructure`` (orix reading + segmentation + grain means; target <= 10 s on 2
-   cores), and the segmentation alone (misorientations, components, clean-up, means).
+   cores), the same with ``orientation = "voxel"`` (per-voxel c-axes), and the segmentation
+   alone (misorientations, components, clean-up, means).
+4. Per-voxel conductivities: ``compute_properties`` of a ``--voronoi-size``^2 voronoi map, per
+   grain and with every grain voxel carrying its own (random) c-axis, 2D tensor model: time and
+   peak traced memory (tracemalloc; the result arrays included).
 
 Times are the best of ``--repeat`` runs. Target (issue 3): 1000^2 with 3000 polygons in seconds.
 """
@@ -149,6 +153,11 @@ def bench_ebsd(size: int, repeat: int) -> list[tuple[str, float, str]]:
         case = netsolve.case_from_dict({"grid": {"shape": [size, size], "voxel_size_nm": H_NM},
                                         "microstructure": keys, "electrodes": ELECTRODES})
         t_all, micro = best_of(repeat, lambda: build_microstructure(case))
+        keys["orientation"] = "voxel"
+        per_voxel = netsolve.case_from_dict({"grid": {"shape": [size, size],
+                                                      "voxel_size_nm": H_NM},
+                                             "microstructure": keys, "electrodes": ELECTRODES})
+        t_voxel, _ = best_of(repeat, lambda: build_microstructure(per_voxel))
         emap = read_map(case.microstructure.options)
 
         def segment():
@@ -159,7 +168,35 @@ def bench_ebsd(size: int, repeat: int) -> list[tuple[str, float, str]]:
         t_seg, _ = best_of(repeat, segment)
     return [(f"ebsd: build_microstructure of a {size}x{size} .ang ({mb:.0f} MB)", t_all,
              f"{len(micro.orientations)} grains from {n_cells} cells"),
+            ("ebsd: the same with orientation = \"voxel\"", t_voxel, ""),
             ("ebsd: segmentation + clean-up + grain means only", t_seg, "")]
+
+
+def bench_voxel_properties(size: int, repeat: int) -> list[tuple[str, float, str]]:
+    import tracemalloc
+    from dataclasses import replace
+
+    from netsolve.orientation import random_orientations
+    from netsolve.properties import compute_properties
+
+    case = netsolve.case_from_dict({
+        "grid": {"shape": [size, size], "voxel_size_nm": H_NM},
+        "microstructure": {"source": "voronoi", "n_grains": 10000, "seed": 1},
+        "materials": {"conductivity_model": "tensor"}, "electrodes": ELECTRODES})
+    micro = build_microstructure(case)
+    c = random_orientations(np.arange(size * size), np.random.default_rng(2)).c_axis
+    per_voxel = replace(micro, voxel_c_axis=c.reshape(size, size, 3))
+    rows = []
+    for name, m in (("per grain", micro), ("per voxel", per_voxel)):
+        t, _ = best_of(repeat, lambda: compute_properties(m, case.materials))
+        tracemalloc.start()
+        props = compute_properties(m, case.materials)
+        peak = tracemalloc.get_traced_memory()[1] / 1e6
+        tracemalloc.stop()
+        rows.append((f"properties {size}x{size}, {name}", t,
+                     f"peak {peak:.0f} MB traced, tensor table {props.tensor_table.nbytes / 1e6:.0f}"
+                     f" MB"))
+    return rows
 
 
 def main() -> None:
@@ -174,6 +211,7 @@ def main() -> None:
     rows = bench_polygons(args.polygons, args.grid, args.repeat)
     rows += bench_voronoi(args.voronoi_size, args.voronoi_grains, args.repeat)
     rows += bench_ebsd(args.ebsd_size, args.repeat)
+    rows += bench_voxel_properties(args.voronoi_size, args.repeat)
     width = max(len(r[0]) for r in rows)
     print(f"{'step':<{width}}  {'time_s':>7}  note")
     for name, t, note in rows:

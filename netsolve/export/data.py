@@ -34,6 +34,8 @@ class ResultData:
     solved); ``floating`` conducting voxels cut off from every electrode; ``grain_tensor``
     (n_grains, d, d) S/m in the rows of ``microstructure.orientations``; ``backbone_sigma`` S/m;
     ``gb_thickness_m`` (0: no GB resistor); ``gb_face_*`` as in :class:`netsolve.fields.Fields`;
+    ``tensor_table`` / ``tensor_index`` as in :class:`netsolve.properties.Properties` when some
+    voxels have their own orientation (else None);
     ``electrode_names`` and ``electrode_edges`` (the grid face of an edge electrode, "" for
     electrodes that occupy voxels, which ``microstructure.electrode_index`` marks).
     """
@@ -54,6 +56,10 @@ class ResultData:
     electrode_names: tuple[str, ...]
     electrode_edges: tuple[str, ...]
     total_current_A: float
+    # Per-voxel orientations (ebsd, orientation = "voxel"): Properties.tensor_table and
+    # tensor_index, the tensors the solve used; None when every voxel has its grain's tensor.
+    tensor_table: np.ndarray | None = None
+    tensor_index: np.ndarray | None = None
 
     @property
     def grid(self) -> Grid:
@@ -80,7 +86,10 @@ class ResultData:
         ndim = self.grid.ndim
         tensor = np.zeros(self.grid.shape + (ndim, ndim))
         grains = micro.phase == Phase.GRAIN
-        tensor[grains] = self.grain_tensor[micro.grain_index[grains]]
+        if self.tensor_table is None:
+            tensor[grains] = self.grain_tensor[micro.grain_index[grains]]
+        else:
+            tensor[grains] = self.tensor_table[self.tensor_index[grains]]
         tensor[micro.phase == Phase.BACKBONE] = self.backbone_sigma * np.eye(ndim)
         return tensor
 
@@ -112,7 +121,14 @@ def result_data(result) -> ResultData:
         electrode_names=tuple(e.name for e in case.electrodes),
         electrode_edges=tuple(e.region.edge or "" for e in case.electrodes),
         total_current_A=float(result.total_current_A),
+        **_voxel_tensors(result.properties),
     )
+
+
+def _voxel_tensors(props) -> dict:
+    if not props.has_voxel_tensors:
+        return {}
+    return {"tensor_table": props.tensor_table, "tensor_index": props.tensor_index}
 
 
 def floating_mask(micro: Microstructure, potential: np.ndarray) -> np.ndarray:
@@ -148,6 +164,8 @@ def fields_arrays(data: ResultData) -> dict[str, np.ndarray]:
         gb_face_axis=data.gb_face_axis,
         gb_face_current=data.gb_face_current,
         gb_face_jump=data.gb_face_jump,
+        **({} if data.tensor_table is None else {
+            "voxel_tensor_table_S_per_m": data.tensor_table, "tensor_index": data.tensor_index}),
     )
 
 
@@ -197,6 +215,8 @@ def read_result_dir(path: str | Path) -> ResultData:
         electrode_names=tuple(str(s) for s in a["electrode_names"]),
         electrode_edges=tuple(str(s) for s in a["electrode_edges"]),
         total_current_A=float(summary.get("total_current_A", np.nan)),
+        tensor_table=a.get("voxel_tensor_table_S_per_m"),
+        tensor_index=a.get("tensor_index"),
     )
 
 

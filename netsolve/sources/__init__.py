@@ -25,11 +25,14 @@ from . import ebsd, image, labels, polygons, uniform, voronoi
 class SourceMap:
     """What a source produced: ``labels`` (int32, grid shape); ``orientations`` for grains the
     source knows the orientation of (None: all come from [[grains]]); ``phases`` = phase label
-    values the source itself introduced (e.g. generated ZrO2 particles)."""
+    values the source itself introduced (e.g. generated ZrO2 particles); ``voxel_c_axis``
+    (grid shape + (3,), NaN where none) per-voxel c-axes of grain voxels, for sources asked for
+    per-voxel orientations (see ``Microstructure.voxel_c_axis``)."""
 
     labels: np.ndarray
     orientations: GrainOrientations | None = None
     phases: dict[str, int] = field(default_factory=dict)
+    voxel_c_axis: np.ndarray | None = None
 
 
 SOURCES = {"uniform": uniform, "labels": labels, "voronoi": voronoi, "image": image,

@@ -5,9 +5,10 @@ a case uses this source.
 
 Pixel grid -> netsolve grid: the map's x (columns) is grid axis 0; the map's y increases
 downwards (row 0 at the top), so pixel (x index i, y index r) becomes voxel ``[i, ny - 1 - r]``
-and grid y points up the map. The Euler angles are taken as Bunge angles (passive, sample ->
-crystal, as orix reads them) in netsolve's sample frame: x along the map's x, y up the map,
-z out of the surface (see ``docs/case-format.md`` for vendors whose Euler frame differs).
+and grid y points up the map. The Euler angles are Bunge angles (passive, sample -> crystal,
+as orix reads them, unchanged) in the frame ``euler_frame`` names; every pixel's orientation is
+turned into netsolve's sample frame (x along the map's x, y up the map, z out of the surface)
+before anything else (presets after MTEX's importers, see ``docs/case-format.md``).
 
 Segmentation: face-neighbour pixel pairs whose -3m misorientation is below ``threshold_deg``
 are joined; the connected components are the grains (ids 1..n in the order of their first
@@ -16,7 +17,9 @@ grains smaller than ``min_grain_voxels`` are then filled from the face neighbour
 sharing most faces wins, repeated until nothing changes) or, with ``bad_pixels = "void"``, bad
 pixels become the void phase. A grain's orientation is the mean over its own segmented pixels
 (filled pixels do not count), taken with the symmetry-equivalent of each pixel closest to the
-grain's reference orientation and projected back onto SO(3).
+grain's reference orientation and projected back onto SO(3). With ``orientation = "voxel"``
+the measured pixels also keep their own c-axes (``SourceMap.voxel_c_axis``) for per-voxel
+conductivities; the grains and their mean orientations are the same.
 """
 
 from __future__ import annotations
@@ -33,9 +36,9 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from ..errors import CaseError
-from ..orientation import (GrainOrientations, c_axis_from_euler, euler_from_matrix,
-                           theta_alpha_from_c)
-from ..symmetry import TRIGONAL_32, misorientation_angle
+from ..orientation import (GrainOrientations, c_axis_from_euler, canonical_c_axis,
+                           euler_from_matrix, theta_alpha_from_c)
+from ..symmetry import TRIGONAL_32, axis_rotation, misorientation_angle
 
 EXTRA_MESSAGE = ("needs the optional extra: pip install 'netsolve[ebsd]' (orix, GPL-3)")
 STEP_RTOL = 1e-3  # relative agreement of the map's pixel step with grid.voxel_size_nm
@@ -55,10 +58,8 @@ def read_options(t, base_dir: Path, grid) -> dict:
     if threshold >= 180:
         t.fail(f"'microstructure.threshold_deg' must be < 180, got {threshold:g}")
     orientation = t.string("orientation", "grain_mean", choices=("grain_mean", "voxel"))
-    if orientation == "voxel":
-        t.fail("'microstructure.orientation' = 'voxel' is not supported yet (per-voxel "
-               "orientations need per-voxel tensors in the properties stage); use 'grain_mean'")
     options = {"path": path, "threshold_deg": threshold,
+               "euler_frame": read_euler_frame(t),
                "min_grain_voxels": t.integer("min_grain_voxels", 1, minimum=1),
                "bad_pixels": t.string("bad_pixels", "merge", choices=("merge", "void")),
                "phase": t.string("phase", None), "orientation": orientation,
@@ -107,8 +108,55 @@ def load(options: dict, case):
     euler = euler_from_matrix(mean)
     c = c_axis_from_euler(euler)
     theta, alpha = theta_alpha_from_c(c)
+    voxel_c = None
+    if options["orientation"] == "voxel":  # measured pixels keep their own c; filled ones NaN
+        measured = emap.good & (labels > 0)
+        voxel_c = np.full(labels.shape + (3,), np.nan)
+        voxel_c[measured] = canonical_c_axis(emap.g[measured][:, 2, :])
     return SourceMap(labels.astype(np.int32), GrainOrientations(ids, c, euler, theta, alpha),
-                     phases)
+                     phases, voxel_c)
+
+
+# --- Euler reference frames ------------------------------------------------------------------
+
+def _half_turn(axis) -> np.ndarray:
+    n = np.asarray(axis, float) / np.linalg.norm(axis)
+    return 2 * np.outer(n, n) - np.eye(3)
+
+
+# The map frame of .ang/.ctf files: x along the map, y down the map (rows), z = x cross y into
+# the surface; netsolve's frame is it turned 180 degrees about x (y up, z out of the surface).
+MAP_TO_NETSOLVE = _half_turn([1, 0, 0])
+# Rotation R with c_netsolve = R c_euler for the Euler reference frame of each preset: the
+# vendor's Euler frame -> map frame as MTEX's importers define it (loadEBSD_ang "setting 1..4":
+# 180 degrees about x+y, x-y, x, y; loadEBSD_ctf: 180 degrees about x), then map -> netsolve.
+EULER_FRAMES = {
+    "netsolve": np.eye(3),
+    "map": MAP_TO_NETSOLVE,
+    "tsl_setting1": MAP_TO_NETSOLVE @ _half_turn([1, 1, 0]),
+    "tsl_setting2": MAP_TO_NETSOLVE @ _half_turn([1, -1, 0]),
+    "tsl_setting3": MAP_TO_NETSOLVE @ _half_turn([1, 0, 0]),
+    "tsl_setting4": MAP_TO_NETSOLVE @ _half_turn([0, 1, 0]),
+    "oxford": MAP_TO_NETSOLVE @ _half_turn([1, 0, 0]),
+}
+
+
+def read_euler_frame(t) -> np.ndarray:
+    """The rotation R (c_netsolve = R c_file) of ``euler_frame`` or of the explicit
+    ``euler_rotation_axis`` + ``euler_rotation_deg``."""
+    explicit = t.has("euler_rotation_axis") or t.has("euler_rotation_deg")
+    if explicit and t.has("euler_frame"):
+        t.fail("give either 'microstructure.euler_frame' or 'microstructure.euler_rotation_axis'"
+               " + 'euler_rotation_deg', not both")
+    if not explicit:
+        return EULER_FRAMES[t.string("euler_frame", "netsolve", choices=tuple(EULER_FRAMES))]
+    if not (t.has("euler_rotation_axis") and t.has("euler_rotation_deg")):
+        t.fail("'microstructure.euler_rotation_axis' and 'microstructure.euler_rotation_deg' "
+               "go together (a rotation axis and its angle)")
+    axis = t.numbers("euler_rotation_axis", 3)
+    if not any(axis):
+        t.fail("'microstructure.euler_rotation_axis' must not be [0, 0, 0]")
+    return axis_rotation(axis, np.radians(t.number("euler_rotation_deg")))
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -159,6 +207,8 @@ def read_map(options: dict) -> EbsdMap:
                 a, b, row = changed.groups()
                 raise CaseError(f"{name}: data row {row} has {b} columns instead of {a} "
                                 f"(truncated or damaged file)") from None
+            if kind == ".ctf":
+                _check_ctf_columns(path)
             raise CaseError(f"{name}: not a readable {kind} orientation map "
                             f"({_short(exc)}; truncated or wrong column count?)") from None
     _check_warnings(caught, name, kind)
@@ -181,10 +231,56 @@ def read_map(options: dict) -> EbsdMap:
     order = np.empty(n, dtype=np.int64)
     order[flat] = np.arange(n)
 
-    g = xmap.rotations.to_matrix().reshape(n, 3, 3)[order].reshape(nx, ny, 3, 3)
+    _check_euler_angles(path, kind, np.asarray(xmap.phase_id) != -1)
+    # Bunge g maps Euler-frame vectors to the crystal: g R^T maps netsolve-frame vectors.
+    g = xmap.rotations.to_matrix().reshape(n, 3, 3)[order] @ options["euler_frame"].T
+    g = g.reshape(nx, ny, 3, 3)
     good = _good_pixels(xmap, options, name, kind)[order].reshape(nx, ny)
     steps = tuple(None if s is None else s * unit_nm for s in (step_x, step_y))
     return EbsdMap(g, good, steps)
+
+
+# Largest |Euler angle| accepted in an indexed pixel: one turn, in the file's unit. TSL writes
+# 4 pi for pixels it could not index (CI = -1): those are bad pixels and not checked.
+EULER_LIMIT = {".ang": (2 * np.pi, "rad"), ".ctf": (360.0, "degrees")}
+
+
+def _check_euler_angles(path: Path, kind: str, indexed: np.ndarray) -> None:
+    """NaN or out-of-range Euler angles in indexed pixels are an error naming the data row
+    (orix turns any number into a rotation, so the file's own values are checked)."""
+    if kind == ".ang":
+        euler = np.loadtxt(path, comments="#", usecols=(0, 1, 2), ndmin=2)
+    else:
+        with open(path, errors="replace") as f:
+            skip = next(k for k, line in enumerate(f) if line.startswith("Phase\tX\tY")) + 1
+        euler = np.loadtxt(path, skiprows=skip, usecols=(5, 6, 7), ndmin=2)
+    limit, unit = EULER_LIMIT[kind]
+    bad = indexed & ~(np.abs(euler) <= limit * (1 + 1e-6)).all(axis=1)  # NaN fails too
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        values = ", ".join(f"{v:g}" for v in euler[row])
+        problem = ("not a number" if np.isnan(euler[row]).any() else
+                   f"outside [-{limit:g}, {limit:g}] {unit}"
+                   + (" (degrees in a radians file?)" if kind == ".ang" else ""))
+        raise CaseError(f"{path.name}: data row {row + 1} (of an indexed pixel) has Euler "
+                        f"angles ({values}): {problem}; {int(bad.sum())} such pixel(s)")
+
+
+CTF_COLUMNS = ("Phase", "X", "Y", "Bands", "Error", "Euler1", "Euler2", "Euler3", "MAD", "BC",
+               "BS")
+
+
+def _check_ctf_columns(path: Path) -> None:
+    """A .ctf whose data rows do not have the 11 columns orix reads is an error saying so."""
+    with open(path, errors="replace") as f:
+        for line in f:
+            if line.startswith("Phase\tX\tY"):
+                row = next(f, "")
+                n = len(row.split())
+                if n and n < len(CTF_COLUMNS):
+                    raise CaseError(f"{path.name}: the data rows have {n} columns, expected "
+                                    f"{len(CTF_COLUMNS)} ({' '.join(CTF_COLUMNS)})")
+                return
 
 
 def _short(exc: Exception) -> str:
