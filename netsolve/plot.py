@@ -144,6 +144,7 @@ def plot_grain_map(result, path: str | Path, *, size_px: tuple[int, int] | None 
     fig, axes, key_ax = _figure(data, views, size_px, dpi, key_column=True)
     rgb = grain_colours(data)
     present = set()
+    arrows = False
     for ax, view in zip(axes, views):
         labels = view.cut(data.labels)
         phase = view.cut(data.phase)
@@ -153,7 +154,7 @@ def plot_grain_map(result, path: str | Path, *, size_px: tuple[int, int] | None 
                   interpolation=_interpolation(labels.shape, ax))
         _draw_boundaries(ax, labels, data, colour="black", width=0.6)
         if view.normal is None or view.normal == 2:
-            _draw_grain_marks(ax, data, labels, phase, max_labels, max_arrows)
+            arrows |= _draw_grain_marks(ax, data, labels, phase, max_labels, max_arrows)
         _mark_voxel_electrodes(ax, data, view, extent)
         _finish_axes(ax, view, extent)
     _draw_colour_key(key_ax)
@@ -161,8 +162,9 @@ def plot_grain_map(result, path: str | Path, *, size_px: tuple[int, int] | None 
                for p, (name, colour) in PHASE_COLOURS.items()
                if int(p) in present and p != Phase.ELECTRODE]
     handles += _mark_edge_electrodes(axes, data, views)
-    handles.append(plt.Line2D([], [], color="black", linewidth=1.5,
-                              label="easy Na⁺ direction (length ∝ cos α)"))
+    if arrows:
+        handles.append(plt.Line2D([], [], color="black", linewidth=1.5,
+                                  label="easy Na⁺ direction (length ∝ cos α)"))
     legend_ax = fig.add_subplot(key_ax.get_subplotspec().get_gridspec()[1, len(views)])
     legend_ax.axis("off")
     legend_ax.legend(handles=handles, loc="upper center", frameon=False, fontsize="small")
@@ -342,11 +344,34 @@ def _draw_boundaries(ax, labels2d: np.ndarray, data: ResultData, colour: str, wi
     """Grain boundaries (and phase boundaries) of a slice as one LineCollection; thinner lines
     on maps with many voxels per pixel so boundaries stay visible without hiding the map."""
     from matplotlib.collections import LineCollection
+    from matplotlib.colors import to_rgba
 
+    if _interpolation(labels2d.shape, ax) != "nearest":
+        # Voxels smaller than pixels: mark the voxels on both sides of every boundary face in
+        # one image (~10^5 line segments would cost seconds; two voxels wide stay visible).
+        overlay = np.zeros(labels2d.shape + (4,))
+        overlay[boundary_voxels(labels2d)] = to_rgba(colour)
+        ax.imshow(np.transpose(overlay, (1, 0, 2)), origin="lower", interpolation="nearest",
+                  extent=[0, labels2d.shape[0] * data.grid.voxel_size_m * UM,
+                          0, labels2d.shape[1] * data.grid.voxel_size_m * UM])
+        return
     pixels = ax.figure.get_figwidth() * ax.figure.dpi
     width = width * float(np.clip(pixels / max(labels2d.shape) / 2.0, 0.5, 1.0))
     segments = boundary_segments(labels2d, data.grid.voxel_size_m * UM)
     ax.add_collection(LineCollection(segments, colors=colour, linewidths=width))
+
+
+def boundary_voxels(labels2d: np.ndarray) -> np.ndarray:
+    """Mask of the voxels next to a voxel face between different labels (both sides)."""
+    mask = np.zeros(labels2d.shape, dtype=bool)
+    for axis in (0, 1):
+        differs = np.diff(labels2d, axis=axis) != 0
+        low = [slice(None)] * 2
+        high = [slice(None)] * 2
+        low[axis], high[axis] = slice(None, -1), slice(1, None)
+        mask[tuple(low)] |= differs
+        mask[tuple(high)] |= differs
+    return mask
 
 
 def _gb_field_norm(data: ResultData):
@@ -514,12 +539,13 @@ def _mark_edge_electrodes(axes, data: ResultData, views: list[Plane]) -> list:
 
 
 def _draw_grain_marks(ax, data: ResultData, labels2d: np.ndarray, phase2d: np.ndarray,
-                      max_labels: int, max_arrows: int) -> None:
-    """Grain ids and easy-direction bars at each grain's most interior voxel of the slice."""
+                      max_labels: int, max_arrows: int) -> bool:
+    """Grain ids and easy-direction bars at each grain's most interior voxel of the slice;
+    False if there are none to draw (or too many: they would be specks)."""
     grain_labels = np.where(phase2d == Phase.GRAIN, labels2d, 0)
     ids = np.unique(grain_labels[grain_labels > 0])
-    if ids.size == 0 or ids.size > max_arrows:  # arrows would be specks
-        return
+    if ids.size == 0 or ids.size > max_arrows:
+        return False
     xy = grain_spots(grain_labels, ids) * data.grid.voxel_size_m * UM
     h = data.grid.voxel_size_m * UM
     ori = data.microstructure.orientations
@@ -534,6 +560,7 @@ def _draw_grain_marks(ax, data: ResultData, labels2d: np.ndarray, phase2d: np.nd
               zorder=4)
     if ids.size <= max_labels:
         label_grains(ax, xy, ids)
+    return True
 
 
 def label_grains(ax, xy: np.ndarray, ids: np.ndarray) -> None:
@@ -587,7 +614,15 @@ def _save(fig, path: str | Path, dpi: int) -> Path:
 
     path = Path(path)
     try:
-        fig.savefig(path, dpi=dpi)
+        # Lay out once, then save without the layout engine: savefig would otherwise draw the
+        # figure twice (layout, then render), resampling every large image twice.
+        engine = fig.get_layout_engine()
+        if engine is not None:
+            engine.execute(fig)
+            fig.set_layout_engine(None)
+        # zlib level 3 instead of 6: 2.5x faster PNG encoding for files ~10 % larger.
+        options = {"pil_kwargs": {"compress_level": 3}} if path.suffix == ".png" else {}
+        fig.savefig(path, dpi=dpi, **options)
     finally:
         plt.close(fig)
     return path

@@ -19,7 +19,7 @@ from netsolve.analysis.behaviour_map import BEHAVIOUR_CODES
 from netsolve.analysis.report import table_columns
 from netsolve.export.gbnet import gb_faces
 from netsolve.export.vti import read_vti, write_vti
-from netsolve.plot import boundary_segments
+from netsolve.plot import boundary_segments, boundary_voxels
 
 GRAINS = [{"id": 1, "euler_deg": [10.0, 60.0, 0.0]}, {"id": 2, "theta_deg": 30.0,
                                                        "alpha_deg": 60.0},
@@ -287,6 +287,18 @@ def test_boundary_segments_cover_every_face_once():
     assert lengths.sum() == n_faces
     # Merged runs: one segment per run, never two touching collinear segments.
     assert len(segments) < n_faces
+
+
+def test_boundary_voxels_are_both_sides_of_every_face():
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 3, size=(12, 9))
+    expected = np.zeros(labels.shape, dtype=bool)
+    for i in range(12):  # per voxel: a small map
+        for j in range(9):
+            for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+                if 0 <= i + di < 12 and 0 <= j + dj < 9 and labels[i + di, j + dj] != labels[i, j]:
+                    expected[i, j] = True
+    np.testing.assert_array_equal(boundary_voxels(labels), expected)
 
 
 def test_read_result_dir_errors(tmp_path, solved):
