@@ -31,7 +31,8 @@ UM = 1e6
 DEFAULT_DPI = 200
 DEFAULT_WIDTH_IN = 8.0
 MAX_OVERLAY_POINTS = 256  # contours and streamlines run on at most this many points per axis
-ELECTRODE_COLOURS = ["#2ca02c", "#1f77b4", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+# No red, orange, cyan or black: those mark GB behaviours (plot_gb) and GB fields.
+ELECTRODE_COLOURS = ["#2ca02c", "#1f77b4", "#9467bd", "#8c564b", "#e377c2", "#bcbd22"]
 PHASE_COLOURS = {Phase.BACKBONE: ("backbone", "#b0b0b0"), Phase.ZRO2: ("ZrO2", "#3a3a3a"),
                  Phase.VOID: ("void", "#ffffff"), Phase.ELECTRODE: ("electrode", "#ffcc1a")}
 NO_CURRENT_COLOUR = "#c8c8c8"
@@ -219,8 +220,9 @@ def _field_figure(data, path, magnitude, vectors, cmap_name, bar_label, title, c
     if contours not in ("none", "potential", "current"):
         raise CaseError(f"contours must be 'none', 'potential' or 'current', got {contours!r}")
     views = planes(data)
+    gb_norm = _gb_field_norm(data) if gb_field else None
     fig, axes, _ = _figure(data, views, size_px, dpi, key_column=False,
-                           extra_bars=int(gb_field))
+                           extra_bars=int(gb_norm is not None))
     positive = magnitude[np.isfinite(magnitude) & (magnitude > 0)]
     norm, extend = None, "neither"
     if positive.size:
@@ -232,7 +234,6 @@ def _field_figure(data, path, magnitude, vectors, cmap_name, bar_label, title, c
             extend = "max"
         norm = LogNorm(vmin=max(float(np.percentile(positive, 0.5)), vmax * 1e-6), vmax=vmax)
     cmap = plt.get_cmap(cmap_name).with_extremes(bad=NO_CURRENT_COLOUR)
-    gb_norm = _gb_field_norm(data) if gb_field else None
     image = gb_lines = None
     for ax, view in zip(axes, views):
         extent = view.extent_um(data)

@@ -56,15 +56,23 @@ def plot_gb_map(data, path: str | Path, *, size_px: tuple[int, int] | None = Non
                               dict(cmap=cmap, norm=norm), width=2.0)
         if view.normal is None or view.normal == 2:
             _label_grains(ax, data, view, max_labels)
+        if len(codes) == 0:
+            ax.text(0.5, 0.02, "no grain boundaries", transform=ax.transAxes, ha="center",
+                    va="bottom", fontsize="small")
         plot._mark_voxel_electrodes(ax, data, view, extent)
         plot._finish_axes(ax, view, extent)
     present = set(np.asarray(table.behaviour).astype(str).tolist())
-    handles = [Line2D([], [], color=BEHAVIOUR_COLOURS[k], linewidth=3,
-                      label=BEHAVIOUR_LABELS[k])
-               for k in (NONE, ACROSS, BLOCKING, BLOCKING_ALONG, UNDETERMINED)
-               if k != UNDETERMINED or k in present]
-    handles += plot._mark_edge_electrodes(axes, data, views)
-    fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False,
+    behaviours = [Line2D([], [], color=BEHAVIOUR_COLOURS[k], linewidth=3,
+                         label=BEHAVIOUR_LABELS[k])
+                  for k in (NONE, ACROSS, BLOCKING, BLOCKING_ALONG, UNDETERMINED)
+                  if k != UNDETERMINED or k in present]
+    electrodes = plot._mark_edge_electrodes(axes, data, views)
+    # Two columns, behaviours left and electrodes right (legends fill column by column).
+    rows = max(len(behaviours), len(electrodes))
+    blank = Line2D([], [], linestyle="none", label=" ")
+    handles = (behaviours + [blank] * (rows - len(behaviours))
+               + electrodes + [blank] * (rows - len(electrodes)))
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False,
                fontsize="small")
     whole = table.segment == -1
     source = str(table.field_source[whole][0]) if whole.any() else ""
