@@ -312,6 +312,23 @@ def test_read_result_dir_errors(tmp_path, solved):
         read_result_dir(tmp_path)
 
 
+def test_a_damaged_table_is_one_clear_error(solved, tmp_path):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(solved[1], out)
+    with open(out / "gb_table.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    column = rows[0].index("risk_score")
+    with open(out / "gb_table.csv", "w", newline="") as f:
+        csv.writer(f).writerows([r[:column] + r[column + 1:] for r in rows])
+    with pytest.raises(CaseError, match="gb_table.csv: missing column 'risk_score'"):
+        read_result_dir(out)
+    (out / "gb_table.csv").write_text("grain_a,grain_b\n1\n")
+    with pytest.raises(CaseError, match="gb_table.csv: rows of different lengths"):
+        read_result_dir(out)
+
+
 def test_export_formats_rejects_unknown_names(solved, tmp_path):
     with pytest.raises(CaseError, match="unknown export format 'vtk'"):
         export_formats(read_result_dir(solved[1]), tmp_path, ["vtk"])

@@ -157,7 +157,11 @@ def read_csv_table(cls, path: str | Path, **hidden: np.ndarray):
     except (OSError, UnicodeDecodeError) as exc:
         raise CaseError(f"{path}: cannot read the table ({exc})") from None
     header, body = (rows[0], rows[1:]) if rows else ([], [])
-    text = {name: [row[k] for row in body] for k, name in enumerate(header)}
+    if any(len(row) != len(header) for row in body):
+        raise CaseError(f"{path}: rows of different lengths (a damaged table? run the case "
+                        f"again)")
+    cells = np.array(body, dtype=str).reshape(len(body), len(header))
+    text = {name: cells[:, k] for k, name in enumerate(header)}
     values = {}
     for f in dataclass_fields(cls):
         if not f.metadata.get("csv", True):
@@ -173,15 +177,16 @@ def read_csv_table(cls, path: str | Path, **hidden: np.ndarray):
     return cls(**values)
 
 
-def _typed(cells: list[str]) -> np.ndarray:
-    if cells and set(cells) <= {"true", "false"}:
-        return np.array([c == "true" for c in cells])
+def _typed(cells: np.ndarray) -> np.ndarray:
+    """A text column as bool, int64, float or (anything else) object array."""
+    if cells.size and np.isin(cells, ("true", "false")).all():
+        return cells == "true"
     for dtype in (np.int64, float):
         try:
-            return np.array(cells, dtype=dtype) if cells else np.zeros(0, dtype)
+            return cells.astype(dtype)
         except ValueError:
             continue
-    return np.array(cells, dtype=object)
+    return cells.astype(object)
 
 
 def write_csv(table, path: str | Path, extra: dict[str, np.ndarray] | None = None) -> Path:
