@@ -350,8 +350,8 @@ def _draw_boundaries(ax, labels2d: np.ndarray, data: ResultData, colour: str, wi
     if _interpolation(labels2d.shape, ax) != "nearest":
         # Voxels smaller than pixels: mark the voxels on both sides of every boundary face in
         # one image (~10^5 line segments would cost seconds; two voxels wide stay visible).
-        overlay = np.zeros(labels2d.shape + (4,))
-        overlay[boundary_voxels(labels2d)] = to_rgba(colour)
+        overlay = np.zeros(labels2d.shape + (4,), dtype=np.uint8)
+        overlay[boundary_voxels(labels2d)] = np.round(np.array(to_rgba(colour)) * 255)
         ax.imshow(np.transpose(overlay, (1, 0, 2)), origin="lower", interpolation="nearest",
                   extent=[0, labels2d.shape[0] * data.grid.voxel_size_m * UM,
                           0, labels2d.shape[1] * data.grid.voxel_size_m * UM])

@@ -160,8 +160,8 @@ def read_csv_table(cls, path: str | Path, **hidden: np.ndarray):
     if any(len(row) != len(header) for row in body):
         raise CaseError(f"{path}: rows of different lengths (a damaged table? run the case "
                         f"again)")
-    cells = np.array(body, dtype=str).reshape(len(body), len(header))
-    text = {name: cells[:, k] for k, name in enumerate(header)}
+    columns = list(zip(*body)) if body else [()] * len(header)
+    text = {name: np.array(column, dtype=str) for name, column in zip(header, columns)}
     values = {}
     for f in dataclass_fields(cls):
         if not f.metadata.get("csv", True):
