@@ -190,7 +190,7 @@ class SolverOptions:
 
 
 EXPORT_FORMATS = ("vti", "vtu", "xdmf", "gbnet", "csv", "graphml")
-FIGURE_NAMES = ("j", "e", "grains")  # netsolve.plot.FIGURES draws these
+FIGURE_NAMES = ("j", "e", "grains", "gb")  # netsolve.plot.FIGURES draws these
 FIGURE_FORMATS = ("png", "svg", "pdf")
 CONTOURS = ("none", "potential", "current")
 

@@ -5,7 +5,7 @@
     netsolve graph CASE.toml [-o FILE]  write the grain graph as GraphML (no solve)
     netsolve classify CASE.toml [-o FILE]  classify the grain boundaries (CSV, no solve)
     netsolve export RESULT_DIR --format vti,vtu,xdmf,gbnet,csv,graphml [-o DIR]
-    netsolve plot RESULT_DIR [--what j,e,grains] [--format png,svg,pdf] [-o DIR]
+    netsolve plot RESULT_DIR [--what j,e,grains,gb] [--format png,svg,pdf] [-o DIR]
     netsolve compare CASE.toml [-o OUT] solve with both discretizations and compare them
     netsolve sweep CASE.toml --param KEY=VALUES ... -o OUT [--jobs N] [--resume]
                                         solve a grid of case values (docs/sweeps.md)
@@ -226,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="draw figures of a result")
     plot.add_argument("result", help="result directory written by 'netsolve run'")
     plot.add_argument("--what", help="comma-separated figures: j (current density), e "
-                                     "(electric field), grains (orientation map); default: all")
+                                     "(electric field), grains (orientation map), gb (GB "
+                                     "behaviour map); default: all")
     plot.add_argument("--format", default="png", help="comma-separated: png, svg, pdf "
                                                       "(default: png)")
     plot.add_argument("--contours", choices=CONTOURS, default="none",

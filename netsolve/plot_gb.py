@@ -1,7 +1,10 @@
 """The GB behaviour map: grain boundaries coloured by expected behaviour over the grain map
 (the paper's colours: cyan = no migration across, black = migration across, red = blocking,
-orange = blocking or transport along the GB). 2D maps; x to the right, y up, micrometres.
-Each boundary face takes the colour of its segment's classification."""
+orange = blocking or transport along the GB; grey = undetermined). Each boundary face takes the
+colour of its segment's classification (``gb_table.csv``). Drawn like the other maps
+(:mod:`netsolve.plot`): micrometres, x to the right, y up; 3D results as three orthogonal
+mid-slices (the faces lying in each slice).
+"""
 
 from __future__ import annotations
 
@@ -9,73 +12,93 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis.classify import ACROSS, BLOCKING, BLOCKING_ALONG, NONE
+from .analysis.behaviour_map import BEHAVIOUR_CODES, face_behaviour_codes
+from .analysis.classify import ACROSS, BLOCKING, BLOCKING_ALONG, NONE, UNDETERMINED
+from .errors import CaseError
 from .microstructure import Phase
 
 BEHAVIOUR_COLOURS = {NONE: "#00d5ff", ACROSS: "#000000", BLOCKING: "#e8000b",
-                     BLOCKING_ALONG: "#ff8c00"}
-BEHAVIOUR_LABELS = {NONE: "no migration across (cyan)", ACROSS: "migration across (black)",
-                    BLOCKING: "blocking, II b1 (red)",
-                    BLOCKING_ALONG: "blocking / along the GB, III a2 (orange)"}
-UNDETERMINED_COLOUR = "#9a9a9a"
+                     BLOCKING_ALONG: "#ff8c00", UNDETERMINED: "#9a9a9a"}
+BEHAVIOUR_LABELS = {NONE: "no migration across", ACROSS: "migration across",
+                    BLOCKING: "blocking (II b1)",
+                    BLOCKING_ALONG: "blocking / along the GB (III a2)",
+                    UNDETERMINED: "undetermined"}
+# Grains in pale shades (by id) so the boundary colours stand out; phases in greys.
+PHASE_GREYS = {Phase.BACKBONE: 0.85, Phase.ZRO2: 0.35, Phase.VOID: 1.0, Phase.ELECTRODE: 0.6}
 
 
-def face_lines(lower_voxel: np.ndarray, axis: np.ndarray, shape: tuple[int, int],
-               scale: float) -> np.ndarray:
-    """Line segments (n, 2, 2) of voxel faces given by lower voxel and axis, ``scale`` per
-    voxel."""
-    i, j = np.unravel_index(lower_voxel, shape)
-    along_x = axis == 0  # face normal to x, at x = i + 1, from y = j to j + 1
-    start = np.stack([np.where(along_x, i + 1, i), np.where(along_x, j, j + 1)], axis=1)
-    end = np.stack([i + 1, j + 1], axis=1)
-    return np.stack([start, end], axis=1).astype(float) * scale
-
-
-def plot_gb_map(case, micro, table, path: str | Path, graph=None, dpi: int = 150) -> None:
-    """Write the GB behaviour map of a 2D case as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.collections import LineCollection
+def plot_gb_map(data, path: str | Path, *, size_px: tuple[int, int] | None = None,
+                dpi: int | None = None, max_labels: int = 150) -> Path:
+    """Write the GB behaviour map of a result (:class:`~netsolve.export.ResultData`) with a
+    legend; grain ids up to ``max_labels`` grains (xy panel)."""
+    from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.lines import Line2D
 
-    grid = case.grid
-    um = grid.voxel_size_m * 1e6
-    extent = [0, grid.shape[0] * um, 0, grid.shape[1] * um]
-    fig, ax = plt.subplots(figsize=(7, 7 * grid.shape[1] / grid.shape[0] + 0.9),
-                           layout="constrained")
-    # Grains in pale pastel shades by id; phases in greys.
-    shade = (micro.labels.astype(np.int64) * 0.618034) % 1.0
-    rgb = plt.get_cmap("Pastel2")(shade)
-    phase_grey = {Phase.BACKBONE: 0.85, Phase.ZRO2: 0.35, Phase.VOID: 1.0, Phase.ELECTRODE: 0.6}
-    for phase, grey in phase_grey.items():
-        rgb[micro.phase == phase] = (grey, grey, grey, 1.0)
-    ax.imshow(np.transpose(rgb, (1, 0, 2)), origin="lower", extent=extent,
-              interpolation="nearest")
-    behaviour = np.asarray(table.behaviour)[table.face_segment_row]
-    kinds, index = np.unique(behaviour.astype(str), return_inverse=True)
-    colours = np.array([BEHAVIOUR_COLOURS.get(k, UNDETERMINED_COLOUR) for k in kinds],
-                       dtype=object)
-    lines = face_lines(table.face_lower_voxel, table.face_axis, grid.shape, um)
-    ax.add_collection(LineCollection(lines, colors=list(colours[index.ravel()]),
-                                     linewidths=1.6))
-    if graph is not None:
-        for gid, data in graph.nodes(data=True):  # one label per grain
-            x, y = np.asarray(data["centroid_m"][:2]) * 1e6
-            ax.text(x, y, f"G{gid}", ha="center", va="center", fontsize=6, color="#333333")
-    handles = [Line2D([], [], color=BEHAVIOUR_COLOURS[k], linewidth=2.5,
-                      label=BEHAVIOUR_LABELS[k]) for k in BEHAVIOUR_COLOURS]
-    if any(k not in BEHAVIOUR_COLOURS for k in kinds):
-        handles.append(Line2D([], [], color=UNDETERMINED_COLOUR, linewidth=2.5,
-                              label="undetermined"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, -0.08), ncol=2,
-              frameon=False, fontsize="small")
-    ax.set_xlim(extent[0], extent[1])
-    ax.set_ylim(extent[2], extent[3])
-    ax.set_xlabel("x (µm)")
-    ax.set_ylabel("y (µm)")
-    source = table.field_source[0] if len(table) else ""
-    ax.set_title(f"{case.label}: grain-boundary behaviour ({source} field)")
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    from . import plot
+
+    table = data.gb_table
+    if table is None:
+        raise CaseError(f"{data.label}: the result has no gb_table.csv (written by an older "
+                        f"netsolve? run the case again)")
+    dpi = plot.DEFAULT_DPI if dpi is None else dpi
+    views = plot.planes(data)
+    fig, axes, _ = plot._figure(data, views, size_px, dpi, key_column=False)
+    by_code = sorted(BEHAVIOUR_CODES, key=BEHAVIOUR_CODES.get)
+    cmap = ListedColormap([BEHAVIOUR_COLOURS[k] for k in by_code])
+    norm = BoundaryNorm(np.arange(len(by_code) + 1) - 0.5, len(by_code))
+    codes = face_behaviour_codes(table)
+    background = pale_grains(data)
+    for ax, view in zip(axes, views):
+        extent = view.extent_um(data)
+        ax.imshow(np.transpose(view.cut(background), (1, 0, 2)), origin="lower",
+                  extent=extent, interpolation="nearest")
+        plot.draw_face_values(ax, data, view, table.face_lower_voxel, table.face_axis, codes,
+                              dict(cmap=cmap, norm=norm), width=2.0)
+        if view.normal is None or view.normal == 2:
+            _label_grains(ax, data, view, max_labels)
+        if len(codes) == 0:
+            ax.text(0.5, 0.02, "no grain boundaries", transform=ax.transAxes, ha="center",
+                    va="bottom", fontsize="small")
+        plot._mark_voxel_electrodes(ax, data, view, extent)
+        plot._finish_axes(ax, view, extent)
+    present = set(np.asarray(table.behaviour).astype(str).tolist())
+    behaviours = [Line2D([], [], color=BEHAVIOUR_COLOURS[k], linewidth=3,
+                         label=BEHAVIOUR_LABELS[k])
+                  for k in (NONE, ACROSS, BLOCKING, BLOCKING_ALONG, UNDETERMINED)
+                  if k != UNDETERMINED or k in present]
+    electrodes = plot._mark_edge_electrodes(axes, data, views)
+    # Two columns, behaviours left and electrodes right (legends fill column by column).
+    rows = max(len(behaviours), len(electrodes))
+    blank = Line2D([], [], linestyle="none", label=" ")
+    handles = (behaviours + [blank] * (rows - len(behaviours))
+               + electrodes + [blank] * (rows - len(electrodes)))
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False,
+               fontsize="small")
+    whole = table.segment == -1
+    source = str(table.field_source[whole][0]) if whole.any() else ""
+    fig.suptitle(f"{data.label}: grain-boundary behaviour"
+                 + (f" ({source} field)" if source else ""))
+    return plot._save(fig, path, dpi)
+
+
+def pale_grains(data) -> np.ndarray:
+    """RGB per voxel (uint8: a quarter of the memory of floats on large maps): grains in pale
+    pastel shades by id, phases in greys."""
+    import matplotlib.pyplot as plt
+
+    shade = (data.labels.astype(np.int64) * 0.618034) % 1.0
+    rgb = plt.get_cmap("Pastel2")(shade, bytes=True)[..., :3]
+    for phase, grey in PHASE_GREYS.items():
+        rgb[data.phase == phase] = round(grey * 255)
+    return rgb
+
+
+def _label_grains(ax, data, view, max_labels: int) -> None:
+    from . import plot
+
+    labels2d, phase2d = view.cut(data.labels), view.cut(data.phase)
+    grain_labels = np.where(phase2d == Phase.GRAIN, labels2d, 0)
+    ids = np.unique(grain_labels[grain_labels > 0])
+    if 0 < ids.size <= max_labels:
+        xy = plot.grain_spots(grain_labels, ids) * data.grid.voxel_size_m * plot.UM
+        plot.label_grains(ax, xy, ids)

@@ -15,9 +15,11 @@ from conftest import H, base_case, solve_dict, with_labels
 from netsolve.errors import CaseError
 from netsolve.export import (EXPORT_FILES, export_formats, read_result_dir, result_data,
                              write_result)
-from netsolve.export.gbnet import gb_faces, gb_table, merge_gb_attributes
+from netsolve.analysis.behaviour_map import BEHAVIOUR_CODES
+from netsolve.analysis.report import table_columns
+from netsolve.export.gbnet import gb_faces
 from netsolve.export.vti import read_vti, write_vti
-from netsolve.plot import boundary_segments
+from netsolve.plot import boundary_segments, boundary_voxels
 
 GRAINS = [{"id": 1, "euler_deg": [10.0, 60.0, 0.0]}, {"id": 2, "theta_deg": 30.0,
                                                        "alpha_deg": 60.0},
@@ -155,11 +157,11 @@ def test_vtu_and_xdmf_read_back_with_meshio(solved):
 
 def test_gb_network_cells_carry_the_gb_table(solved):
     result, out = solved
-    data = read_result_dir(out)
     mesh = meshio.read(out / "gb_network.vtu")
     cells = mesh.cells[0]
     assert cells.type == "line"
-    table = gb_table(data)
+    table = result.gb_table
+    columns = table_columns(table)
     graph = result.graph
     assert len(cells.data) == sum(d["n_faces"] for _, _, d in graph.edges(data=True))
     cd = {k: v[0] for k, v in mesh.cell_data.items()}
@@ -167,14 +169,26 @@ def test_gb_network_cells_carry_the_gb_table(solved):
     # Every segment has length h and lies on a face between its two grains.
     length = np.linalg.norm(mesh.points[cells.data[:, 1]] - mesh.points[cells.data[:, 0]], axis=1)
     np.testing.assert_allclose(length, H)
-    for name in ("misorientation_deg", "path_misorientation_deg", "length_m"):
-        for (a, b), value in zip(zip(cd["grain_a"], cd["grain_b"]), cd[name]):
-            assert value == pytest.approx(graph.edges[int(a), int(b)][name], nan_ok=True)
+    # Each face carries the gb_table.csv row of its segment, and gb_row is its whole GB.
+    row, whole = cd["table_row"], cd["gb_row"]
+    for name in ("segment", "n_faces", "psi_deg", "risk_score", "current_A", "jump_V",
+                 "misorientation_deg", "path_misorientation_deg", "length_m"):
+        np.testing.assert_array_equal(cd[name], columns[name][row].astype(float))
+    np.testing.assert_array_equal(table.grain_a[row], cd["grain_a"])
+    np.testing.assert_array_equal(table.grain_b[whole], cd["grain_b"])
+    assert (table.segment[whole] == -1).all()
+    codes = np.array([BEHAVIOUR_CODES[str(b)] for b in table.behaviour[row]])
+    np.testing.assert_array_equal(cd["behaviour_code"], codes)
+    blocking = np.asarray(table.blocking)[row]
+    np.testing.assert_array_equal(cd["blocking"].astype(bool), blocking)
     # Per-GB sums are the sums of the face values.
-    for row in range(len(table["grain_a"])):
-        faces = cd["gb_index"] == row
+    for gb in np.unique(whole):
+        faces = whole == gb
         assert np.nansum(cd["face_current_A"][faces]) == pytest.approx(
-            table["gb_current_A"][row], rel=1e-12, abs=1e-30)
+            table.current_A[gb], rel=1e-12, abs=1e-30)
+        assert np.nansum(np.abs(cd["face_current_A"][faces])) == pytest.approx(
+            table.abs_current_A[gb], rel=1e-12, abs=1e-30)
+        assert np.isfinite(cd["face_current_A"][faces]).sum() == table.n_solved_faces[gb]
     # GB (1, 3): solved in the sample, unsolved (NaN) in the floating island.
     pair = (cd["grain_a"] == 1) & (cd["grain_b"] == 3)
     assert np.isnan(cd["face_current_A"][pair]).sum() == 3
@@ -189,34 +203,57 @@ def test_bicrystal_gb_current_and_jump_are_exact(tmp_path):
                        labels, tmp_path)
     result = solve_dict(data, tmp_path)
     res = result_data(result)
-    table = gb_table(res)
-    assert table["gb_current_A"][0] == pytest.approx(result.total_current_A, rel=1e-12)
+    table = res.gb_table
+    row = table.row(1, 2)
+    assert table.current_A[row] == pytest.approx(result.total_current_A, rel=1e-12)
+    assert table.abs_current_A[row] == pytest.approx(result.total_current_A, rel=1e-12)
     faces = gb_faces(res)
     g_gb = (2.0 / 20.0) / 1e-9  # sigma_GB / t_GB, S/m^2
     np.testing.assert_allclose(faces.jump_V, faces.current_A / (g_gb * H * H), rtol=1e-12)
-    np.testing.assert_allclose(table["gb_mean_field_V_per_m"], faces.jump_V.mean() / 1e-9)
+    assert table.gb_field_V_m[row] == pytest.approx(faces.jump_V.mean() / 1e-9, rel=1e-12)
 
 
-def test_gb_attribute_table_merges_by_pair(solved):
-    data = read_result_dir(solved[1])
-    table = gb_table(data)
-    extra = {"grain_a": np.array([3, 2]), "grain_b": np.array([1, 1]),  # reversed pairs
-             "risk": np.array([0.5, 0.25]), "behaviour": np.array(["blocking", "across"])}
-    merged = merge_gb_attributes(table, extra)
-    pairs = list(zip(table["grain_a"].tolist(), table["grain_b"].tolist()))
-    assert merged["risk"][pairs.index((1, 2))] == 0.25
-    assert merged["risk"][pairs.index((1, 3))] == 0.5
-    assert np.isnan(merged["risk"][pairs.index((2, 3))])
-    assert merged["behaviour"][pairs.index((1, 3))] == "blocking"
-    assert merged["behaviour"][pairs.index((2, 3))] == ""
-    with pytest.raises(ValueError, match="grain_b"):
-        merge_gb_attributes(table, {"grain_a": np.array([1])})
+def test_tables_round_trip_through_the_result_directory(solved):
+    """grain_table.csv / gb_table.csv read back equal the Result's tables (10 digits)."""
+    result, out = solved
+    saved = read_result_dir(out)
+    for mem, back in ((result.grain_table, saved.grain_table), (result.gb_table, saved.gb_table)):
+        expected, got = table_columns(mem), table_columns(back)
+        assert list(got) == list(expected)
+        for name, column in expected.items():
+            if column.dtype.kind in "fc":
+                np.testing.assert_allclose(got[name], column, rtol=1e-9, equal_nan=True,
+                                           err_msg=name)
+            else:
+                assert got[name].tolist() == column.tolist(), name
+    for name in ("face_lower_voxel", "face_axis", "face_segment_row"):
+        np.testing.assert_array_equal(getattr(saved.gb_table, name),
+                                      getattr(result.gb_table, name))
+
+
+def test_vti_gb_behaviour_is_the_most_severe_touching_face(solved):
+    result, out = solved
+    _, arrays = read_vti(out / "fields.vti")
+    table = result.gb_table
+    shape = result.microstructure.grid.shape
+    expected = np.full(shape, -1)
+    for lower, axis, row in zip(table.face_lower_voxel, table.face_axis,
+                                table.face_segment_row):  # per face: a small map
+        i = np.array(np.unravel_index(lower, shape))
+        j = i.copy()
+        j[axis] += 1
+        code = BEHAVIOUR_CODES[str(table.behaviour[row])]
+        for voxel in (tuple(i), tuple(j)):
+            expected[voxel] = max(expected[voxel], code)
+    assert (expected >= 0).any()
+    np.testing.assert_array_equal(arrays["gb_behaviour"], _flat_vtk(expected, 2))
 
 
 def test_csv_and_graphml_match_the_result(solved):
     result, out = solved
     data = read_result_dir(out)
-    with open(out / "grains.csv", newline="") as f:
+    assert not (out / "grains.csv").exists() and not (out / "grain_boundaries.csv").exists()
+    with open(out / "grain_table.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["grain_id"]) for r in rows] == [1, 2, 3]
     j = np.linalg.norm(data.current_density, axis=-1)
@@ -224,19 +261,21 @@ def test_csv_and_graphml_match_the_result(solved):
         mask = (data.labels == int(r["grain_id"])) & np.isfinite(data.potential)
         assert float(r["mean_potential_V"]) == pytest.approx(data.potential[mask].mean(),
                                                              rel=1e-9)
-        assert float(r["mean_current_density_A_per_m2"]) == pytest.approx(j[mask].mean(),
-                                                                          rel=1e-9)
+        assert float(r["mean_abs_j_A_m2"]) == pytest.approx(j[mask].mean(), rel=1e-9)
         assert int(r["n_voxels"]) == int((data.labels == int(r["grain_id"])).sum())
-    with open(out / "grain_boundaries.csv", newline="") as f:
-        gb_rows = list(csv.DictReader(f))
+    with open(out / "gb_table.csv", newline="") as f:
+        gb_rows = [r for r in csv.DictReader(f) if r["segment"] == "-1" and r["grain_b"] != "-1"]
     assert len(gb_rows) == result.graph.number_of_edges()
     graph = nx.read_graphml(out / "grains.graphml")
     assert graph.number_of_nodes() == 3 and graph.number_of_edges() == len(gb_rows)
     for r in gb_rows:
         edge = graph.edges[r["grain_a"], r["grain_b"]]
-        assert edge["gb_current_A"] == pytest.approx(float(r["gb_current_A"]), rel=1e-9,
-                                                     abs=1e-30)
+        assert edge["current_A"] == pytest.approx(float(r["current_A"]), rel=1e-9, abs=1e-30)
+        assert edge["behaviour"] == r["behaviour"] and edge["subtype"] == r["subtype"]
         assert edge["n_faces"] == int(r["n_faces"])
+    for r in rows:
+        node = graph.nodes[r["grain_id"]]
+        assert node["mean_potential_V"] == pytest.approx(float(r["mean_potential_V"]), rel=1e-9)
 
 
 def test_boundary_segments_cover_every_face_once():
@@ -250,6 +289,18 @@ def test_boundary_segments_cover_every_face_once():
     assert len(segments) < n_faces
 
 
+def test_boundary_voxels_are_both_sides_of_every_face():
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 3, size=(12, 9))
+    expected = np.zeros(labels.shape, dtype=bool)
+    for i in range(12):  # per voxel: a small map
+        for j in range(9):
+            for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+                if 0 <= i + di < 12 and 0 <= j + dj < 9 and labels[i + di, j + dj] != labels[i, j]:
+                    expected[i, j] = True
+    np.testing.assert_array_equal(boundary_voxels(labels), expected)
+
+
 def test_read_result_dir_errors(tmp_path, solved):
     with pytest.raises(CaseError, match="missing summary.json"):
         read_result_dir(tmp_path)
@@ -259,6 +310,23 @@ def test_read_result_dir_errors(tmp_path, solved):
     np.savez(tmp_path / "fields.npz", potential=np.zeros(3))
     with pytest.raises(CaseError, match="fields.npz: missing array 'current_density'"):
         read_result_dir(tmp_path)
+
+
+def test_a_damaged_table_is_one_clear_error(solved, tmp_path):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(solved[1], out)
+    with open(out / "gb_table.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    column = rows[0].index("risk_score")
+    with open(out / "gb_table.csv", "w", newline="") as f:
+        csv.writer(f).writerows([r[:column] + r[column + 1:] for r in rows])
+    with pytest.raises(CaseError, match="gb_table.csv: missing column 'risk_score'"):
+        read_result_dir(out)
+    (out / "gb_table.csv").write_text("grain_a,grain_b\n1\n")
+    with pytest.raises(CaseError, match="gb_table.csv: rows of different lengths"):
+        read_result_dir(out)
 
 
 def test_export_formats_rejects_unknown_names(solved, tmp_path):

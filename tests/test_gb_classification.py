@@ -333,7 +333,12 @@ def test_cli_classify_refuses_unoriented_grains(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["run", str(case_path), "-o", str(out), "-q"]) == 0
     names = {p.name for p in out.iterdir()}
-    assert "grain_table.csv" in names and "gb_table.csv" not in names
+    assert {"grain_table.csv", "gb_table.csv", "gb_map.png"} <= names
+    with open(out / "gb_table.csv", newline="") as f:
+        row = next(r for r in csv.DictReader(f) if r["grain_b"] == "2" and r["segment"] == "-1")
+    # The result keeps the geometry and metrics of a GB it cannot classify.
+    assert row["behaviour"] == "undetermined" and row["gb_type"] == "" and row["blocking"] == "false"
+    assert int(row["n_faces"]) == 8 and int(row["n_solved_faces"]) == 8
 
 
 def _write_toml(path, data: dict) -> None:

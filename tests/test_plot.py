@@ -14,7 +14,8 @@ from netsolve import case_from_dict, cli
 from netsolve.errors import CaseError
 from netsolve.export import read_result_dir, result_data, write_result
 from netsolve.plot import (ELECTRODE_COLOURS, orientation_rgb, plot_current_density,
-                           plot_electric_field, plot_grain_map)
+                           plot_electric_field, plot_gb_map, plot_grain_map)
+from netsolve.plot_gb import BEHAVIOUR_COLOURS
 
 GRAINS = [{"id": 1, "theta_deg": 0.0, "alpha_deg": 90.0},   # pure red in the key
           {"id": 2, "theta_deg": 60.0, "alpha_deg": 90.0}]  # pure green... hue 1/3
@@ -40,7 +41,8 @@ def _has_colour(pixels, rgb, tol=8) -> bool:
     return bool((np.abs(pixels - target).max(axis=-1) <= tol).any())
 
 
-@pytest.mark.parametrize("plot", [plot_current_density, plot_electric_field, plot_grain_map])
+@pytest.mark.parametrize("plot", [plot_current_density, plot_electric_field, plot_grain_map,
+                                  plot_gb_map])
 def test_figures_have_the_requested_size_and_content(result2d, tmp_path, plot):
     path = plot(result2d, tmp_path / "f.png", size_px=(900, 700), dpi=100)
     image = Image.open(path)
@@ -89,11 +91,14 @@ def test_3d_figures_show_three_mid_slices(tmp_path):
 
     plt.Figure.savefig = spy
     try:
-        path = plot_electric_field(res, tmp_path / "e.svg")
+        for plot in (plot_current_density, plot_electric_field, plot_grain_map, plot_gb_map):
+            path = plot(res, tmp_path / "e.svg")
+            assert path.read_text().lstrip().startswith("<?xml")
+            slices = [t for t in titles if "plane" in t]
+            assert slices == ["xy plane, z = 2", "xz plane, y = 3", "yz plane, x = 4"], plot
+            titles.clear()
     finally:
         plt.Figure.savefig = original
-    assert path.read_text().lstrip().startswith("<?xml")
-    assert titles == ["xy plane, z = 2", "xz plane, y = 3", "yz plane, x = 4"]
 
 
 def _result_dir(result, tmp_path):
@@ -148,9 +153,12 @@ def test_output_table_selects_formats_and_figures(result2d, tmp_path):
     result = solve_dict(data, tmp_path)
     out = write_result(result, tmp_path / "r")
     names = sorted(p.name for p in out.iterdir())
-    # grain_table.csv comes with every result (this case has no orientations: no GB table).
-    assert names == ["fields.npz", "grain_boundaries.csv", "grain_map.svg", "grain_table.csv",
-                     "grains.csv", "summary.json"]
+    # The analysis tables come with every result; grains without orientation (isotropic
+    # model) make their GBs undetermined.
+    assert names == ["fields.npz", "gb_table.csv", "grain_map.svg", "grain_table.csv",
+                     "summary.json"]
+    table = read_result_dir(out).gb_table
+    assert set(table.behaviour[table.grain_b > 0].tolist()) <= {"undetermined"}
     assert json.loads((out / "summary.json").read_text())["case"] == "case"
     read_result_dir(out)  # complete
     data["output"] = {"figures": False}
@@ -189,3 +197,46 @@ def test_gb_field_is_painted_on_maps_with_more_voxels_than_pixels(result2d):
     expected = np.zeros((40, 30), dtype=bool)
     expected[19:21, :] = True
     np.testing.assert_array_equal(painted, expected)
+
+
+def test_gb_map_shows_the_behaviour_colour_and_legend(result2d, tmp_path):
+    table = result2d.gb_table
+    behaviour = str(table.behaviour[table.row(1, 2)])
+    pixels = _pixels(plot_gb_map(result2d, tmp_path / "gb.png", size_px=(900, 800), dpi=100))
+    from matplotlib.colors import to_rgb
+    assert _has_colour(pixels, to_rgb(BEHAVIOUR_COLOURS[behaviour]), tol=4)
+    for other in ("none", "across", "blocking", "blocking_along"):  # the legend lists all four
+        assert _has_colour(pixels, to_rgb(BEHAVIOUR_COLOURS[other]), tol=4), other
+
+
+def test_gb_behaviour_raster_is_the_voxel_behaviour_map(result2d):
+    """More voxels than pixels: the GB map paints the codes of vti's gb_behaviour."""
+    import matplotlib.pyplot as plt
+
+    from netsolve.analysis.behaviour_map import face_behaviour_codes, voxel_behaviour_codes
+    from netsolve.plot import Plane, draw_face_values
+
+    data = result_data(result2d)
+    table = data.gb_table
+    fig, ax = plt.subplots(figsize=(1, 1), dpi=40)
+    try:
+        image = draw_face_values(ax, data, Plane(0, 1), table.face_lower_voxel,
+                                 table.face_axis, face_behaviour_codes(table), {}, width=1.0)
+        painted = np.asarray(image.get_array(), dtype=float).T
+    finally:
+        plt.close(fig)
+    expected = voxel_behaviour_codes(table, data.grid.shape).astype(float)
+    expected[expected < 0] = np.nan
+    assert np.isfinite(expected[19:21]).all() and np.isfinite(expected).sum() == 2 * 30
+    np.testing.assert_array_equal(painted, expected)
+
+
+def test_cli_plot_gb_needs_the_gb_table(result2d, tmp_path, capsys):
+    out = _result_dir(result2d, tmp_path)
+    status, _, err = run(["plot", out, "--what", "gb"], capsys)
+    assert status == 0, err
+    assert _pixels(out / "gb_map.png").std() > 20
+    (out / "gb_table.csv").unlink()
+    status, _, err = run(["plot", out, "--what", "gb", "-o", tmp_path / "figs"], capsys)
+    assert status == 2 and err.count("\n") == 1
+    assert "no gb_table.csv" in err

@@ -59,6 +59,8 @@ class GBTable:
     field_direction: np.ndarray
     field_normal_cos: np.ndarray
     current_A: np.ndarray
+    abs_current_A: np.ndarray
+    n_solved_faces: np.ndarray
     current_density_A_m2: np.ndarray
     jump_V: np.ndarray
     drop_V: np.ndarray
@@ -92,7 +94,7 @@ class GBTable:
         return int(hit[0])
 
     def write_csv(self, path: str | Path) -> Path:
-        return write_csv(self, path, extra={"subtype": self.subtype})
+        return write_csv(self, path)
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class GrainTable:
     c_axis: np.ndarray
     theta_deg: np.ndarray
     alpha_deg: np.ndarray
+    mean_potential_V: np.ndarray
     mean_abs_j_A_m2: np.ndarray
     max_abs_j_A_m2: np.ndarray
     current_share: np.ndarray
@@ -126,9 +129,9 @@ class GrainTable:
         return write_csv(self, path)
 
 
-def write_csv(table, path: str | Path, extra: dict[str, np.ndarray] | None = None) -> Path:
-    """Write a table dataclass as CSV (vector columns as ``name_x``, ``name_y``, ...),
-    atomically; floats with 10 significant digits, NaN as ``nan``."""
+def table_columns(table) -> dict[str, np.ndarray]:
+    """The CSV columns of a table dataclass: vector columns split into ``name_x``, ``name_y``,
+    ...; hidden fields left out (``GBTable`` adds ``subtype``)."""
     columns: dict[str, np.ndarray] = {}
     for f in dataclass_fields(table):
         if f.metadata.get("csv", True):
@@ -137,7 +140,59 @@ def write_csv(table, path: str | Path, extra: dict[str, np.ndarray] | None = Non
                 columns.update({f"{f.name}_{AXES[d]}": value[:, d] for d in range(value.shape[1])})
             else:
                 columns[f.name] = value
-    columns.update(extra or {})
+    if isinstance(table, GBTable):
+        columns["subtype"] = table.subtype
+    return columns
+
+
+def read_csv_table(cls, path: str | Path, **hidden: np.ndarray):
+    """Read a table written by :func:`write_csv` back into ``cls`` (GBTable, GrainTable);
+    ``hidden``: the fields that are not CSV columns. Columns are typed by content: true/false
+    -> bool, integers -> int64, numbers (and ``nan``) -> float, anything else text. A
+    CaseError names the file and a missing column."""
+    path = Path(path)
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CaseError(f"{path}: cannot read the table ({exc})") from None
+    header, body = (rows[0], rows[1:]) if rows else ([], [])
+    if any(len(row) != len(header) for row in body):
+        raise CaseError(f"{path}: rows of different lengths (a damaged table? run the case "
+                        f"again)")
+    columns = list(zip(*body)) if body else [()] * len(header)
+    text = {name: np.array(column, dtype=str) for name, column in zip(header, columns)}
+    values = {}
+    for f in dataclass_fields(cls):
+        if not f.metadata.get("csv", True):
+            values[f.name] = hidden[f.name]
+        elif f.name in text:
+            values[f.name] = _typed(text[f.name])
+        elif f"{f.name}_x" in text:
+            parts = [text[f"{f.name}_{a}"] for a in AXES if f"{f.name}_{a}" in text]
+            values[f.name] = np.stack([_typed(p) for p in parts], axis=1).astype(float)
+        else:
+            raise CaseError(f"{path}: missing column '{f.name}' (written by an older netsolve? "
+                            f"run the case again)")
+    return cls(**values)
+
+
+def _typed(cells: np.ndarray) -> np.ndarray:
+    """A text column as bool, int64, float or (anything else) object array."""
+    if cells.size and np.isin(cells, ("true", "false")).all():
+        return cells == "true"
+    for dtype in (np.int64, float):
+        try:
+            return cells.astype(dtype)
+        except ValueError:
+            continue
+    return cells.astype(object)
+
+
+def write_csv(table, path: str | Path, extra: dict[str, np.ndarray] | None = None) -> Path:
+    """Write a table dataclass as CSV (:func:`table_columns`, plus ``extra``), atomically;
+    floats with 10 significant digits, NaN as ``nan``."""
+    columns = {**table_columns(table), **(extra or {})}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
@@ -173,16 +228,21 @@ def require_orientations(case: Case, micro: Microstructure) -> None:
 
 
 def gb_table(case: Case, micro: Microstructure, graph, fields=None,
-             electrode_potentials: np.ndarray | None = None, direction_fields=None) -> GBTable:
+             electrode_potentials: np.ndarray | None = None, direction_fields=None,
+             unoriented: str = "refuse") -> GBTable:
     """Classify every GB (and segment) and, given solved ``fields``, compute its metrics.
 
     graph: the grain graph (:func:`netsolve.graph.build_grain_graph`); fields: solved voxel
     fields (None: classification only, metric columns NaN); electrode_potentials: V per case
     electrode (for the drop share and the negative electrode); direction_fields: the fields
     whose local E gives the field direction (default: ``fields`` when
-    ``[analysis] field = "solved"``, else the applied field, :mod:`.applied`).
+    ``[analysis] field = "solved"``, else the applied field, :mod:`.applied`);
+    unoriented: "refuse" grains without an orientation (CaseError), or report the GBs of such
+    grains as "undetermined" (no type, not blocking; geometry and metrics kept), as the result
+    directory does.
     """
-    require_orientations(case, micro)
+    if unoriented == "refuse":
+        require_orientations(case, micro)
     options = case.analysis
     grid = case.grid
     h, ndim, shape = grid.voxel_size_m, grid.ndim, grid.shape
@@ -229,6 +289,8 @@ def gb_table(case: Case, micro: Microstructure, graph, fields=None,
     cls = classify(orient.c_axis[rows_a], orient.c_axis[rows_b], row_normal, e_row,
                    drift[rows_a], drift[rows_b], options.type_tolerance_deg,
                    options.across_angle_deg)
+    if len(micro.unoriented_grain_ids):
+        cls = _without_unoriented(cls, micro, rows_a, rows_b)
 
     ids = orient.grain_ids
     edge_attrs = [graph.edges[int(ids[a]), int(ids[b])] for a, b in faces.edge_rows]  # per GB
@@ -251,7 +313,24 @@ def gb_table(case: Case, micro: Microstructure, graph, fields=None,
                    face_segment_row=n_edges + segment)
 
 
-METRIC_COLUMNS = ("current_A", "current_density_A_m2", "jump_V", "drop_V", "gb_field_V_m",
+def _without_unoriented(cls, micro: Microstructure, rows_a, rows_b):
+    """The classification with every row touching a grain without orientation undetermined."""
+    from dataclasses import replace
+
+    from .classify import UNDETERMINED
+
+    placeholder = np.isin(micro.orientations.grain_ids, micro.unoriented_grain_ids)
+    bad = placeholder[rows_a] | placeholder[rows_b]
+    return replace(cls, psi_deg=np.where(bad, np.nan, cls.psi_deg),
+                   gb_type=np.where(bad, "", cls.gb_type).astype(object),
+                   letter=np.where(bad, "", cls.letter).astype(object),
+                   suffix=np.where(bad, 0, cls.suffix).astype(np.int8),
+                   behaviour=np.where(bad, UNDETERMINED, cls.behaviour).astype(object),
+                   blocking=cls.blocking & ~bad)
+
+
+METRIC_COLUMNS = ("current_A", "abs_current_A", "n_solved_faces", "current_density_A_m2",
+                  "jump_V", "drop_V", "gb_field_V_m",
                   "j_band_a_A_m2", "j_band_b_A_m2", "j_contrast", "drop_share",
                   "distance_negative_m", "risk_score")
 
@@ -275,6 +354,7 @@ def _metrics(case, micro, fields, electrode_potentials, faces: BoundaryFaces, fa
     current_ab, jump_ab = (current * sign)[face], (jump * sign)[face]
 
     total_current, n_solved = group_sum(current_ab, group, n_rows)
+    abs_current = group_sum(np.abs(current_ab), group, n_rows)[0]
     with np.errstate(invalid="ignore", divide="ignore"):
         current_A = np.where(n_solved > 0, total_current, np.nan)
         density = current_A / (n_solved * grid.face_area_m2)
@@ -312,7 +392,9 @@ def _metrics(case, micro, fields, electrode_potentials, faces: BoundaryFaces, fa
         rows = (row_segment == WHOLE_GB) == whole
         risk[rows] = risk_score(blocking[rows], gb_field[rows], contrast[rows], distance[rows],
                                 diagonal)
-    return dict(current_A=current_A, current_density_A_m2=density, jump_V=jump_V, drop_V=drop_V,
+    return dict(current_A=current_A, abs_current_A=np.where(n_solved > 0, abs_current, np.nan),
+                n_solved_faces=n_solved, current_density_A_m2=density, jump_V=jump_V,
+                drop_V=drop_V,
                 gb_field_V_m=gb_field, j_band_a_A_m2=j_a, j_band_b_A_m2=j_b, j_contrast=contrast,
                 drop_share=drop_share, distance_negative_m=distance, risk_score=risk)
 
@@ -370,6 +452,7 @@ def grain_table(case: Case, micro: Microstructure, graph, fields,
     sum_j = group_sum(j[inside], gi[inside], n_rows)[0][rows]
     total_j = float(np.nansum(j))
     mean_e = group_mean(e[inside], gi[inside], n_rows)[rows]
+    mean_potential = group_mean(fields.potential.ravel()[inside], gi[inside], n_rows)[rows]
     nodes = [graph.nodes[int(g)] for g in ids]  # table-sized loop over grains
     size_key = "area_m2" if grid.ndim == 2 else "volume_m3"
     n_gb = np.zeros(len(ids), np.int64)
@@ -387,6 +470,6 @@ def grain_table(case: Case, micro: Microstructure, graph, fields,
         c_axis=np.array([d["c_axis"] for d in nodes], float).reshape(len(ids), 3),
         theta_deg=np.array([d["theta_deg"] for d in nodes], float),
         alpha_deg=np.array([d["alpha_deg"] for d in nodes], float),
-        mean_abs_j_A_m2=mean_j, max_abs_j_A_m2=max_j,
+        mean_potential_V=mean_potential, mean_abs_j_A_m2=mean_j, max_abs_j_A_m2=max_j,
         current_share=sum_j / total_j if total_j > 0 else np.full(len(ids), np.nan),
         mean_abs_e_V_m=mean_e, n_gb=n_gb, n_blocking_gb=n_blocking)

@@ -4,7 +4,7 @@
 - :mod:`.data`: :class:`ResultData`, what exporters and figures read (from a Result or a saved
   result directory);
 - :mod:`.vti` (VTK ImageData), :mod:`.mesh` (meshio .vtu / .xdmf + .h5), :mod:`.gbnet` (the
-  grain-boundary network), :mod:`.grain_tables` (CSV tables, GraphML).
+  grain-boundary network), :mod:`.grain_tables` (the analysis tables as CSV, GraphML).
 
 :func:`export_formats` writes any set of :data:`EXPORT_FORMATS` into a folder.
 """
@@ -24,7 +24,7 @@ from .result_dir import (RESULT_MARKER, atomic_directory, staged_files, write_fi
 #: format -> the files it writes (relative to the output folder)
 EXPORT_FILES = {"vti": ("fields.vti",), "vtu": ("fields.vtu",),
                 "xdmf": ("fields.xdmf", "fields.h5"), "gbnet": ("gb_network.vtu",),
-                "csv": ("grains.csv", "grain_boundaries.csv"), "graphml": ("grains.graphml",)}
+                "csv": ("grain_table.csv", "gb_table.csv"), "graphml": ("grains.graphml",)}
 
 __all__ = ["EXPORT_FILES", "EXPORT_FORMATS", "RESULT_MARKER", "ResultData", "atomic_directory",
            "check_formats", "export_formats", "read_result_dir", "result_data", "staged_files",
@@ -37,13 +37,10 @@ def check_formats(formats, what: str = "--format") -> tuple[str, ...]:
 
 
 def export_formats(data: ResultData, folder: str | Path, formats, *,
-                   voxel_extra: dict[str, np.ndarray] | None = None,
-                   gb_extra: dict[str, np.ndarray] | None = None) -> list[Path]:
+                   voxel_extra: dict[str, np.ndarray] | None = None) -> list[Path]:
     """Write the given formats of a result into ``folder`` (which must exist); return the paths.
 
-    ``voxel_extra``: more grid-shaped arrays for the voxel files (.vti, .vtu, .xdmf);
-    ``gb_extra``: more per-GB columns keyed by ``grain_a``/``grain_b`` for the GB network and
-    ``grain_boundaries.csv`` (see :func:`netsolve.export.gbnet.merge_gb_attributes`).
+    ``voxel_extra``: more grid-shaped arrays for the voxel files (.vti, .vtu, .xdmf).
     """
     from .gbnet import write_gb_network
     from .grain_tables import write_result_graphml, write_tables
@@ -61,9 +58,9 @@ def export_formats(data: ResultData, folder: str | Path, formats, *,
         elif name == "xdmf":
             written += [write_xdmf(data, target, extra=voxel_extra), target.with_suffix(".h5")]
         elif name == "gbnet":
-            written.append(write_gb_network(data, target, extra=gb_extra))
+            written.append(write_gb_network(data, target))
         elif name == "csv":
-            written += write_tables(data, folder, gb_extra)
+            written += write_tables(data, folder)
         elif name == "graphml":
             written.append(write_result_graphml(data, target))
     return written

@@ -20,6 +20,10 @@ from ..case import Grid
 from ..errors import CaseError
 from ..microstructure import Microstructure, Phase
 from ..orientation import GrainOrientations
+from ..analysis.report import GBTable, GrainTable, read_csv_table
+
+GRAIN_TABLE_FILE = "grain_table.csv"
+GB_TABLE_FILE = "gb_table.csv"
 
 FIELDS_FILE = "fields.npz"
 SUMMARY_FILE = "summary.json"
@@ -37,7 +41,9 @@ class ResultData:
     ``tensor_table`` / ``tensor_index`` as in :class:`netsolve.properties.Properties` when some
     voxels have their own orientation (else None);
     ``electrode_names`` and ``electrode_edges`` (the grid face of an edge electrode, "" for
-    electrodes that occupy voxels, which ``microstructure.electrode_index`` marks).
+    electrodes that occupy voxels, which ``microstructure.electrode_index`` marks);
+    ``grain_table``, ``gb_table``: the analysis tables (:mod:`netsolve.analysis`; None in a
+    result directory written before they existed).
     """
 
     label: str
@@ -60,6 +66,8 @@ class ResultData:
     # tensor_index, the tensors the solve used; None when every voxel has its grain's tensor.
     tensor_table: np.ndarray | None = None
     tensor_index: np.ndarray | None = None
+    grain_table: GrainTable | None = None
+    gb_table: GBTable | None = None
 
     @property
     def grid(self) -> Grid:
@@ -121,6 +129,8 @@ def result_data(result) -> ResultData:
         electrode_names=tuple(e.name for e in case.electrodes),
         electrode_edges=tuple(e.region.edge or "" for e in case.electrodes),
         total_current_A=float(result.total_current_A),
+        grain_table=result.grain_table,
+        gb_table=result_gb_table(result),
         **_voxel_tensors(result.properties),
     )
 
@@ -129,6 +139,17 @@ def _voxel_tensors(props) -> dict:
     if not props.has_voxel_tensors:
         return {}
     return {"tensor_table": props.tensor_table, "tensor_index": props.tensor_index}
+
+
+def result_gb_table(result) -> GBTable:
+    """``result.gb_table``; for grains without orientation (isotropic cases) the same table
+    with their GBs undetermined instead of an error."""
+    if not len(result.microstructure.unoriented_grain_ids):
+        return result.gb_table
+    from ..analysis import gb_table
+
+    return gb_table(result.case, result.microstructure, result.graph, result.fields,
+                    result.solution.electrode_potential, unoriented="undetermined")
 
 
 def floating_mask(micro: Microstructure, potential: np.ndarray) -> np.ndarray:
@@ -166,7 +187,18 @@ def fields_arrays(data: ResultData) -> dict[str, np.ndarray]:
         gb_face_jump=data.gb_face_jump,
         **({} if data.tensor_table is None else {
             "voxel_tensor_table_S_per_m": data.tensor_table, "tensor_index": data.tensor_index}),
+        **gb_table_face_arrays(data.gb_table),
     )
+
+
+def gb_table_face_arrays(table: GBTable | None) -> dict[str, np.ndarray]:
+    """The GB faces of the GB table and the table row of each face's segment (the columns of
+    ``GBTable`` that are not in ``gb_table.csv``), for ``fields.npz``."""
+    if table is None:
+        return {}
+    return {"gb_table_face_lower_voxel": table.face_lower_voxel,
+            "gb_table_face_axis": table.face_axis,
+            "gb_table_face_segment_row": table.face_segment_row}
 
 
 def read_result_dir(path: str | Path) -> ResultData:
@@ -217,7 +249,18 @@ def read_result_dir(path: str | Path) -> ResultData:
         total_current_A=float(summary.get("total_current_A", np.nan)),
         tensor_table=a.get("voxel_tensor_table_S_per_m"),
         tensor_index=a.get("tensor_index"),
+        grain_table=(read_csv_table(GrainTable, path / GRAIN_TABLE_FILE)
+                     if (path / GRAIN_TABLE_FILE).is_file() else None),
+        gb_table=_read_gb_table(path, a),
     )
+
+
+def _read_gb_table(path: Path, arrays: dict[str, np.ndarray]) -> GBTable | None:
+    if not (path / GB_TABLE_FILE).is_file() or "gb_table_face_segment_row" not in arrays:
+        return None
+    faces = {name: arrays[f"gb_table_{name}"]
+             for name in ("face_lower_voxel", "face_axis", "face_segment_row")}
+    return read_csv_table(GBTable, path / GB_TABLE_FILE, **faces)
 
 
 _REQUIRED_ARRAYS = ("potential", "current_density", "electric_field", "labels", "phase",

@@ -1,10 +1,10 @@
-"""The grain-boundary network: one row per GB (grain pair a < b) and one cell per GB voxel face.
+"""The grain-boundary network: one cell per GB voxel face, with the GB table's row.
 
 A GB face is a voxel face between two different grains (the faces the grain graph counts). Per
 face: the pair, the current through it and the potential drop across the GB resistor, both
 signed from grain a (the smaller id) to grain b, taken from ``fields.gb_face_*``; faces with no
-solved current (a floating grain) carry NaN. Per GB: the grain-graph attributes plus sums and
-means of the face values.
+solved current (a floating grain) carry NaN. Per GB (segment): the columns of ``gb_table.csv``
+(:class:`netsolve.analysis.GBTable`) broadcast to its faces.
 
 Cells: line segments (2D, in the plane z = 0) or quadrilaterals (3D) along the faces, coordinates
 in metres, written with meshio as .vtu so ParaView can colour boundaries by any attribute.
@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analysis.behaviour_map import face_behaviour_codes
+from ..analysis.report import WHOLE_GB, table_columns
 from ..graph import boundary_faces
 from .data import ResultData
 
@@ -59,106 +61,61 @@ def gb_faces(data: ResultData) -> GBFaces:
     return GBFaces(lower, axis, la, lb, sign, current * sign, jump * sign)
 
 
-def gb_table(data: ResultData, faces: GBFaces | None = None) -> dict[str, np.ndarray]:
-    """Per-GB columns, rows sorted by (grain_a, grain_b): the grain-graph edge attributes and
-
-    - ``gb_current_A``: net current from a to b through the solved faces (A);
-    - ``gb_abs_current_A``: sum of |face current| (A), the current crossing in either direction;
-    - ``gb_mean_jump_V``: mean potential drop a -> b over the solved faces (V), NaN if none;
-    - ``gb_mean_field_V_per_m``: that drop / t_GB (V/m), NaN when t_GB = 0;
-    - ``n_solved_faces``.
-    """
-    faces = gb_faces(data) if faces is None else faces
-    graph = data.graph
-    edges = sorted((min(a, b), max(a, b)) for a, b in graph.edges())
-    pairs = np.array(edges, dtype=np.int64).reshape(-1, 2)
-    table: dict[str, np.ndarray] = {"grain_a": pairs[:, 0], "grain_b": pairs[:, 1]}
-    ndim = data.grid.ndim
-    names = ["n_faces", *(["length_m"] if ndim == 2 else []), "area_m2", "misorientation_deg",
-             "plane_angle_deg", "path_misorientation_deg"]
-    for name in names:  # one O(n_GB) attribute gather per column
-        table[name] = np.array([graph.edges[a, b][name] for a, b in edges], dtype=float)
-    table["n_faces"] = table["n_faces"].astype(np.int64)
-    row = _rows(pairs, faces.grain_a, faces.grain_b)
-    solved = ~np.isnan(faces.current_A)
-    n = len(pairs)
-    table["gb_current_A"] = np.bincount(row[solved], faces.current_A[solved], n)
-    table["gb_abs_current_A"] = np.bincount(row[solved], np.abs(faces.current_A[solved]), n)
-    n_solved = np.bincount(row[solved], minlength=n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_jump = np.bincount(row[solved], faces.jump_V[solved], n) / n_solved
-    table["gb_mean_jump_V"] = mean_jump
-    table["gb_mean_field_V_per_m"] = (mean_jump / data.gb_thickness_m if data.gb_thickness_m > 0
-                                      else np.full(n, np.nan))
-    table["n_solved_faces"] = n_solved
-    return table
-
-
-def merge_gb_attributes(table: dict[str, np.ndarray],
-                        extra: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:
-    """Add the columns of ``extra`` (a per-GB table with ``grain_a``, ``grain_b`` columns, in
-    any order and either orientation of the pair) to ``table``; GBs absent from ``extra`` get
-    NaN (numbers) or "" (text)."""
-    if not extra:
-        return table
-    missing = {"grain_a", "grain_b"} - set(extra)
-    if missing:
-        raise ValueError(f"GB attribute table lacks column(s) {sorted(missing)}")
-    a, b = np.asarray(extra["grain_a"], np.int64), np.asarray(extra["grain_b"], np.int64)
-    ea, eb = np.minimum(a, b), np.maximum(a, b)
-    pairs = np.stack([ea, eb], axis=1)
-    order = np.lexsort((eb, ea))
-    row = _rows(pairs[order], table["grain_a"], table["grain_b"], missing=-1)
-    merged = dict(table)
-    for name, column in extra.items():
-        if name in ("grain_a", "grain_b"):
+def gb_cell_data(data: ResultData, faces: GBFaces) -> dict[str, np.ndarray]:
+    """Per-face cell arrays: the face values, and every column of the GB table row of the
+    face's segment (2D) / GB (3D) (``table_row`` = that row of ``gb_table.csv``, ``gb_row`` =
+    the whole-GB row); text columns as integer codes ``<name>_code`` (``behaviour_code``: the
+    codes of :mod:`netsolve.analysis.behaviour_map`; others number the sorted distinct values
+    from 0). Without a GB table: the face values and the grain pair."""
+    t_gb = data.gb_thickness_m
+    cells: dict[str, np.ndarray] = {
+        "grain_a": faces.grain_a, "grain_b": faces.grain_b,
+        "face_current_A": faces.current_A, "face_jump_V": faces.jump_V,
+        "face_gb_field_V_per_m": (faces.jump_V / t_gb if t_gb > 0
+                                  else np.full(len(faces.lower), np.nan))}
+    table = data.gb_table
+    if table is None:
+        return cells
+    n_vox = data.labels.size
+    key = faces.axis.astype(np.int64) * n_vox + faces.lower
+    table_key = np.asarray(table.face_axis, np.int64) * n_vox + table.face_lower_voxel
+    order = np.argsort(table_key, kind="stable")
+    position = order[np.searchsorted(table_key, key, sorter=order)]
+    row = np.asarray(table.face_segment_row, np.int64)[position]
+    cells["table_row"] = row
+    whole = (table.segment == WHOLE_GB) & (table.grain_b > 0)
+    whole_rows = np.flatnonzero(whole)
+    cells["gb_row"] = whole_rows[_rows(np.stack([table.grain_a[whole], table.grain_b[whole]], 1),
+                                       faces.grain_a, faces.grain_b)]
+    cells["behaviour_code"] = face_behaviour_codes(table)[position]
+    for name, column in table_columns(table).items():
+        if name in ("grain_a", "grain_b", "behaviour"):
             continue
-        column = np.asarray(column)[order]
-        fill = "" if column.dtype.kind in "US" else np.nan
-        out = np.full(len(row), fill, dtype=column.dtype if column.dtype.kind in "US" else float)
-        out[row >= 0] = column[row[row >= 0]]
-        merged[name] = out
-    return merged
+        if column.dtype.kind in "OUS":
+            _, codes = np.unique(column.astype(str), return_inverse=True)
+            cells[f"{name}_code"] = codes.ravel()[row].astype(np.int32)
+        else:
+            cells[name] = column[row].astype(float if column.dtype.kind == "f" else np.int64)
+    return cells
 
 
-def _rows(pairs: np.ndarray, a: np.ndarray, b: np.ndarray, missing: int | None = None) -> np.ndarray:
-    """Row of each (a, b) in ``pairs`` (sorted by a, then b); ``missing`` for absent pairs
-    (None: every pair must be present)."""
+def _rows(pairs: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row of each (a, b) in ``pairs`` (rows of grain pairs, any order; every (a, b) present)."""
     width = int(max(pairs.max(initial=0), a.max(initial=0), b.max(initial=0))) + 1
-    keys = pairs[:, 0] * width + pairs[:, 1]
-    query = a * width + b
-    pos = np.searchsorted(keys, query)
-    if missing is None:
-        return pos
-    clipped = np.minimum(pos, max(len(keys) - 1, 0))
-    ok = (pos < len(keys)) & (keys[clipped] == query) if len(keys) else np.zeros(len(query), bool)
-    return np.where(ok, pos, missing)
+    keys = pairs[:, 0].astype(np.int64) * width + pairs[:, 1]
+    order = np.argsort(keys, kind="stable")
+    return order[np.searchsorted(keys, a.astype(np.int64) * width + b, sorter=order)]
 
 
-def write_gb_network(data: ResultData, path: str | Path,
-                     extra: dict[str, np.ndarray] | None = None) -> Path:
-    """Write the GB faces as line (2D) / quad (3D) cells with per-face values and the per-GB
-    table broadcast to each face (``extra``: more per-GB columns, see
-    :func:`merge_gb_attributes`; text columns become integer codes ``<name>_code`` numbering
-    the sorted distinct values from 0)."""
+def write_gb_network(data: ResultData, path: str | Path) -> Path:
+    """Write the GB faces as line (2D) / quad (3D) cells with :func:`gb_cell_data`."""
     import meshio
 
     faces = gb_faces(data)
-    table = merge_gb_attributes(gb_table(data, faces), extra)
     points, cells = face_cells(faces.lower, faces.axis, data.grid.shape, data.grid.voxel_size_m)
-    row = _rows(np.stack([table["grain_a"], table["grain_b"]], 1), faces.grain_a, faces.grain_b)
-    cell_data = {"gb_index": row, "face_current_A": faces.current_A, "face_jump_V": faces.jump_V,
-                 "face_gb_field_V_per_m": (faces.jump_V / data.gb_thickness_m
-                                           if data.gb_thickness_m > 0
-                                           else np.full(len(row), np.nan))}
-    for name, column in table.items():
-        if column.dtype.kind in "US":
-            _, codes = np.unique(column, return_inverse=True)
-            cell_data[f"{name}_code"] = codes[row].astype(np.int32)
-        else:
-            cell_data[name] = column[row]
     kind = "line" if data.grid.ndim == 2 else "quad"
-    mesh = meshio.Mesh(points, [(kind, cells)], cell_data={k: [v] for k, v in cell_data.items()})
+    mesh = meshio.Mesh(points, [(kind, cells)],
+                       cell_data={k: [v] for k, v in gb_cell_data(data, faces).items()})
     meshio.write(path, mesh, file_format="vtu")
     return Path(path)
 

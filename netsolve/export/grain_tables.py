@@ -1,95 +1,67 @@
-"""Per-grain and per-GB tables (CSV) and the grain graph with field values (GraphML)."""
+"""The analysis tables of a result as CSV (``grain_table.csv``, ``gb_table.csv``) and the grain
+graph with their values (GraphML).
+
+The tables are :class:`netsolve.analysis.GrainTable` and :class:`netsolve.analysis.GBTable`
+(columns in ``docs/gb-classification.md``): one grain table and one GB table per result.
+"""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 
+from ..analysis.report import WHOLE_GB, table_columns
+from ..errors import CaseError
 from ..graph import write_graphml
-from .data import ResultData
-from .gbnet import gb_table
+from .data import GB_TABLE_FILE, GRAIN_TABLE_FILE, ResultData
+
+#: per-GB columns of ``gb_table.csv`` copied onto the GraphML edges
+GRAPHML_GB_COLUMNS = ("gb_type", "subtype", "behaviour", "blocking", "current_A",
+                      "abs_current_A", "n_solved_faces", "jump_V", "gb_field_V_m", "j_contrast",
+                      "risk_score")
 
 
-def grain_table(data: ResultData) -> dict[str, np.ndarray]:
-    """One row per grain present in the map (sorted by id): geometry and orientation from the
-    grain graph, plus ``mean_potential_V`` and ``mean_current_density_A_per_m2`` (mean |J| over
-    the grain's voxels with a solved value; NaN for a floating grain)."""
-    micro = data.microstructure
-    rows = micro.grain_index.ravel()
-    inside = rows >= 0
-    n_rows = len(micro.orientations)
-    j_mag = np.linalg.norm(data.current_density, axis=-1).ravel()
-    means = {}
-    for name, values in (("mean_potential_V", data.potential.ravel()),
-                         ("mean_current_density_A_per_m2", j_mag)):
-        ok = inside & np.isfinite(values)
-        count = np.bincount(rows[ok], minlength=n_rows)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means[name] = np.bincount(rows[ok], values[ok], n_rows) / count
-    present = np.flatnonzero(np.bincount(rows[inside], minlength=n_rows))
-    graph = data.graph
-    ids = micro.orientations.grain_ids[present]
-    node = [graph.nodes[int(i)] for i in ids]  # one dict lookup per grain
-    size_key = "area_m2" if data.grid.ndim == 2 else "volume_m3"
-    table: dict[str, np.ndarray] = {"grain_id": ids,
-                                    "n_voxels": np.array([n["n_voxels"] for n in node]),
-                                    size_key: np.array([n[size_key] for n in node])}
-    centroid = np.array([n["centroid_m"] for n in node], dtype=float).reshape(len(node), -1)
-    c_axis = np.array([n["c_axis"] for n in node], dtype=float).reshape(len(node), 3)
-    for k, axis in enumerate("xyz"[:data.grid.ndim]):
-        table[f"centroid_{axis}_m"] = centroid[:, k]
-    for k, axis in enumerate("xyz"):
-        table[f"c_axis_{axis}"] = c_axis[:, k]
-    for name in ("theta_deg", "alpha_deg"):
-        table[name] = np.array([n[name] for n in node], dtype=float)
-    for name in means:
-        table[name] = means[name][present]
-    return table
-
-
-def write_csv(columns: dict[str, np.ndarray], path: str | Path) -> Path:
-    """Columns of equal length as CSV with a header row (floats with 10 significant digits)."""
-    names = list(columns)
-    cells = [[_cell(v) for v in np.asarray(columns[k]).tolist()] for k in names]
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(names)
-        writer.writerows(zip(*cells))
-    return Path(path)
-
-
-def write_tables(data: ResultData, folder: str | Path,
-                 gb_extra: dict[str, np.ndarray] | None = None) -> list[Path]:
-    """``grains.csv`` (:func:`grain_table`) and ``grain_boundaries.csv``
-    (:func:`netsolve.export.gbnet.gb_table`, plus the columns of ``gb_extra``)."""
-    from .gbnet import merge_gb_attributes
-
+def write_tables(data: ResultData, folder: str | Path) -> list[Path]:
+    """``grain_table.csv`` and ``gb_table.csv`` of a result (a CaseError if a saved result has
+    none: written by an older netsolve)."""
     folder = Path(folder)
-    return [write_csv(grain_table(data), folder / "grains.csv"),
-            write_csv(merge_gb_attributes(gb_table(data), gb_extra),
-                      folder / "grain_boundaries.csv")]
+    written = []
+    for table, name in ((data.grain_table, GRAIN_TABLE_FILE), (data.gb_table, GB_TABLE_FILE)):
+        if table is None:
+            raise CaseError(f"{data.label}: the result has no {name} (written by an older "
+                            f"netsolve? run the case again)")
+        written.append(table.write_csv(folder / name))
+    return written
+
+
+def whole_gb_columns(data: ResultData) -> dict[str, np.ndarray]:
+    """The ``gb_table.csv`` columns of the whole grain|grain boundaries (no segments, no
+    grain|phase interfaces); empty without a GB table."""
+    if data.gb_table is None:
+        return {}
+    columns = table_columns(data.gb_table)
+    whole = (columns["segment"] == WHOLE_GB) & (columns["grain_b"] > 0)
+    return {name: column[whole] for name, column in columns.items()}
 
 
 def write_result_graphml(data: ResultData, path: str | Path) -> Path:
-    """The grain graph (:mod:`netsolve.graph`) with the field values of :func:`grain_table`
-    on its nodes and the current columns of :func:`gb_table` on its edges."""
+    """The grain graph (:mod:`netsolve.graph`) with the numeric columns of the grain table on
+    its nodes and :data:`GRAPHML_GB_COLUMNS` of the GB table on its edges."""
     import networkx as nx
 
     graph = data.graph.copy()
-    grains = grain_table(data)
-    for name in ("mean_potential_V", "mean_current_density_A_per_m2"):
-        nx.set_node_attributes(graph, dict(zip(grains["grain_id"].tolist(),
-                                               grains[name].tolist())), name)
-    table = gb_table(data)
-    pairs = list(zip(table["grain_a"].tolist(), table["grain_b"].tolist()))
-    for name in ("gb_current_A", "gb_abs_current_A", "gb_mean_jump_V", "n_solved_faces"):
-        nx.set_edge_attributes(graph, dict(zip(pairs, table[name].tolist())), name)
+    if data.grain_table is not None:
+        grains = table_columns(data.grain_table)
+        ids = grains["grain_id"].tolist()
+        for name in ("mean_potential_V", "mean_abs_j_A_m2", "max_abs_j_A_m2", "current_share",
+                     "mean_abs_e_V_m", "n_gb", "n_blocking_gb"):
+            nx.set_node_attributes(graph, dict(zip(ids, grains[name].tolist())), name)
+    table = whole_gb_columns(data)
+    if table:
+        pairs = list(zip(table["grain_a"].tolist(), table["grain_b"].tolist()))
+        for name in GRAPHML_GB_COLUMNS:
+            values = [v if isinstance(v, (bool, int, float)) else str(v)
+                      for v in table[name].tolist()]
+            nx.set_edge_attributes(graph, dict(zip(pairs, values)), name)
     return write_graphml(graph, path)
-
-
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return "nan" if value != value else f"{value:.10g}"
-    return str(value)

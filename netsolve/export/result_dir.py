@@ -1,9 +1,9 @@
 """The result directory of ``netsolve run``, written atomically.
 
-A result directory holds ``summary.json``, ``fields.npz`` (everything ``netsolve export`` and
-``netsolve plot`` need to rebuild files and figures later), a copy of the case file, and the
-export formats and figures chosen in ``[output]``, and the grain-boundary analysis
-(``grain_table.csv``, ``gb_table.csv``, ``gb_map.png``). Everything is written into a temporary
+A result directory holds ``summary.json``, ``fields.npz`` and the analysis tables
+``grain_table.csv`` and ``gb_table.csv`` (everything ``netsolve export`` and ``netsolve plot``
+need to rebuild files and figures later), a copy of the case file, and the export formats and
+figures chosen in ``[output]``. Everything is written into a temporary
 sibling directory that is renamed into place at the end, so an interrupted run never leaves a
 half-written result.
 """
@@ -34,6 +34,7 @@ def write_result(result, out_dir: str | Path, *, figures: bool | tuple[str, ...]
     ``formats``: export formats (None: the case's ``[output] formats``).
     """
     from . import export_formats
+    from .grain_tables import write_tables
 
     out_dir = Path(out_dir).absolute()
     output = result.case.output
@@ -45,36 +46,22 @@ def write_result(result, out_dir: str | Path, *, figures: bool | tuple[str, ...]
         write_fields_npz(data, tmp / "fields.npz")
         if result.case.path is not None:
             shutil.copyfile(result.case.path, tmp / "case.toml")
-        export_formats(data, tmp, formats)
+        write_tables(data, tmp)  # the analysis tables come with every result
+        export_formats(data, tmp, tuple(f for f in formats if f != "csv"))
         if names:
             from .. import plot
 
             plot.write_figures(data, tmp, names, output.figure_formats,
                                contours=output.contours, streamlines=output.streamlines)
-        write_analysis(result, tmp, figures=bool(names))
     return out_dir
-
-
-def write_analysis(result, folder: Path, *, figures: bool = True) -> None:
-    """``grain_table.csv``; ``gb_table.csv`` and ``gb_map.png`` (2D) when every grain has an
-    orientation (the GB classification needs them; isotropic cases may leave them out)."""
-    result.grain_table.write_csv(folder / "grain_table.csv")
-    if len(result.microstructure.unoriented_grain_ids):
-        return
-    result.gb_table.write_csv(folder / "gb_table.csv")
-    if figures and result.case.grid.ndim == 2:
-        from ..plot_gb import plot_gb_map
-
-        for fmt in result.case.output.figure_formats:
-            plot_gb_map(result.case, result.microstructure, result.gb_table,
-                        folder / f"gb_map.{fmt}", result.graph)
 
 
 def write_fields_npz(result, path: Path) -> None:
     """Voxel fields and what is needed to rebuild every export and figure: potential (V),
     current_density (A/m^2), electric_field (V/m), labels, phase, floating (bool),
     electrode_index, voxel_size_nm, thickness_nm, the grain orientation table, grain
-    conductivity tensors (S/m), the GB faces (``gb_face_*``), electrode names and edges.
+    conductivity tensors (S/m), the GB faces (``gb_face_*``), electrode names and edges, and
+    the GB faces of the GB table with their segment rows (``gb_table_face_*``).
     ``result``: a :class:`~netsolve.result.Result` or :class:`ResultData`."""
     data = result if isinstance(result, ResultData) else result_data(result)
     np.savez(path, **fields_arrays(data))

@@ -33,8 +33,10 @@ VTK_TYPES = {np.dtype(np.float64): "Float64", np.dtype(np.float32): "Float32",
 def voxel_arrays(data: ResultData, extra: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """The cell arrays of the .vti: name -> grid-shaped (scalar) or grid + (k,) array.
 
-    Vectors get 3 components (z = 0 in 2D) so ParaView can draw glyphs. ``extra`` adds arrays of
-    the grid shape (e.g. a per-voxel GB behaviour code), under their own names.
+    Vectors get 3 components (z = 0 in 2D) so ParaView can draw glyphs. ``gb_behaviour`` (with a
+    GB table): the behaviour code of the GBs a voxel touches
+    (:func:`netsolve.analysis.behaviour_map.voxel_behaviour_codes`). ``extra`` adds arrays of
+    the grid shape, under their own names.
     """
     ndim = data.grid.ndim
     micro = data.microstructure
@@ -48,6 +50,10 @@ def voxel_arrays(data: ResultData, extra: dict[str, np.ndarray] | None = None) -
         "electrode": micro.electrode_index.astype(np.int16),
         "floating": data.floating.astype(np.uint8),
     }
+    if data.gb_table is not None:
+        from ..analysis.behaviour_map import voxel_behaviour_codes
+
+        arrays["gb_behaviour"] = voxel_behaviour_codes(data.gb_table, data.grid.shape)
     tensor = data.voxel_tensor()
     for i in range(ndim):  # loop over tensor components (3 in 2D, 6 in 3D)
         for j in range(i, ndim):
