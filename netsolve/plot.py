@@ -112,7 +112,7 @@ def plot_current_density(result, path: str | Path, *, contours: str = "none",
     (``contours="potential"``) or iso-|J| (``"current"``) lines and current streamlines."""
     data = _as_data(result)
     magnitude = np.linalg.norm(data.current_density, axis=-1)
-    title = f"{data.label}: current density |J|, I = {data.total_current_A:.3g} A"
+    title = f"{data.title}: current density |J|, I = {data.total_current_A:.3g} A"
     return _field_figure(data, path, magnitude, data.current_density, "inferno",
                          "|J| (A/m²)", title, contours, streamlines, size_px, dpi, gb_field=False)
 
@@ -124,7 +124,7 @@ def plot_electric_field(result, path: str | Path, *, contours: str = "none",
     t_GB) drawn on the boundaries in its own colour scale."""
     data = _as_data(result)
     magnitude = np.linalg.norm(data.electric_field, axis=-1)
-    title = f"{data.label}: electric field |E| in grains and grain boundaries"
+    title = f"{data.title}: electric field |E| in grains and grain boundaries"
     return _field_figure(data, path, magnitude, data.electric_field, "viridis",
                          "bulk |E| (V/m)", title, contours, streamlines, size_px, dpi,
                          gb_field=True)
@@ -169,7 +169,7 @@ def plot_grain_map(result, path: str | Path, *, size_px: tuple[int, int] | None 
     legend_ax = fig.add_subplot(key_ax.get_subplotspec().get_gridspec()[1, len(views)])
     legend_ax.axis("off")
     legend_ax.legend(handles=handles, loc="upper center", frameon=False, fontsize="small")
-    fig.suptitle(f"{data.label}: grains coloured by c-axis orientation")
+    fig.suptitle(f"{data.title}: grains coloured by c-axis orientation")
     return _save(fig, path, dpi)
 
 

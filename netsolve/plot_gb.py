@@ -76,7 +76,7 @@ def plot_gb_map(data, path: str | Path, *, size_px: tuple[int, int] | None = Non
                fontsize="small")
     whole = table.segment == -1
     source = str(table.field_source[whole][0]) if whole.any() else ""
-    fig.suptitle(f"{data.label}: grain-boundary behaviour"
+    fig.suptitle(f"{data.title}: grain-boundary behaviour"
                  + (f" ({source} field)" if source else ""))
     return plot._save(fig, path, dpi)
 

@@ -70,6 +70,11 @@ class ResultData:
     gb_table: GBTable | None = None
 
     @property
+    def title(self) -> str:
+        """The case name for figure titles (the case file's stem, without ".toml")."""
+        return self.label.removesuffix(".toml")
+
+    @property
     def grid(self) -> Grid:
         return self.microstructure.grid
 
