@@ -189,7 +189,7 @@ def build_fem_operator(case: Case, micro: Microstructure, props: Properties, *,
     tensor_index = np.where(is_grain, micro.grain_index, n_grains)[conducting].astype(np.int32)
 
     gb_resistive = bool(np.isfinite(props.gb_conductance_m2))
-    region = np.full(shape, -1, dtype=np.int64)  # -1: no element
+    region = np.full(shape, -1, dtype=np.int32)  # -1: no element
     region[conducting] = tensor_index if gb_resistive else 0  # t_GB = 0: one node per corner
     slot_copy, n_copies = _corner_copies(region, n_grains if gb_resistive else None,
                                          periodic_axes)
@@ -205,7 +205,7 @@ def build_fem_operator(case: Case, micro: Microstructure, props: Properties, *,
     pair_i, pair_j = np.triu_indices(n_corners, k=1)
     pair_a = element_nodes[:, pair_i].ravel()
     pair_b = element_nodes[:, pair_j].ravel()
-    pair_value = stiffness[tensor_index][:, pair_i, pair_j].ravel()
+    pair_value = stiffness[:, pair_i, pair_j][tensor_index].ravel()  # no (n_elements, 2^d, 2^d)
 
     gb = _gb_interfaces(micro, element_of_voxel, element_nodes, offsets,
                         props.gb_conductance_m2 * grid.face_area_m2 / 2 ** (ndim - 1))
@@ -242,18 +242,18 @@ def _corner_copies(region: np.ndarray, backbone: int | None, periodic_axes) -> t
     slots = np.stack([padded[tuple(slice(o, o + n) for o, n in zip(offset, corner_shape))]
                       for offset in offsets]).reshape(n_slots, -1)
     valid = slots >= 0
-    rep = np.repeat(np.arange(n_slots, dtype=np.int64)[:, None], slots.shape[1], axis=1)
-    passes = 1 if backbone is None else n_slots - 1  # the backbone relation needs closure
-    for _ in range(passes):
-        for s in range(n_slots):
-            for t in range(n_slots):
-                if s == t:
-                    continue
-                joined = valid[s] & valid[t] & (slots[s] == slots[t])
-                if backbone is not None:
-                    joined |= valid[s] & valid[t] & ((slots[s] == backbone)
-                                                     | (slots[t] == backbone))
-                rep[s] = np.where(joined, np.minimum(rep[s], rep[t]), rep[s])
+    # Equal regions: each slot points at the first slot of its region (slot pairs s > t only;
+    # t runs downwards so that the smallest t wins). Invalid slots are never used below.
+    rep = np.repeat(np.arange(n_slots, dtype=np.int8)[:, None], slots.shape[1], axis=1)
+    for s in range(1, n_slots):
+        for t in range(s - 1, -1, -1):
+            rep[s][slots[s] == slots[t]] = t
+    if backbone is not None:
+        # The backbone joins every region it touches (transitively): close the relation, but
+        # only at the few corners that touch the backbone.
+        near = np.flatnonzero((slots == backbone).any(axis=0))
+        rep[:, near] = _join_through_backbone(slots[:, near], valid[:, near], rep[:, near],
+                                              backbone)
     key = np.arange(slots.shape[1])[None, :] * n_slots + rep
     used = np.zeros(slots.size, dtype=bool)
     used[key[valid]] = True
@@ -265,6 +265,22 @@ def _corner_copies(region: np.ndarray, backbone: int | None, periodic_axes) -> t
         first = np.take(slot_copy, [0], axis=1 + axis)
         slot_copy = np.concatenate([slot_copy, first], axis=1 + axis)
     return slot_copy, int(used.sum())
+
+
+def _join_through_backbone(slots, valid, rep, backbone) -> np.ndarray:
+    """Representative slot per (slot, corner) when slots of equal regions and slots next to the
+    backbone are joined: ``n_slots - 1`` relaxation passes close the relation."""
+    n_slots = len(slots)
+    rep = rep.copy()
+    for _ in range(n_slots - 1):
+        for s in range(n_slots):
+            for t in range(n_slots):
+                if s == t:
+                    continue
+                joined = valid[s] & valid[t] & ((slots[s] == slots[t]) | (slots[s] == backbone)
+                                                | (slots[t] == backbone))
+                rep[s] = np.where(joined, np.minimum(rep[s], rep[t]), rep[s])
+    return rep
 
 
 def _face_corners(offsets: np.ndarray, axis: int, side: int) -> np.ndarray:
