@@ -106,7 +106,8 @@ def classification_table(result: Result) -> dict[str, np.ndarray] | None:
     rows = np.flatnonzero((table.segment == WHOLE_GB) & (table.grain_b >= 0))
     rows = rows[np.lexsort((table.grain_b[rows], table.grain_a[rows]))]
     return {"grain_a": table.grain_a[rows], "grain_b": table.grain_b[rows],
-            "subtype": table.subtype[rows].astype(str), "behaviour": table.behaviour[rows].astype(str),
+            "subtype": table.subtype[rows].astype(str),
+            "behaviour": table.behaviour[rows].astype(str),
             "blocking": table.blocking[rows].astype(bool), "risk": table.risk_score[rows]}
 
 
