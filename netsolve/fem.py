@@ -199,23 +199,42 @@ def build_fem_operator(case: Case, micro: Microstructure, props: Properties, *,
         window = tuple(slice(o, o + n) for o, n in zip(omega, shape))
         element_nodes[:, j] = slot_copy[slot][window][conducting]
 
-    # Element couplings: the off-diagonal stiffness entries of every local pair (i < j).
     stiffness = (grid.voxel_volume_m3 / h**2) * np.einsum(
         "kab,abij->kij", tensor_table, reference_stiffness(ndim))
-    pair_i, pair_j = np.triu_indices(n_corners, k=1)
-    pair_a = element_nodes[:, pair_i].ravel()
-    pair_b = element_nodes[:, pair_j].ravel()
-    pair_value = stiffness[:, pair_i, pair_j][tensor_index].ravel()  # no (n_elements, 2^d, 2^d)
-
     gb = _gb_interfaces(micro, element_of_voxel, element_nodes, offsets,
                         props.gb_conductance_m2 * grid.face_area_m2 / 2 ** (ndim - 1))
     contact = _contacts(case, micro, element_of_voxel, element_nodes, offsets, tensor_table,
                         tensor_index, n_copies)
+    del element_of_voxel, region, slot_copy
     return _eliminate_dirichlet(
         case, grid, element_voxel, element_nodes, tensor_index, tensor_table, n_copies,
-        np.concatenate([pair_a, gb["copies"][:, 0]]),
-        np.concatenate([pair_b, gb["copies"][:, 1]]),
-        np.concatenate([pair_value, -gb["conductance"]]), gb, contact)
+        _couplings(element_nodes, tensor_index, stiffness, gb), gb, contact)
+
+
+def _couplings(element_nodes, tensor_index, stiffness, gb) -> dict[str, np.ndarray]:
+    """Every off-diagonal coupling once: copies "a", "b" and "value" (S, the stiffness entry):
+    the element pairs (i < j, element-major), then the GB interface links (-conductance).
+
+    Each array is allocated once (no per-element 2^d x 2^d temporary, no concatenation) and
+    handed over in a dict, so that the consumer can free each as soon as it is used: at 2048^2
+    these arrays are the peak memory of the FEM assembly.
+    """
+    n_elements, n_corners = element_nodes.shape
+    pair_i, pair_j = np.triu_indices(n_corners, k=1)
+    n_pairs = n_elements * len(pair_i)
+    n_total = n_pairs + len(gb["copies"])
+    out = {}
+    for name, local, side in (("a", pair_i, 0), ("b", pair_j, 1)):
+        copies = np.empty(n_total, dtype=element_nodes.dtype)
+        np.take(element_nodes, local, axis=1, out=copies[:n_pairs].reshape(n_elements, -1))
+        copies[n_pairs:] = gb["copies"][:, side]
+        out[name] = copies
+    value = np.empty(n_total)
+    np.take(stiffness[:, pair_i, pair_j], tensor_index, axis=0,
+            out=value[:n_pairs].reshape(n_elements, -1))
+    value[n_pairs:] = -gb["conductance"]
+    out["value"] = value
+    return out
 
 
 def _corner_copies(region: np.ndarray, backbone: int | None, periodic_axes) -> tuple:
@@ -350,8 +369,9 @@ def _contacts(case, micro, element_of_voxel, element_nodes, offsets, tensor_tabl
 
 
 def _eliminate_dirichlet(case, grid, element_voxel, element_nodes, tensor_index, tensor_table,
-                         n_copies, pair_a, pair_b, pair_value, gb, contact) -> FemOperator:
-    """Split the couplings into the unknowns' matrix, electrode links and electrode pairs."""
+                         n_copies, couplings, gb, contact) -> FemOperator:
+    """Split the couplings (:func:`_couplings`, consumed) into the unknowns' matrix, electrode
+    links and electrode pairs."""
     n_e = len(case.electrodes)
     copy_electrode = contact["copy_electrode"]
     free = copy_electrode < 0
@@ -366,16 +386,25 @@ def _eliminate_dirichlet(case, grid, element_voxel, element_nodes, tensor_index,
         np.add.at(coupling, (ka[other], ka[other]), g[other])
         np.add.at(coupling, (kb[other], kb[other]), g[other])
 
+    pair_a = couplings.pop("a")
+    unknown_a = copy_unknown[pair_a]
+    pair_b = couplings.pop("b")
+    unknown_b = copy_unknown[pair_b]
+    pair_value = couplings.pop("value")
+    # The few couplings that touch a Dirichlet copy become electrode links or couplings.
+    boundary = np.flatnonzero((unknown_a < 0) | (unknown_b < 0))
+    pair_a, pair_b = pair_a[boundary], pair_b[boundary]  # frees the full arrays
+    boundary_value = pair_value[boundary]
     free_a, free_b = free[pair_a], free[pair_b]
-    both = free_a & free_b
     link_node, link_electrode, link_g = [], [], []
     for mine, theirs in ((pair_a, pair_b), (pair_b, pair_a)):
         to_dirichlet = free[mine] & ~free[theirs]
         link_node.append(copy_unknown[mine[to_dirichlet]])
         link_electrode.append(copy_electrode[theirs[to_dirichlet]])
-        link_g.append(-pair_value[to_dirichlet])
+        link_g.append(-boundary_value[to_dirichlet])
     neither = ~free_a & ~free_b
-    couple(copy_electrode[pair_a[neither]], copy_electrode[pair_b[neither]], -pair_value[neither])
+    couple(copy_electrode[pair_a[neither]], copy_electrode[pair_b[neither]],
+           -boundary_value[neither])
 
     robin_free = free[contact["robin_copy"]]
     link_node.append(copy_unknown[contact["robin_copy"][robin_free]])
@@ -387,9 +416,13 @@ def _eliminate_dirichlet(case, grid, element_voxel, element_nodes, tensor_index,
     e_node = np.concatenate(link_node)
     e_electrode = np.concatenate(link_electrode).astype(np.int64)
     e_g = np.concatenate(link_g)
-    matrix = laplacian(n_nodes, np.stack([copy_unknown[pair_a[both]],
-                                          copy_unknown[pair_b[both]]], axis=1),
-                       -pair_value[both], np.bincount(e_node, e_g, n_nodes))
+    if len(boundary):  # keep the couplings between unknowns
+        keep = np.ones(len(unknown_a), dtype=bool)
+        keep[boundary] = False
+        unknown_a, unknown_b, pair_value = unknown_a[keep], unknown_b[keep], pair_value[keep]
+    np.negative(pair_value, out=pair_value)  # coupling -> link conductance, in place
+    matrix = laplacian(n_nodes, (unknown_a, unknown_b), pair_value,
+                       np.bincount(e_node, e_g, n_nodes))
     return FemOperator(
         shape=grid.shape, voxel_size_m=grid.voxel_size_m, voxel_volume_m3=grid.voxel_volume_m3,
         face_area_m2=grid.face_area_m2, element_voxel=element_voxel,

@@ -128,9 +128,7 @@ class RugeStubenPreconditioner:
             # measured 20-25 % less setup for the same iterations (docs/performance.md).
             with _short_spectral_radius_estimate():
                 self.hierarchy = pyamg.rootnode_solver(
-                    # a copy: pyamg drops the explicit zeros of the matrix it is given, and the
-                    # operator's stored entries are its connectivity (netsolve.solve)
-                    matrix.astype(np.float64),
+                    _untouchable_by_pyamg(matrix),
                     strength=[("evolution", {"k": 2, "epsilon": 4.0}),
                               ("classical", {"theta": 0.25})],
                     smooth=("energy", {"degree": 1, "maxiter": 2, "weighting": "diagonal"}),
@@ -167,6 +165,16 @@ class RugeStubenPreconditioner:
 
     def operator(self, n: int) -> spla.LinearOperator:
         return spla.LinearOperator((n, n), matvec=self, dtype=np.float64)
+
+
+def _untouchable_by_pyamg(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """The float64 matrix itself when pyamg's in-place clean-ups (sort_indices, sum_duplicates,
+    eliminate_zeros) cannot change it, else a copy: the operator's stored entries, explicit
+    zeros included, are its connectivity (netsolve.solve). Saves a matrix-sized copy at the
+    memory peak of the setup."""
+    canonical = (matrix.dtype == np.float64 and matrix.has_canonical_format
+                 and not np.any(matrix.data == 0))
+    return matrix if canonical else matrix.astype(np.float64)
 
 
 @contextmanager
