@@ -8,6 +8,8 @@
   against 51 iterations at 2048^2); float32 levels halve the memory traffic of the cycle while
   CG, the residual and the convergence check stay in float64. If the float32 hierarchy does not
   reach the tolerance, the solve is repeated with a float64 hierarchy from where it stopped.
+  The finite-element matrix gets a root-node aggregation hierarchy instead (the operator's
+  ``amg_hierarchy``; :class:`RugeStubenPreconditioner`), with the same cycle.
 - ``cg``: Jacobi-preconditioned CG (no setup; slow, mostly a reference).
 
 All share one contract: ``solve(matrix, rhs, rtol, maxiter) -> (X, SolverStats)`` with rhs of
@@ -189,7 +191,10 @@ def _short_spectral_radius_estimate(matrix: sp.csr_matrix):
     import pyamg.strength
     from pyamg.util.linalg import approximate_spectral_radius
 
-    scale = 1.0 / np.sqrt(matrix.diagonal())
+    diagonal = matrix.diagonal()
+    positive = diagonal > 0
+    scale = np.ones_like(diagonal)  # 1 where the diagonal vanishes, as pyamg's D^-1
+    scale[positive] = 1.0 / np.sqrt(diagonal[positive])
 
     def short_estimate(jacobi_matrix, *args, **kwargs):
         if jacobi_matrix.shape == matrix.shape:
