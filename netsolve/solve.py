@@ -69,7 +69,11 @@ def laplacian(n_nodes: int, link_nodes: np.ndarray | tuple, conductance: np.ndar
                                                                                 copy=False)
     cols = np.concatenate([b, a, np.arange(n_nodes, dtype=index_dtype)]).astype(index_dtype,
                                                                                 copy=False)
-    values = np.concatenate([-conductance, -conductance, diag])
+    n_links = len(conductance)
+    values = np.empty(2 * n_links + n_nodes)  # no temporaries: matrix-sized at 2048^2
+    np.negative(conductance, out=values[:n_links])
+    values[n_links:2 * n_links] = values[:n_links]
+    values[2 * n_links:] = diag
     matrix = sp.csr_matrix((values, (rows, cols)), shape=(n_nodes, n_nodes))
     matrix.sum_duplicates()
     return matrix
