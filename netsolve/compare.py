@@ -5,6 +5,12 @@ from a to b (sum of its face currents, A) and the mean potential jump from a to 
 (V; a's side minus b's side). Rankings (1 = largest) of grains by mean |J| and of GBs by |current|
 and |jump|, with Spearman rank correlations between the two discretizations. Both solves use the
 case's materials, electrodes and solver settings; only ``[solver] discretization`` differs.
+
+When every grain has an orientation, each GB is also classified (:mod:`netsolve.analysis`)
+under each discretization's own *solved* field (whatever ``[analysis] field`` says, so that the
+comparison shows what the discretization changes): subtype (type, letter, suffix), behaviour,
+blocking flag, risk score and risk rank (1 = highest risk) per GB, the GBs whose subtype or
+blocking flag changed, the Spearman correlation of the risk scores and the top-k risk GBs.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from .microstructure import Phase
 from .result import Result
 
 DISCRETIZATIONS = ("tpfa", "fem")
+TOP_RISK = 5  # GBs listed per discretization in the risk ranking
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,77 @@ def relative_difference(fem: np.ndarray, tpfa: np.ndarray) -> np.ndarray:
         return np.where(tpfa != 0, (fem - tpfa) / np.abs(tpfa), np.nan)
 
 
+def classification_table(result: Result) -> dict[str, np.ndarray] | None:
+    """Per whole GB (a < b, sorted): subtype, behaviour, blocking, risk score, under the
+    result's own solved field; None when a grain has no orientation (nothing to classify)."""
+    from .analysis import gb_table
+    from .analysis.report import WHOLE_GB
+
+    micro = result.microstructure
+    if len(micro.unoriented_grain_ids):
+        return None
+    table = gb_table(result.case, micro, result.graph, result.fields,
+                     result.solution.electrode_potential, direction_fields=result.fields)
+    rows = np.flatnonzero((table.segment == WHOLE_GB) & (table.grain_b >= 0))
+    rows = rows[np.lexsort((table.grain_b[rows], table.grain_a[rows]))]
+    return {"grain_a": table.grain_a[rows], "grain_b": table.grain_b[rows],
+            "subtype": table.subtype[rows].astype(str),
+            "behaviour": table.behaviour[rows].astype(str),
+            "blocking": table.blocking[rows].astype(bool), "risk": table.risk_score[rows]}
+
+
+def _align(table: dict[str, np.ndarray], gbs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The classification rows of the GBs in ``gbs`` (same order); a GB with no classified row
+    (possible only if all its faces float) gets subtype "", not blocking, risk NaN."""
+    if not len(table["grain_a"]):
+        table = {"grain_a": np.array([-1]), "grain_b": np.array([-1]), "subtype": np.array([""]),
+                 "behaviour": np.array([""]), "blocking": np.array([False]),
+                 "risk": np.array([np.nan])}
+    span = int(max(table["grain_b"].max(initial=0), gbs["grain_b"].max(initial=0))) + 1
+    key = table["grain_a"].astype(np.int64) * span + table["grain_b"]
+    wanted = gbs["grain_a"].astype(np.int64) * span + gbs["grain_b"]
+    where = np.minimum(np.searchsorted(key, wanted), len(key) - 1)
+    found = key[where] == wanted
+    return {"subtype": np.where(found, table["subtype"][where], ""),
+            "behaviour": np.where(found, table["behaviour"][where], ""),
+            "blocking": found & table["blocking"][where],
+            "risk": np.where(found, table["risk"][where], np.nan)}
+
+
+def _gb_names(table: dict[str, np.ndarray], rows: np.ndarray) -> list[str]:
+    return [f"G{a}/G{b}" for a, b in zip(table["grain_a"][rows], table["grain_b"][rows])]
+
+
+def compare_classifications(gbs: dict[str, np.ndarray], tpfa: dict | None, fem: dict | None,
+                            top: int = TOP_RISK) -> dict | None:
+    """Add the classification columns of both discretizations to ``gbs`` (in place, rows
+    matched by grain pair) and return the summary: changed GBs, blocking counts, Spearman
+    correlation of the risk scores, top-``top`` risk GBs of each."""
+    if tpfa is None or fem is None:
+        return None
+    tpfa, fem = _align(tpfa, gbs), _align(fem, gbs)
+    for name, table in (("tpfa", tpfa), ("fem", fem)):
+        for column in ("subtype", "behaviour", "blocking"):
+            gbs[f"{column}_{name}"] = table[column]
+        gbs[f"risk_{name}"] = table["risk"]
+        gbs[f"risk_rank_{name}"] = descending_rank(table["risk"])
+    changed = ((tpfa["subtype"] != fem["subtype"]) | (tpfa["blocking"] != fem["blocking"]))
+    gbs["classification_changed"] = changed
+    rows = np.flatnonzero(changed)
+    return {
+        "field": "solved",
+        "n_classified": len(changed), "n_changed": len(rows),
+        "changed": [f"{name}: {t} -> {f}" for name, t, f in
+                    zip(_gb_names(gbs, rows), tpfa["subtype"][rows], fem["subtype"][rows])],
+        "n_blocking": {"tpfa": int(tpfa["blocking"].sum()), "fem": int(fem["blocking"].sum())},
+        "blocking": {"tpfa": _gb_names(gbs, np.flatnonzero(tpfa["blocking"])),
+                     "fem": _gb_names(gbs, np.flatnonzero(fem["blocking"]))},
+        "spearman_risk": spearman(tpfa["risk"], fem["risk"]),
+        "top_risk": {name: _gb_names(gbs, np.argsort(gbs[f"risk_rank_{name}"])[:top])
+                     for name in DISCRETIZATIONS},
+    }
+
+
 def compare_results(tpfa: Result, fem: Result) -> Comparison:
     """Compare two results of the same microstructure."""
     ids, j_tpfa = grain_mean_current_density(tpfa)
@@ -113,6 +191,8 @@ def compare_results(tpfa: Result, fem: Result) -> Comparison:
             "gb_abs_jump": spearman(np.abs(gb_t["jump_V"]), np.abs(gb_f["jump_V"]))},
         "n_grains": len(ids), "n_grain_boundaries": len(gbs["grain_a"]),
         "solver": {"tpfa": tpfa.solution.stats.as_dict(), "fem": fem.solution.stats.as_dict()},
+        "classification": compare_classifications(gbs, classification_table(tpfa),
+                                                  classification_table(fem)),
     }
     return Comparison(tpfa.case.label, grains, gbs, summary)
 
@@ -169,4 +249,31 @@ def format_comparison(comparison: Comparison) -> str:
             f"{b['current_A_rank_fem'][row]:>6} {b['jump_V_tpfa'][row]:10.3g} "
             f"{b['jump_V_fem'][row]:10.3g} {b['jump_V_rank_tpfa'][row]:>6} "
             f"{b['jump_V_rank_fem'][row]:>6}")
-    return "\n".join(lines)
+    return "\n".join(lines + _format_classification(comparison))
+
+
+def _format_classification(comparison: Comparison) -> list[str]:
+    c = comparison.summary["classification"]
+    if c is None:
+        return ["", "  GB classification: not compared (some grains have no orientation)"]
+    b = comparison.grain_boundaries
+    lines = ["", f"  GB classification under each solved field: {c['n_changed']} of "
+                 f"{c['n_classified']} GBs changed; blocking GBs tpfa {c['n_blocking']['tpfa']}, "
+                 f"fem {c['n_blocking']['fem']}; Spearman rank correlation of the risk score "
+                 f"{c['spearman_risk']:.3f}",
+             f"  {'GB':>9} {'subtype t':>10} {'subtype f':>10} {'block t':>7} {'block f':>7} "
+             f"{'risk t':>7} {'risk f':>7} {'rank t':>6} {'rank f':>6}"]
+    for row in np.argsort(b["risk_rank_fem"]):
+        mark = "  *" if b["classification_changed"][row] else ""
+        lines.append(
+            f"  {'G%d/G%d' % (b['grain_a'][row], b['grain_b'][row]):>9} "
+            f"{b['subtype_tpfa'][row]:>10} {b['subtype_fem'][row]:>10} "
+            f"{'yes' if b['blocking_tpfa'][row] else 'no':>7} "
+            f"{'yes' if b['blocking_fem'][row] else 'no':>7} {b['risk_tpfa'][row]:7.3f} "
+            f"{b['risk_fem'][row]:7.3f} {b['risk_rank_tpfa'][row]:>6} "
+            f"{b['risk_rank_fem'][row]:>6}{mark}")
+    lines.append("  (* subtype or blocking flag changed)")
+    for name in DISCRETIZATIONS:
+        lines.append(f"  top {len(c['top_risk'][name])} risk, {name}: "
+                     + ", ".join(c["top_risk"][name]))
+    return lines

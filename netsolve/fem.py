@@ -191,7 +191,8 @@ def build_fem_operator(case: Case, micro: Microstructure, props: Properties, *,
     tensor_index = np.where(is_grain, props.tensor_index, n_rows)[conducting].astype(np.int32)
 
     gb_resistive = bool(np.isfinite(props.gb_conductance_m2))
-    region = np.full(shape, -1, dtype=np.int64)  # -1: no element
+    region = np.full(shape, -1, dtype=np.int32)  # -1: no element
+    # Node copies follow grain ids, not tensor rows: per-voxel tensors add no GB.
     grain_or_backbone = np.where(is_grain, micro.grain_index, n_grains)[conducting]
     region[conducting] = grain_or_backbone if gb_resistive else 0  # t_GB = 0: one node/corner
     slot_copy, n_copies = _corner_copies(region, n_grains if gb_resistive else None,
@@ -202,23 +203,42 @@ def build_fem_operator(case: Case, micro: Microstructure, props: Properties, *,
         window = tuple(slice(o, o + n) for o, n in zip(omega, shape))
         element_nodes[:, j] = slot_copy[slot][window][conducting]
 
-    # Element couplings: the off-diagonal stiffness entries of every local pair (i < j).
     stiffness = (grid.voxel_volume_m3 / h**2) * np.einsum(
         "kab,abij->kij", tensor_table, reference_stiffness(ndim))
-    pair_i, pair_j = np.triu_indices(n_corners, k=1)
-    pair_a = element_nodes[:, pair_i].ravel()
-    pair_b = element_nodes[:, pair_j].ravel()
-    pair_value = stiffness[tensor_index][:, pair_i, pair_j].ravel()
-
     gb = _gb_interfaces(micro, element_of_voxel, element_nodes, offsets,
                         props.gb_conductance_m2 * grid.face_area_m2 / 2 ** (ndim - 1))
     contact = _contacts(case, micro, element_of_voxel, element_nodes, offsets, tensor_table,
                         tensor_index, n_copies)
+    del element_of_voxel, region, slot_copy
     return _eliminate_dirichlet(
         case, grid, element_voxel, element_nodes, tensor_index, tensor_table, n_copies,
-        np.concatenate([pair_a, gb["copies"][:, 0]]),
-        np.concatenate([pair_b, gb["copies"][:, 1]]),
-        np.concatenate([pair_value, -gb["conductance"]]), gb, contact)
+        _couplings(element_nodes, tensor_index, stiffness, gb), gb, contact)
+
+
+def _couplings(element_nodes, tensor_index, stiffness, gb) -> dict[str, np.ndarray]:
+    """Every off-diagonal coupling once: copies "a", "b" and "value" (S, the stiffness entry):
+    the element pairs (i < j, element-major), then the GB interface links (-conductance).
+
+    Each array is allocated once (no per-element 2^d x 2^d temporary, no concatenation) and
+    handed over in a dict, so that the consumer can free each as soon as it is used: at 2048^2
+    these arrays are the peak memory of the FEM assembly.
+    """
+    n_elements, n_corners = element_nodes.shape
+    pair_i, pair_j = np.triu_indices(n_corners, k=1)
+    n_pairs = n_elements * len(pair_i)
+    n_total = n_pairs + len(gb["copies"])
+    out = {}
+    for name, local, side in (("a", pair_i, 0), ("b", pair_j, 1)):
+        copies = np.empty(n_total, dtype=element_nodes.dtype)
+        np.take(element_nodes, local, axis=1, out=copies[:n_pairs].reshape(n_elements, -1))
+        copies[n_pairs:] = gb["copies"][:, side]
+        out[name] = copies
+    value = np.empty(n_total)
+    np.take(stiffness[:, pair_i, pair_j], tensor_index, axis=0,
+            out=value[:n_pairs].reshape(n_elements, -1))
+    value[n_pairs:] = -gb["conductance"]
+    out["value"] = value
+    return out
 
 
 def _corner_copies(region: np.ndarray, backbone: int | None, periodic_axes) -> tuple:
@@ -245,18 +265,18 @@ def _corner_copies(region: np.ndarray, backbone: int | None, periodic_axes) -> t
     slots = np.stack([padded[tuple(slice(o, o + n) for o, n in zip(offset, corner_shape))]
                       for offset in offsets]).reshape(n_slots, -1)
     valid = slots >= 0
-    rep = np.repeat(np.arange(n_slots, dtype=np.int64)[:, None], slots.shape[1], axis=1)
-    passes = 1 if backbone is None else n_slots - 1  # the backbone relation needs closure
-    for _ in range(passes):
-        for s in range(n_slots):
-            for t in range(n_slots):
-                if s == t:
-                    continue
-                joined = valid[s] & valid[t] & (slots[s] == slots[t])
-                if backbone is not None:
-                    joined |= valid[s] & valid[t] & ((slots[s] == backbone)
-                                                     | (slots[t] == backbone))
-                rep[s] = np.where(joined, np.minimum(rep[s], rep[t]), rep[s])
+    # Equal regions: each slot points at the first slot of its region (slot pairs s > t only;
+    # t runs downwards so that the smallest t wins). Invalid slots are never used below.
+    rep = np.repeat(np.arange(n_slots, dtype=np.int8)[:, None], slots.shape[1], axis=1)
+    for s in range(1, n_slots):
+        for t in range(s - 1, -1, -1):
+            rep[s][slots[s] == slots[t]] = t
+    if backbone is not None:
+        # The backbone joins every region it touches (transitively): close the relation, but
+        # only at the few corners that touch the backbone.
+        near = np.flatnonzero((slots == backbone).any(axis=0))
+        rep[:, near] = _join_through_backbone(slots[:, near], valid[:, near], rep[:, near],
+                                              backbone)
     key = np.arange(slots.shape[1])[None, :] * n_slots + rep
     used = np.zeros(slots.size, dtype=bool)
     used[key[valid]] = True
@@ -268,6 +288,22 @@ def _corner_copies(region: np.ndarray, backbone: int | None, periodic_axes) -> t
         first = np.take(slot_copy, [0], axis=1 + axis)
         slot_copy = np.concatenate([slot_copy, first], axis=1 + axis)
     return slot_copy, int(used.sum())
+
+
+def _join_through_backbone(slots, valid, rep, backbone) -> np.ndarray:
+    """Representative slot per (slot, corner) when slots of equal regions and slots next to the
+    backbone are joined: ``n_slots - 1`` relaxation passes close the relation."""
+    n_slots = len(slots)
+    rep = rep.copy()
+    for _ in range(n_slots - 1):
+        for s in range(n_slots):
+            for t in range(n_slots):
+                if s == t:
+                    continue
+                joined = valid[s] & valid[t] & ((slots[s] == slots[t]) | (slots[s] == backbone)
+                                                | (slots[t] == backbone))
+                rep[s] = np.where(joined, np.minimum(rep[s], rep[t]), rep[s])
+    return rep
 
 
 def _face_corners(offsets: np.ndarray, axis: int, side: int) -> np.ndarray:
@@ -337,8 +373,9 @@ def _contacts(case, micro, element_of_voxel, element_nodes, offsets, tensor_tabl
 
 
 def _eliminate_dirichlet(case, grid, element_voxel, element_nodes, tensor_index, tensor_table,
-                         n_copies, pair_a, pair_b, pair_value, gb, contact) -> FemOperator:
-    """Split the couplings into the unknowns' matrix, electrode links and electrode pairs."""
+                         n_copies, couplings, gb, contact) -> FemOperator:
+    """Split the couplings (:func:`_couplings`, consumed) into the unknowns' matrix, electrode
+    links and electrode pairs."""
     n_e = len(case.electrodes)
     copy_electrode = contact["copy_electrode"]
     free = copy_electrode < 0
@@ -353,16 +390,25 @@ def _eliminate_dirichlet(case, grid, element_voxel, element_nodes, tensor_index,
         np.add.at(coupling, (ka[other], ka[other]), g[other])
         np.add.at(coupling, (kb[other], kb[other]), g[other])
 
+    pair_a = couplings.pop("a")
+    unknown_a = copy_unknown[pair_a]
+    pair_b = couplings.pop("b")
+    unknown_b = copy_unknown[pair_b]
+    pair_value = couplings.pop("value")
+    # The few couplings that touch a Dirichlet copy become electrode links or couplings.
+    boundary = np.flatnonzero((unknown_a < 0) | (unknown_b < 0))
+    pair_a, pair_b = pair_a[boundary], pair_b[boundary]  # frees the full arrays
+    boundary_value = pair_value[boundary]
     free_a, free_b = free[pair_a], free[pair_b]
-    both = free_a & free_b
     link_node, link_electrode, link_g = [], [], []
     for mine, theirs in ((pair_a, pair_b), (pair_b, pair_a)):
         to_dirichlet = free[mine] & ~free[theirs]
         link_node.append(copy_unknown[mine[to_dirichlet]])
         link_electrode.append(copy_electrode[theirs[to_dirichlet]])
-        link_g.append(-pair_value[to_dirichlet])
+        link_g.append(-boundary_value[to_dirichlet])
     neither = ~free_a & ~free_b
-    couple(copy_electrode[pair_a[neither]], copy_electrode[pair_b[neither]], -pair_value[neither])
+    couple(copy_electrode[pair_a[neither]], copy_electrode[pair_b[neither]],
+           -boundary_value[neither])
 
     robin_free = free[contact["robin_copy"]]
     link_node.append(copy_unknown[contact["robin_copy"][robin_free]])
@@ -374,9 +420,13 @@ def _eliminate_dirichlet(case, grid, element_voxel, element_nodes, tensor_index,
     e_node = np.concatenate(link_node)
     e_electrode = np.concatenate(link_electrode).astype(np.int64)
     e_g = np.concatenate(link_g)
-    matrix = laplacian(n_nodes, np.stack([copy_unknown[pair_a[both]],
-                                          copy_unknown[pair_b[both]]], axis=1),
-                       -pair_value[both], np.bincount(e_node, e_g, n_nodes))
+    if len(boundary):  # keep the couplings between unknowns
+        keep = np.ones(len(unknown_a), dtype=bool)
+        keep[boundary] = False
+        unknown_a, unknown_b, pair_value = unknown_a[keep], unknown_b[keep], pair_value[keep]
+    np.negative(pair_value, out=pair_value)  # coupling -> link conductance, in place
+    matrix = laplacian(n_nodes, (unknown_a, unknown_b), pair_value,
+                       np.bincount(e_node, e_g, n_nodes))
     return FemOperator(
         shape=grid.shape, voxel_size_m=grid.voxel_size_m, voxel_volume_m3=grid.voxel_volume_m3,
         face_area_m2=grid.face_area_m2, element_voxel=element_voxel,

@@ -55,10 +55,12 @@ class NetworkSolution:
 # --------------------------------------------------------------------------- assembly
 
 
-def laplacian(n_nodes: int, link_nodes: np.ndarray, conductance: np.ndarray,
+def laplacian(n_nodes: int, link_nodes: np.ndarray | tuple, conductance: np.ndarray,
               diagonal_extra: np.ndarray | None = None) -> sp.csr_matrix:
-    """Weighted graph Laplacian ``sum_links g (e_a - e_b)(e_a - e_b)^T`` (+ extra diagonal)."""
-    a, b = link_nodes[:, 0], link_nodes[:, 1]
+    """Weighted graph Laplacian ``sum_links g (e_a - e_b)(e_a - e_b)^T`` (+ extra diagonal).
+
+    ``link_nodes``: (m, 2) array, or a pair (a, b) of (m,) arrays (saves a copy)."""
+    a, b = link_nodes if isinstance(link_nodes, tuple) else (link_nodes[:, 0], link_nodes[:, 1])
     diag = np.bincount(a, conductance, n_nodes) + np.bincount(b, conductance, n_nodes)
     if diagonal_extra is not None:
         diag = diag + diagonal_extra
@@ -67,7 +69,11 @@ def laplacian(n_nodes: int, link_nodes: np.ndarray, conductance: np.ndarray,
                                                                                 copy=False)
     cols = np.concatenate([b, a, np.arange(n_nodes, dtype=index_dtype)]).astype(index_dtype,
                                                                                 copy=False)
-    values = np.concatenate([-conductance, -conductance, diag])
+    n_links = len(conductance)
+    values = np.empty(2 * n_links + n_nodes)  # no temporaries: matrix-sized at 2048^2
+    np.negative(conductance, out=values[:n_links])
+    values[n_links:2 * n_links] = values[:n_links]
+    values[2 * n_links:] = diag
     matrix = sp.csr_matrix((values, (rows, cols)), shape=(n_nodes, n_nodes))
     matrix.sum_duplicates()
     return matrix

@@ -8,7 +8,9 @@ Each size runs in its own process (so its peak memory is its own): a Voronoi pol
 one grain per ~20^d voxels, random orientations, sigma_ip/sigma_op = 1e3, GB resistors
 (sigma_ip/sigma_GB = 20, t_GB = 1 nm), 2 % ZrO2, electrodes on the two x faces. Printed per
 size: microstructure generation, assembly (properties + network + matrix), solve (AMG setup +
-iterations, or factorization), iterations, residual, fields, peak RSS.
+iterations, or factorization), iterations, residual, fields, peak RSS; "cpu s" is the process
+CPU time of assembly + solve (single-threaded: about the wall time on an idle machine, and
+less sensitive than it to other jobs on a shared one).
 Targets (issue 2): 2048^2 assembled + solved to rtol 1e-8 in <= 20 s with <= 2.5 GB;
 128^3 in <= 15 s with <= 3 GB (2 cores). Issue 7: ``--discretization fem`` within 2x the
 two-point time and memory on the same structures.
@@ -54,11 +56,13 @@ def run_one(shape: tuple[int, ...], method: str, rtol: float, discretization: st
     t0 = time.perf_counter()
     micro = build_microstructure(case)
     t1 = time.perf_counter()
+    cpu1 = time.process_time()
     props = compute_properties(micro, case.materials)
     network = build_operator(case, micro, props)
     t2 = time.perf_counter()
     solution = solve_network(network, case.electrodes, case.solver)
     t3 = time.perf_counter()
+    cpu3 = time.process_time()
     if discretization == "fem":
         compute_fem_fields(network, solution, micro.electrode_index)
     else:
@@ -73,6 +77,7 @@ def run_one(shape: tuple[int, ...], method: str, rtol: float, discretization: st
         "discretization": discretization,
         "microstructure_s": t1 - t0, "assembly_s": assembly, "setup_s": stats.setup_time_s,
         "solve_s": stats.time_s, "assembled_solved_s": assembly + stats.time_s,
+        "assembled_solved_cpu_s": cpu3 - cpu1,
         "iterations": stats.iterations, "residual": stats.residual_rel, "method": stats.method,
         "fields_s": t4 - t3,
         "peak_rss_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -92,7 +97,7 @@ def main() -> int:
         print(json.dumps(run_one(shape, args.method, args.rtol, args.discretization)))
         return 0
     header = (f"{'size':>12} {'disc':>5} {'unknowns':>10} {'method':>7} {'micro s':>8} {'assembly s':>10} "
-              f"{'setup s':>8} {'solve s':>8} {'asm+solve s':>11} {'iters':>6} {'residual':>9} "
+              f"{'setup s':>8} {'solve s':>8} {'asm+solve s':>11} {'cpu s':>6} {'iters':>6} {'residual':>9} "
               f"{'fields s':>8} {'peak MB':>8}")
     print(header)
     for size in args.sizes:
@@ -105,7 +110,7 @@ def main() -> int:
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         print(f"{r['shape']:>12} {r['discretization']:>5} {r['unknowns']:>10} {r['method']:>7} {r['microstructure_s']:>8.2f} "
               f"{r['assembly_s']:>10.2f} {r['setup_s']:>8.2f} {r['solve_s']:>8.2f} "
-              f"{r['assembled_solved_s']:>11.2f} {r['iterations']:>6} {r['residual']:>9.1e} "
+              f"{r['assembled_solved_s']:>11.2f} {r['assembled_solved_cpu_s']:>6.2f} {r['iterations']:>6} {r['residual']:>9.1e} "
               f"{r['fields_s']:>8.2f} {r['peak_rss_MB']:>8.0f}", flush=True)
     return 0
 
