@@ -240,8 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     comp = sub.add_parser("compare", help="solve a case with the two-point and the finite-"
                                           "element discretization and compare grains and GBs")
     comp.add_argument("case", help="case file (TOML)")
-    comp.add_argument("-o", "--output", help="also write summary.json, grains.csv and "
-                                             "grain_boundaries.csv into this directory")
+    comp.add_argument("-o", "--output", help="also write summary.json, grain_comparison.csv "
+                                             "and gb_comparison.csv into this directory")
     comp.set_defaults(func=cmd_compare)
     sweep = sub.add_parser("sweep", help="solve a grid of case values (cartesian product) and "
                                          "write one row per point (docs/sweeps.md)")

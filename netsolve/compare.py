@@ -208,14 +208,14 @@ def compare(case: Case | str | Path) -> Comparison:
 
 
 def write_comparison(comparison: Comparison, out_dir: str | Path) -> Path:
-    """``summary.json``, ``grains.csv``, ``grain_boundaries.csv`` (atomic)."""
+    """``summary.json``, ``grain_comparison.csv``, ``gb_comparison.csv`` (atomic)."""
     from .export import atomic_directory
 
     out_dir = Path(out_dir).absolute()
     with atomic_directory(out_dir) as tmp:
         (tmp / "summary.json").write_text(json.dumps(comparison.summary, indent=2) + "\n")
-        for name, table in (("grains", comparison.grains),
-                            ("grain_boundaries", comparison.grain_boundaries)):
+        for name, table in (("grain_comparison", comparison.grains),
+                            ("gb_comparison", comparison.grain_boundaries)):
             with open(tmp / f"{name}.csv", "w", newline="") as handle:
                 writer = csv.writer(handle)
                 writer.writerow(table)

@@ -97,6 +97,6 @@ def test_compare_command_reports_the_classification(tmp_path, capsys):
     c = summary["classification"]
     assert f"{c['n_changed']} of {c['n_classified']} GBs changed" in out
     assert "top 5 risk, fem: " + ", ".join(c["top_risk"]["fem"]) in out
-    header = (tmp_path / "cmp" / "grain_boundaries.csv").read_text().splitlines()[0].split(",")
+    header = (tmp_path / "cmp" / "gb_comparison.csv").read_text().splitlines()[0].split(",")
     assert {"subtype_tpfa", "subtype_fem", "blocking_tpfa", "blocking_fem", "risk_rank_tpfa",
             "risk_rank_fem", "classification_changed"} <= set(header)

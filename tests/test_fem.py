@@ -308,7 +308,7 @@ def test_compare_command_writes_tables(tmp_path, capsys):
     assert -1 <= summary["spearman"]["gb_abs_current"] <= 1
     tpfa = netsolve.solve(case, discretization="tpfa")
     assert summary["total_current_A"]["tpfa"] == pytest.approx(tpfa.total_current_A, rel=1e-12)
-    rows = (tmp_path / "cmp" / "grain_boundaries.csv").read_text().splitlines()
+    rows = (tmp_path / "cmp" / "gb_comparison.csv").read_text().splitlines()
     assert len(rows) - 1 == tpfa.graph.number_of_edges()
     assert main(["compare", str(tmp_path / "missing.toml")]) == 2
 
