@@ -45,6 +45,7 @@ def write_sweep_plots(out_dir: Path, plan: SweepPlan) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     grids = _grid_values(plan, read_table(out_dir))
     headlines = [(c, label) for c, label in HEADLINES
@@ -71,6 +72,8 @@ def write_sweep_plots(out_dir: Path, plan: SweepPlan) -> list[Path]:
                           "max_gb_field_V_m") and (lines[np.isfinite(lines)] > 0).all() \
                     and np.isfinite(lines).any():
                 panel.set_yscale("log")
+            if column == "n_blocking_gbs":
+                panel.yaxis.set_major_locator(MaxNLocator(integer=True))
             panel.set_xlabel(parameter.key)
             panel.set_ylabel(label)
             panel.grid(True, alpha=0.3)
