@@ -104,6 +104,10 @@ def gb_classification_rows(result, kind: str) -> list[tuple[str, str, bool]]:
                  all(rank[p] <= 6 for p in named)))
     rows.append((f"{kind}: G1/G11 not in the top half of |J| contrast (L137)",
                  f"#{rank[1, 11]} of {len(whole)}", rank[1, 11] > len(whole) / 2))
+    j_11_15 = abs(gb.current_density_A_m2[gb.row(11, 15)])
+    j_15_16 = abs(gb.current_density_A_m2[gb.row(15, 16)])
+    rows.append((f"{kind}: G11/G15 carries more current density than G15/G16 (L137)",
+                 f"|J_n| {j_11_15:.3g} vs {j_15_16:.3g} A/m2", j_11_15 > j_15_16))
     order = grains.grain_id[np.argsort(grains.mean_abs_j_A_m2)]
     quartile = order[: int(np.ceil(len(order) / 4))]
     low = {g: int(np.flatnonzero(order == g)[0]) + 1 for g in (19, 22)}
