@@ -93,3 +93,17 @@ def test_electrodes_and_au_pt_grains(graphs):
 def test_table_4_1_path_misorientation(graphs, pair):
     edge = graphs["reduced"][2].edges[pair]
     assert abs(edge["path_misorientation_deg"] - ML.TABLE_4_1[pair][1]) <= 5.0
+
+
+@pytest.mark.parametrize("pair", ML.LOW_ANGLE, ids=lambda p: f"G{p[0]}/G{p[1]}")
+def test_low_angle_boundaries(graphs, pair):
+    assert graphs["reduced"][2].edges[pair]["misorientation_deg"] < 15.0
+
+
+def test_plane_angles_of_the_named_types(graphs):
+    """psi (angle between c-axes) of the GBs whose type the texts name: type I <= 15, type II
+    >= 75, type III in between (G11/G16 III a2, G15/G16 II b1, G1/G11 and G13/G14 type I)."""
+    edges = graphs["reduced"][2].edges
+    assert 15.0 < edges[11, 16]["plane_angle_deg"] < 75.0
+    assert edges[15, 16]["plane_angle_deg"] >= 75.0 and edges[14, 16]["plane_angle_deg"] >= 75.0
+    assert edges[1, 11]["plane_angle_deg"] <= 15.0 and edges[13, 14]["plane_angle_deg"] <= 15.0
