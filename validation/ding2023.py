@@ -60,11 +60,7 @@ def main() -> int:
     for kind in ("reduced", "full"):
         result = reduced if kind == "reduced" else netsolve.solve(ROOT / "cases" / "ding2023_full.toml")
         j, labels = current_magnitude(result)
-        rows.extend(gb_classification_rows(result, kind))
-        m = {g: grain_mean(j, labels, g) for g in (1, 10, 11)}
-        rows.append((f"{kind}: mean |J| G10 > G1 and G11 (paper L133)",
-                     f"G10/G1 {m[10] / m[1]:.2f}, G10/G11 {m[10] / m[11]:.2f}",
-                     m[10] > m[1] and m[10] > m[11]))
+        rows.extend(solved_rows(result, kind))
         if kind == "full":
             n = int(FRAME_NM / VOXEL_NM)
             share = np.nansum(j[:n]) + np.nansum(j[n:, :n])
@@ -77,6 +73,17 @@ def main() -> int:
         print(f"{statement:<{width}}  {value:<40} {'pass' if ok else 'FAIL'}")
     return 0
 
+
+
+def solved_rows(result, kind: str) -> list[tuple[str, str, bool]]:
+    """Every statement checked on a solved reduced or full case (also used by the lamella's
+    search script)."""
+    j, labels = current_magnitude(result)
+    m = {g: grain_mean(j, labels, g) for g in (1, 10, 11)}
+    return [*gb_classification_rows(result, kind),
+            (f"{kind}: mean |J| G10 > G1 and G11 (paper L133)",
+             f"G10/G1 {m[10] / m[1]:.2f}, G10/G11 {m[10] / m[11]:.2f}",
+             m[10] > m[1] and m[10] > m[11])]
 
 
 def gb_classification_rows(result, kind: str) -> list[tuple[str, str, bool]]:

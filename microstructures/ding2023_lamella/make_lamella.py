@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import shapely
-from shapely.geometry import MultiPoint, Point, box
+from shapely.geometry import MultiPoint, Point, Polygon, box
 
 HERE = Path(__file__).resolve().parent
 CASES = HERE.parents[1] / "cases"
@@ -37,12 +37,34 @@ FRAME_NM = 1000.0  # "full": a backbone band this wide on the left and at the bo
 # Seeds (um), placed by hand; a grain with several seeds is the union of their cells (G6 runs
 # along the top edge). Right edge (Au(Pt)) from top to bottom: G6, G1, G11, G16, G19, G22.
 SEEDS_UM = {
-    1: [(3.65, 4.35)], 2: [(0.30, 4.70)], 3: [(1.20, 4.75)], 4: [(0.30, 3.60)],
-    5: [(1.05, 4.05)], 6: [(2.00, 4.75), (2.90, 4.80), (3.70, 4.85), (3.05, 4.25)], 7: [(0.35, 2.60)],
-    8: [(0.70, 1.70)], 9: [(1.50, 2.75)], 10: [(2.45, 3.75)], 11: [(3.65, 3.70), (3.10, 3.55)],
-    12: [(1.50, 1.30)], 13: [(2.15, 1.55), (2.85, 1.60), (3.35, 1.60)], 14: [(2.85, 2.30)], 15: [(2.75, 2.95)],
-    16: [(3.65, 2.95), (3.65, 2.30)], 17: [(1.90, 0.45)], 18: [(0.30, 0.50)],
-    19: [(3.65, 1.75)], 20: [(2.75, 0.50)], 21: [(1.10, 0.60)], 22: [(3.65, 1.05)],
+    1: [(3.656, 4.506)],
+    2: [(0.300, 4.700)],
+    3: [(0.900, 4.800)],
+    4: [(0.300, 3.600)],
+    5: [(1.300, 4.150)],
+    6: [(3.081, 4.470)],
+    7: [(0.350, 2.600)],
+    8: [(0.700, 1.700)],
+    9: [(1.500, 2.750), (2.218, 4.238), (2.592, 3.536)],
+    11: [(3.663, 3.513), (3.720, 3.808)],
+    12: [(1.500, 1.300)],
+    13: [(2.160, 1.440), (2.570, 1.740), (3.274, 1.827)],
+    14: [(2.848, 2.655)],
+    15: [(2.711, 3.260), (3.028, 3.302)],
+    17: [(1.900, 0.450)],
+    18: [(0.300, 0.500)],
+    20: [(2.750, 0.500)],
+    21: [(1.100, 0.600)],
+}
+# Grains drawn as polygons (vertices, um) cut out of the tessellation of the seeds: their
+# boundaries with the grains around them are exactly straight.
+SHAPES_UM: dict[int, list[tuple[float, float]]] = {
+    5: [(1.450, 4.850), (2.809, 4.850), (2.840, 5.000), (1.450, 5.000)],
+    10: [(2.111, 4.850), (2.838, 4.850), (3.224, 4.171), (3.298, 3.701), (2.958, 3.677)],
+    11: [(3.471, 3.186), (4.000, 3.186), (4.000, 3.532), (3.471, 3.532)],
+    16: [(3.471, 2.300), (4.000, 2.300), (4.000, 3.186), (3.471, 3.186)],
+    19: [(3.324, 2.046), (4.000, 2.046), (4.000, 2.300), (3.324, 2.300)],
+    22: [(3.462, 0.000), (4.000, 0.000), (4.000, 2.050), (3.462, 2.050)],
 }
 # Bunge Euler angles (phi1, Phi, phi2), degrees: theta = phi1 mod 180, alpha = Phi folded into
 # [0, 90]; Phi > 90 tilts the c-axis the other way out of the surface. Chosen with
@@ -51,16 +73,16 @@ SEEDS_UM = {
 EULER_DEG = {
     1: (184.11, 15.00, 120.00),
     2: (243.30, 77.62, 111.40),
-    3: (287.81, 5.25, 51.20),
+    3: (354.63, 5.25, 51.20),
     4: (28.34, 79.58, 129.47),
-    5: (118.36, 60.00, 0.00),
-    6: (135.00, 4.00, 0.00),
-    7: (81.36, 60.00, 0.00),
-    8: (166.36, 60.00, 0.00),
+    5: (118.36, 90.00, 0.00),
+    6: (135.00, 4.00, 0.92),
+    7: (81.36, 66.80, 0.00),
+    8: (166.36, 60.22, 0.00),
     9: (52.36, 45.00, 0.00),
     10: (134.24, 90.00, 0.00),
     11: (170.11, 15.00, 325.19),
-    12: (177.36, 60.00, 0.00),
+    12: (177.36, 49.45, 0.00),
     13: (179.01, 95.00, 60.00),
     14: (176.84, 100.00, 0.00),
     15: (163.93, 100.00, 117.75),
@@ -75,8 +97,8 @@ EULER_DEG = {
 # Electrodes ("yellow rectangles at top and right", um): the Na source on the top edge and the
 # Au(Pt) contact on the right edge of the thin region. They stop short of the common corner, so
 # the two electrodes never share a voxel's neighbourhood.
-NA_SOURCE_X_UM = (2.5, 3.9)
-AU_PT_Y_UM = (1.3, 4.9)
+NA_SOURCE_X_UM = (1.876, 2.600)
+AU_PT_Y_UM = (1.924, 4.900)
 # ZrO2 particles (centre um, radius nm), inside grains, away from the named boundaries.
 ZRO2 = [((0.35, 4.45), 90.0), ((0.45, 3.35), 70.0), ((0.40, 2.35), 80.0), ((1.05, 2.55), 60.0),
         ((0.55, 0.90), 100.0), ((1.85, 0.80), 70.0), ((2.70, 0.30), 60.0), ((1.30, 4.55), 60.0)]
@@ -113,20 +135,30 @@ ALPHA_MAX = {16: 10.0}
 # --------------------------------------------------------------------------- geometry
 
 
-def build_polygons():
-    """(geometries, properties-without-orientation) of the thin region, ZrO2 features first."""
+def build_polygons(seeds=None, shapes=None, zro2=None):
+    """(geometries, properties-without-orientation) of the thin region, ZrO2 features first.
+
+    seeds, shapes, zro2: SEEDS_UM, SHAPES_UM, ZRO2 unless given (search_lamella.py varies them).
+    """
+    seeds = SEEDS_UM if seeds is None else seeds
+    shapes = SHAPES_UM if shapes is None else shapes
+    zro2 = ZRO2 if zro2 is None else zro2
     frame = box(0.0, 0.0, WIDTH_NM, HEIGHT_NM)
-    ids = sorted(SEEDS_UM)
-    owners = [i for i in ids for _ in SEEDS_UM[i]]
-    points = [Point(1000 * x, 1000 * y) for i in ids for x, y in SEEDS_UM[i]]
+    ids = sorted(set(seeds) | set(shapes))
+    owners = [i for i in sorted(seeds) for _ in seeds[i]]
+    points = [Point(1000 * x, 1000 * y) for i in sorted(seeds) for x, y in seeds[i]]
     cells = shapely.voronoi_polygons(MultiPoint(points), extend_to=frame)
-    discs = [Point(1000 * x, 1000 * y).buffer(r, quad_segs=16) for (x, y), r in ZRO2]
+    discs = [Point(1000 * x, 1000 * y).buffer(r, quad_segs=16) for (x, y), r in zro2]
     particles = shapely.union_all(discs)
-    parts = {i: [] for i in ids}
+    drawn = {i: Polygon(1000 * np.asarray(shapes[i], float)).intersection(frame) for i in shapes}
+    cut = shapely.union_all([particles, *drawn.values()])
+    parts = {i: [] for i in seeds}
     for cell in cells.geoms:  # one cell per seed (table rows)
         parts[next(i for i, p in zip(owners, points) if cell.contains(p))].append(cell)
-    grains = {i: shapely.union_all(parts[i]).intersection(frame).difference(particles)
-              for i in ids}
+    grains = {i: shapely.union_all(parts[i]).intersection(frame).difference(cut) for i in seeds}
+    # A grain with seeds and a shape is the union of both (e.g. a body and a drawn strip).
+    grains.update({i: drawn[i].difference(particles).union(grains.get(i, Polygon()))
+                   for i in shapes})
     geoms = [*discs, *(grains[i] for i in ids)]
     props = [{"phase": "zro2"}] * len(discs) + [{"id": i} for i in ids]
     return geoms, props
@@ -135,9 +167,12 @@ def build_polygons():
 # --------------------------------------------------------------------------- cases
 
 
-def case_text(kind: str) -> str:
-    nx, ny = int(WIDTH_NM / VOXEL_NM), int(HEIGHT_NM / VOXEL_NM)
-    n_frame = int(FRAME_NM / VOXEL_NM)
+def case_text(kind: str, voxel_nm: float = VOXEL_NM, na_source_x_um=None, au_pt_y_um=None) -> str:
+    """Case file text; voxel size and electrode extents default to the stored parameters."""
+    na_source_x_um = NA_SOURCE_X_UM if na_source_x_um is None else tuple(na_source_x_um)
+    au_pt_y_um = AU_PT_Y_UM if au_pt_y_um is None else tuple(au_pt_y_um)
+    nx, ny = round(WIDTH_NM / voxel_nm), round(HEIGHT_NM / voxel_nm)
+    n_frame = round(FRAME_NM / voxel_nm)
     full = kind == "full"
     model = "isotropic" if kind == "isotropic" else "tensor"
     head = {
@@ -156,11 +191,11 @@ def case_text(kind: str) -> str:
         grid = f"shape = [{nx}, {ny}]"
         extra = ""
         phases = "{ zro2 = -1 }"
-    x0, x1 = (n_off + round(v * 1000 / VOXEL_NM) for v in NA_SOURCE_X_UM)
-    y0, y1 = (n_off + round(v * 1000 / VOXEL_NM) for v in AU_PT_Y_UM)
+    x0, x1 = (n_off + round(v * 1000 / voxel_nm) for v in na_source_x_um)
+    y0, y1 = (n_off + round(v * 1000 / voxel_nm) for v in au_pt_y_um)
     top, right = n_off + ny, n_off + nx
-    na = f"{{ box = [[{x0}, {x1}], [{top - 1}, {top}]] }}   # top row, x {NA_SOURCE_X_UM} um"
-    au = f"{{ box = [[{right - 1}, {right}], [{y0}, {y1}]] }}   # last column, y {AU_PT_Y_UM} um"
+    na = f"{{ box = [[{x0}, {x1}], [{top - 1}, {top}]] }}   # top row, x {na_source_x_um} um"
+    au = f"{{ box = [[{right - 1}, {right}], [{y0}, {y1}]] }}   # last column, y {au_pt_y_um} um"
     # In the full system the thick frame is fed by the Na source too (it is the thick part of the
     # lamella that touches the Cu grid).
     frame_source = (f'\n[[electrodes]]\nname = "na_source_frame"\nregion = {{ box = [[0, {n_frame}], '
@@ -181,7 +216,7 @@ def case_text(kind: str) -> str:
 
 [grid]
 {grid}
-voxel_size_nm = {VOXEL_NM}
+voxel_size_nm = {voxel_nm}
 thickness_nm = {THICKNESS_NM}
 
 [microstructure]
@@ -212,7 +247,46 @@ rtol = 1e-10
 # --------------------------------------------------------------------------- checks
 
 
-def check(euler) -> list[str]:
+def layout_problems(case, micro, graph, kind: str) -> list[str]:
+    """What the texts require of the layout that this built case violates (empty: none):
+    grains 1..22, the named neighbour pairs, the grains at the Au(Pt), G10 farther from the
+    electrodes than G1 and G11, the low-angle GBs and the Table 4-1 path column within 5
+    degrees."""
+    problems = []
+    if sorted(graph.nodes) != list(range(1, 23)):
+        problems.append(f"{kind}: grain ids {sorted(graph.nodes)} are not 1..22")
+    problems += [f"{kind}: G{a}/G{b} are not neighbours" for a, b in REQUIRED_PAIRS
+                 if not graph.has_edge(a, b)]
+    names = [e.name for e in case.electrodes]
+    au_pt = micro.electrode_index == names.index("au_pt")
+    beside = np.roll(au_pt, -1, axis=0)  # the voxels just left of the Au(Pt) contact
+    right = set(np.unique(micro.labels[beside]).tolist())
+    problems += [f"{kind}: G{g} does not touch the Au(Pt) electrode" for g in AT_AU_PT
+                 if g not in right]
+    # "G1 and G11, which are closer to the electrodes" (paper L133): distance from the grain's
+    # centroid to the nearest electrode voxel centre.
+    h = case.grid.voxel_size_m
+    contacts = (np.argwhere(micro.electrode_index >= 0) + 0.5) * h
+    distance = {g: float(np.min(np.linalg.norm(contacts - graph.nodes[g]["centroid_m"], axis=1)))
+                for g in (1, 10, 11) if g in graph.nodes}
+    if len(distance) == 3 and distance[10] <= max(distance[1], distance[11]):
+        problems.append(f"{kind}: G10 is not farther from the electrodes than G1 and G11 "
+                        f"(centroid distances {distance[10]:.2e}, {distance[1]:.2e}, "
+                        f"{distance[11]:.2e} m)")
+    problems += [f"{kind}: G{a}/G{b} is not a low-angle boundary (misorientation "
+                 f"{graph.edges[a, b]['misorientation_deg']:.1f})" for a, b in LOW_ANGLE
+                 if graph.has_edge(a, b) and graph.edges[a, b]["misorientation_deg"] >= 15.0]
+    for (a, b), (_, path) in TABLE_4_1.items():
+        if not graph.has_edge(a, b):
+            continue  # reported above
+        e = graph.edges[a, b]
+        if abs(e["path_misorientation_deg"] - path) > 5.0:
+            problems.append(f"{kind}: G{a}/G{b} path misorientation "
+                            f"{e['path_misorientation_deg']:.1f}, Table 4-1: {path}")
+    return problems
+
+
+def check() -> list[str]:
     """Problems of the written files, checked through netsolve (empty list: all fine)."""
     import netsolve
     from netsolve.graph import build_grain_graph
@@ -222,23 +296,7 @@ def check(euler) -> list[str]:
     for kind in ("reduced", "full"):
         case = netsolve.load_case(CASES / f"ding2023_{kind}.toml")
         micro = build_microstructure(case)
-        graph = build_grain_graph(micro)
-        if sorted(graph.nodes) != list(range(1, 23)):
-            problems.append(f"{kind}: grain ids {sorted(graph.nodes)} are not 1..22")
-        problems += [f"{kind}: G{a}/G{b} are not neighbours" for a, b in REQUIRED_PAIRS
-                     if not graph.has_edge(a, b)]
-        au_pt = micro.electrode_index == [e.name for e in case.electrodes].index("au_pt")
-        beside = np.roll(au_pt, -1, axis=0)  # the voxels just left of the Au(Pt) contact
-        right = set(np.unique(micro.labels[beside]).tolist())
-        problems += [f"{kind}: G{g} does not touch the Au(Pt) electrode" for g in AT_AU_PT
-                     if g not in right]
-        for (a, b), (mis, path) in TABLE_4_1.items():
-            if not graph.has_edge(a, b):
-                continue  # reported above
-            e = graph.edges[a, b]
-            if abs(e["path_misorientation_deg"] - path) > 5.0:
-                problems.append(f"{kind}: G{a}/G{b} path misorientation "
-                                f"{e['path_misorientation_deg']:.1f}, Table 4-1: {path}")
+        problems += layout_problems(case, micro, build_grain_graph(micro), kind)
     return problems
 
 
@@ -251,7 +309,7 @@ def main() -> int:
     write_geojson(GEOJSON, geoms, props)
     for kind in ("isotropic", "reduced", "full"):
         (CASES / f"ding2023_{kind}.toml").write_text(case_text(kind))
-    problems = check(euler)
+    problems = check()
     for p in problems:
         print("FAILED:", p, file=sys.stderr)
     if not problems:
