@@ -67,12 +67,25 @@ def main() -> int:
             rows.append(("full: share of sum |J| carried by the frame (information)",
                          f"{share / np.nansum(j):.3f}", True))
 
+    print_table_4_1(graph)
     width = max(len(r[0]) for r in rows)
     print(f"{'statement':<{width}}  {'netsolve':<40} result")
     for statement, value, ok in rows:
         print(f"{statement:<{width}}  {value:<40} {'pass' if ok else 'FAIL'}")
     return 0
 
+
+
+def print_table_4_1(graph) -> None:
+    """Table 4-1 of the thesis against the reconstruction: crystallographic misorientation,
+    transport-path misorientation and the angle psi between the c-axes (degrees)."""
+    print("Table 4-1: paper / reconstruction (degrees)")
+    print(f"{'GB':<8} {'crystallographic':>18} {'transport path':>16} {'psi (c-axes)':>13}")
+    for (a, b), (mis, path) in TABLE_4_1.items():
+        e = graph.edges[a, b]
+        print(f"G{a}/G{b:<4} {mis:>8} / {e['misorientation_deg']:5.1f} "
+              f"{path:>8} / {e['path_misorientation_deg']:5.1f} {e['plane_angle_deg']:13.1f}")
+    print()
 
 
 def solved_rows(result, kind: str) -> list[tuple[str, str, bool]]:

@@ -170,7 +170,9 @@ FREE = [
     (("shapes", 22, 2, 1), 0.06), (("shapes", 5, 1, 0), 0.05), (("shapes", 5, 2, 0), 0.05),
     (("na_source_x_um", 0), 0.08), (("na_source_x_um", 1), 0.08), (("au_pt_y_um", 0), 0.05),
     (("euler", 16, 1), 1.0), (("euler", 6, 2), 5.0), (("euler", 3, 0), 10.0),
-    *((("euler", g, 1), 5.0) for g in (7, 8, 9, 12)),  # tilts the texts leave free
+    *((("euler", g, 1), 5.0) for g in (7, 8, 9, 12, 20)),  # tilts the texts leave free
+    *((("euler", g, k), 10.0) for g in (19, 22) for k in (0, 1)),  # free: only "low current"
+    *((("seeds", g, 0, c), 0.08) for g in (12, 20) for c in (0, 1)),
 ]
 
 
