@@ -3,16 +3,21 @@ and ../../cases/ding2023_{isotropic,reduced,full}.toml.
 
 A RECONSTRUCTION, not measured data (the paper's grain map is not public; see README.md):
 
-- geometry: a Voronoi tessellation of hand-placed seeds (one per grain G1..G22) clipped to the
-  4 x 5 um thin region, with a few ZrO2 discs cut out. The seeds were placed by hand until the
-  tessellation contains every neighbour pair the texts name (REQUIRED_PAIRS) and the grains the
-  texts put at the Au(Pt) electrode (G1, G11, G16, G19, G22) touch the right edge;
-- orientations: stored Bunge Euler angles (EULER_DEG), chosen with search_lamella.py: the Na+
-  transport-path misorientations of Table 4-1 (required, within 5 degrees) and the grain-boundary
-  types the texts name come first; the crystallographic column is a soft target.
+- geometry: a Voronoi tessellation of seeds (SEEDS_UM) clipped to the 4 x 5 um thin region,
+  with drawn polygons cut out of it (SHAPES_UM: G10's band along the field, G5's strip under the
+  Na source, G16, G19, G22 and G11's lower part as rectangles, so that the GBs whose type the
+  texts name are straight) and a few ZrO2 discs. The layout keeps every neighbour pair the texts
+  name (REQUIRED_PAIRS), the grains they put at the Au(Pt) electrode (G1, G11, G16, G19, G22)
+  at the right edge, and G10 farther from the electrodes than G1 and G11;
+- orientations: stored Bunge Euler angles (EULER_DEG): the Na+ transport-path
+  misorientations of Table 4-1 (required, within 5 degrees) and the grain-boundary types the
+  texts name come first; the crystallographic column is a soft target;
+- seeds, drawn vertices, electrode extents and the free tilts were then refined with the solver
+  in the loop (search_lamella.py, README.md "How the layout was found") and stored here.
 
-The script builds the cases with netsolve, checks the adjacency with the grain graph and the
-Table 4-1 fit, and fails loudly (exit status 1) if either is violated. Deterministic. Run:
+The script builds the cases with netsolve, checks them (layout_problems: adjacency, Au(Pt)
+grains, G10's distance, low-angle GBs, Table 4-1) and fails loudly (exit status 1) if a check
+is violated. Deterministic, about a second; it does not re-run the search. Run:
     python microstructures/ding2023_lamella/make_lamella.py
 """
 
@@ -34,8 +39,9 @@ VOXEL_NM = 10.0
 THICKNESS_NM = 170.0
 FRAME_NM = 1000.0  # "full": a backbone band this wide on the left and at the bottom
 
-# Seeds (um), placed by hand; a grain with several seeds is the union of their cells (G6 runs
-# along the top edge). Right edge (Au(Pt)) from top to bottom: G6, G1, G11, G16, G19, G22.
+# Seeds (um); a grain with several seeds is the union of their cells (minus the drawn shapes).
+# Right edge (Au(Pt)) from top to bottom: G1, G11, G16, G19, G22. Hand-placed, then refined by
+# search_lamella.py.
 SEEDS_UM = {
     1: [(3.656, 4.506)],
     2: [(0.300, 4.700)],
@@ -57,7 +63,10 @@ SEEDS_UM = {
     21: [(1.100, 0.600)],
 }
 # Grains drawn as polygons (vertices, um) cut out of the tessellation of the seeds: their
-# boundaries with the grains around them are exactly straight.
+# boundaries with the grains around them are exactly straight. G10: a band along its trace from
+# under the Na source down to the triple junction with G11 and G15; G5: its body (seed) plus a
+# thin strip along the top edge that carries the source current down into G10 (the source
+# touches G5 only) and reaches G6; G11: its seeds plus a rectangle over all of G16's top edge.
 SHAPES_UM: dict[int, list[tuple[float, float]]] = {
     5: [(1.450, 4.850), (2.809, 4.850), (2.840, 5.000), (1.450, 5.000)],
     10: [(2.111, 4.850), (2.838, 4.850), (3.224, 4.171), (3.298, 3.717), (2.958, 3.646)],
@@ -69,7 +78,8 @@ SHAPES_UM: dict[int, list[tuple[float, float]]] = {
 # Bunge Euler angles (phi1, Phi, phi2), degrees: theta = phi1 mod 180, alpha = Phi folded into
 # [0, 90]; Phi > 90 tilts the c-axis the other way out of the surface. Chosen with
 # search_lamella.py (README.md, "Orientations"); G2-G4, G17, G18, G20, G21: random (the texts say
-# nothing about them).
+# nothing about them), the tilts of G7, G8, G12, G20 and the orientations of G3 (phi1), G19 and
+# G22 refined by the solver-in-the-loop search.
 EULER_DEG = {
     1: (184.11, 15.00, 120.00),
     2: (243.30, 77.62, 111.40),
@@ -96,7 +106,8 @@ EULER_DEG = {
 }
 # Electrodes ("yellow rectangles at top and right", um): the Na source on the top edge and the
 # Au(Pt) contact on the right edge of the thin region. They stop short of the common corner, so
-# the two electrodes never share a voxel's neighbourhood.
+# the two electrodes never share a voxel's neighbourhood. The source lies over G5's strip above
+# G10; the Au(Pt) ends just below G22's top (isotropic contrast > 10x needs it to stop high).
 NA_SOURCE_X_UM = (1.876, 2.600)
 AU_PT_Y_UM = (1.950, 4.900)
 # ZrO2 particles (centre um, radius nm), inside grains, away from the named boundaries.
@@ -122,14 +133,6 @@ LOW_ANGLE = ((14, 15), (6, 11))  # misorientation < 15 degrees
 PARALLEL_PLANES = ((1, 11), (13, 14))  # type I: c-axes within 15 degrees
 OBLIQUE = ((11, 16),)  # type III: c-axes 15..75 degrees apart
 PERPENDICULAR = ((15, 16), (14, 16))  # type II: as close to 90 as the misorientation allows
-# Soft targets from the texts (theta = trace of the conduction planes, 0 = along x, towards the
-# Au(Pt) electrode; the field runs from the top to the right, i.e. along theta ~ 135):
-# G1, G11, G16 "aligned towards the Au(Pt) electrode" (paper L81): G1, G11 conduct along x
-# (theta ~ 0, steep planes), G16 (85 degrees off G11 by Table 4-1) through planes almost in the
-# surface (small alpha); G10 "well aligned with the external electric field" (thesis L1244).
-THETA_TARGET = {11: 0.0, 10: 135.0}
-ALPHA_MIN = {1: 50.0, 11: 50.0}
-ALPHA_MAX = {16: 10.0}
 
 
 # --------------------------------------------------------------------------- geometry
