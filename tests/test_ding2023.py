@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import shapely
+import shapely.geometry
 
 import netsolve
 from netsolve.graph import build_grain_graph
@@ -93,3 +95,60 @@ def test_electrodes_and_au_pt_grains(graphs):
 def test_table_4_1_path_misorientation(graphs, pair):
     edge = graphs["reduced"][2].edges[pair]
     assert abs(edge["path_misorientation_deg"] - ML.TABLE_4_1[pair][1]) <= 5.0
+
+
+@pytest.mark.parametrize("pair", ML.LOW_ANGLE, ids=lambda p: f"G{p[0]}/G{p[1]}")
+def test_low_angle_boundaries(graphs, pair):
+    assert graphs["reduced"][2].edges[pair]["misorientation_deg"] < 15.0
+
+
+def test_plane_angles_of_the_named_types(graphs):
+    """psi (angle between c-axes) of the GBs whose type the texts name: type I <= 15, type II
+    >= 75, type III in between (G11/G16 III a2, G15/G16 II b1, G1/G11 and G13/G14 type I)."""
+    edges = graphs["reduced"][2].edges
+    assert 15.0 < edges[11, 16]["plane_angle_deg"] < 75.0
+    assert edges[15, 16]["plane_angle_deg"] >= 75.0 and edges[14, 16]["plane_angle_deg"] >= 75.0
+    assert edges[1, 11]["plane_angle_deg"] <= 15.0 and edges[13, 14]["plane_angle_deg"] <= 15.0
+
+
+def test_layout_problems_none_for_the_shipped_cases(graphs):
+    """make_lamella.py's own check (neighbours, Au(Pt) grains, G10 farther from the electrodes
+    than G1 and G11, low-angle GBs, Table 4-1) passes on the shipped files."""
+    for kind in KINDS:
+        case, micro, graph = graphs[kind]
+        assert ML.layout_problems(case, micro, graph, kind) == []
+
+
+def test_layout_problems_reports_violations(graphs):
+    case, micro, graph = graphs["reduced"]
+    broken = graph.copy()
+    broken.remove_edge(11, 16)
+    broken.nodes[10]["centroid_m"] = broken.nodes[11]["centroid_m"]  # as close as G11
+    broken.edges[6, 11]["misorientation_deg"] = 20.0
+    problems = ML.layout_problems(case, micro, broken, "reduced")
+    assert "reduced: G11/G16 are not neighbours" in problems
+    assert any(p.startswith("reduced: G10 is not farther from the electrodes") for p in problems)
+    assert any(p.startswith("reduced: G6/G11 is not a low-angle boundary") for p in problems)
+
+
+def test_drawn_g16_boundaries_are_straight(graphs):
+    """G16 is a drawn rectangle: its boundaries with G14 and G15 are vertical and the one with
+    G11 horizontal, so the II b1 / III a2 geometry does not depend on a staircase."""
+    edges = graphs["reduced"][2].edges
+    for a in (14, 15):
+        np.testing.assert_allclose(np.abs(edges[a, 16]["normal"]), [1.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(np.abs(edges[11, 16]["normal"]), [0.0, 1.0], atol=1e-12)
+
+
+def test_g10_reaches_the_source_only_through_g5():
+    """The Na source sits on G5's strip above G10 (G10 does not touch an electrode), and G10's
+    drawn band touches G5, G9, G11 and G15 (its feed and the triple junction G10/G11/G15)."""
+    geoms, props = ML.build_polygons()
+    shape = {p["id"]: g for g, p in zip(geoms, props) if "id" in p}
+    x0, x1 = (1000 * v for v in ML.NA_SOURCE_X_UM)
+    top = shapely.geometry.box(x0, ML.HEIGHT_NM - 1.0, x1, ML.HEIGHT_NM)
+    assert shape[5].contains(top)
+    assert not shape[10].intersects(shapely.geometry.box(0, ML.HEIGHT_NM - 1.0, ML.WIDTH_NM,
+                                                         ML.HEIGHT_NM))
+    for g in (5, 9, 11, 15):
+        assert shape[10].intersection(shape[g]).length > 0, g

@@ -60,23 +60,43 @@ def main() -> int:
     for kind in ("reduced", "full"):
         result = reduced if kind == "reduced" else netsolve.solve(ROOT / "cases" / "ding2023_full.toml")
         j, labels = current_magnitude(result)
-        rows.extend(gb_classification_rows(result, kind))
-        m = {g: grain_mean(j, labels, g) for g in (1, 10, 11)}
-        rows.append((f"{kind}: mean |J| G10 > G1 and G11 (paper L133)",
-                     f"G10/G1 {m[10] / m[1]:.2f}, G10/G11 {m[10] / m[11]:.2f}",
-                     m[10] > m[1] and m[10] > m[11]))
+        rows.extend(solved_rows(result, kind))
         if kind == "full":
             n = int(FRAME_NM / VOXEL_NM)
             share = np.nansum(j[:n]) + np.nansum(j[n:, :n])
             rows.append(("full: share of sum |J| carried by the frame (information)",
                          f"{share / np.nansum(j):.3f}", True))
 
+    print_table_4_1(graph)
     width = max(len(r[0]) for r in rows)
     print(f"{'statement':<{width}}  {'netsolve':<40} result")
     for statement, value, ok in rows:
         print(f"{statement:<{width}}  {value:<40} {'pass' if ok else 'FAIL'}")
     return 0
 
+
+
+def print_table_4_1(graph) -> None:
+    """Table 4-1 of the thesis against the reconstruction: crystallographic misorientation,
+    transport-path misorientation and the angle psi between the c-axes (degrees)."""
+    print("Table 4-1: paper / reconstruction (degrees)")
+    print(f"{'GB':<8} {'crystallographic':>18} {'transport path':>16} {'psi (c-axes)':>13}")
+    for (a, b), (mis, path) in TABLE_4_1.items():
+        e = graph.edges[a, b]
+        print(f"G{a}/G{b:<4} {mis:>8} / {e['misorientation_deg']:5.1f} "
+              f"{path:>8} / {e['path_misorientation_deg']:5.1f} {e['plane_angle_deg']:13.1f}")
+    print()
+
+
+def solved_rows(result, kind: str) -> list[tuple[str, str, bool]]:
+    """Every statement checked on a solved reduced or full case (also used by the lamella's
+    search script)."""
+    j, labels = current_magnitude(result)
+    m = {g: grain_mean(j, labels, g) for g in (1, 10, 11)}
+    return [*gb_classification_rows(result, kind),
+            (f"{kind}: mean |J| G10 > G1 and G11 (paper L133)",
+             f"G10/G1 {m[10] / m[1]:.2f}, G10/G11 {m[10] / m[11]:.2f}",
+             m[10] > m[1] and m[10] > m[11])]
 
 
 def gb_classification_rows(result, kind: str) -> list[tuple[str, str, bool]]:
@@ -104,6 +124,10 @@ def gb_classification_rows(result, kind: str) -> list[tuple[str, str, bool]]:
                  all(rank[p] <= 6 for p in named)))
     rows.append((f"{kind}: G1/G11 not in the top half of |J| contrast (L137)",
                  f"#{rank[1, 11]} of {len(whole)}", rank[1, 11] > len(whole) / 2))
+    j_11_15 = abs(gb.current_density_A_m2[gb.row(11, 15)])
+    j_15_16 = abs(gb.current_density_A_m2[gb.row(15, 16)])
+    rows.append((f"{kind}: G11/G15 carries more current density than G15/G16 (L137)",
+                 f"|J_n| {j_11_15:.3g} vs {j_15_16:.3g} A/m2", j_11_15 > j_15_16))
     order = grains.grain_id[np.argsort(grains.mean_abs_j_A_m2)]
     quartile = order[: int(np.ceil(len(order) / 4))]
     low = {g: int(np.flatnonzero(order == g)[0]) + 1 for g in (19, 22)}

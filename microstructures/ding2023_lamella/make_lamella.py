@@ -3,16 +3,21 @@ and ../../cases/ding2023_{isotropic,reduced,full}.toml.
 
 A RECONSTRUCTION, not measured data (the paper's grain map is not public; see README.md):
 
-- geometry: a Voronoi tessellation of hand-placed seeds (one per grain G1..G22) clipped to the
-  4 x 5 um thin region, with a few ZrO2 discs cut out. The seeds were placed by hand until the
-  tessellation contains every neighbour pair the texts name (REQUIRED_PAIRS) and the grains the
-  texts put at the Au(Pt) electrode (G1, G11, G16, G19, G22) touch the right edge;
-- orientations: Bunge Euler angles fitted (scipy least squares, fixed seed) to Table 4-1 of the
-  thesis: the Na+ transport-path misorientations (required, within 5 degrees), the
-  crystallographic misorientations and the grain-boundary types (as well as they can be).
+- geometry: a Voronoi tessellation of seeds (SEEDS_UM) clipped to the 4 x 5 um thin region,
+  with drawn polygons cut out of it (SHAPES_UM: G10's band along the field, G5's strip under the
+  Na source, G16, G19, G22 and G11's lower part as rectangles, so that the GBs whose type the
+  texts name are straight) and a few ZrO2 discs. The layout keeps every neighbour pair the texts
+  name (REQUIRED_PAIRS), the grains they put at the Au(Pt) electrode (G1, G11, G16, G19, G22)
+  at the right edge, and G10 farther from the electrodes than G1 and G11;
+- orientations: stored Bunge Euler angles (EULER_DEG): the Na+ transport-path
+  misorientations of Table 4-1 (required, within 5 degrees) and the grain-boundary types the
+  texts name come first; the crystallographic column is a soft target;
+- seeds, drawn vertices, electrode extents and the free tilts were then refined with the solver
+  in the loop (search_lamella.py, README.md "How the layout was found") and stored here.
 
-The script builds the cases with netsolve, checks the adjacency with the grain graph and the
-Table 4-1 fit, and fails loudly (exit status 1) if either is violated. Deterministic. Run:
+The script builds the cases with netsolve, checks them (layout_problems: adjacency, Au(Pt)
+grains, G10's distance, low-angle GBs, Table 4-1) and fails loudly (exit status 1) if a check
+is violated. Deterministic, about a second; it does not re-run the search. Run:
     python microstructures/ding2023_lamella/make_lamella.py
 """
 
@@ -23,8 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import shapely
-from scipy.optimize import least_squares
-from shapely.geometry import MultiPoint, Point, box
+from shapely.geometry import MultiPoint, Point, Polygon, box
 
 HERE = Path(__file__).resolve().parent
 CASES = HERE.parents[1] / "cases"
@@ -35,21 +39,77 @@ VOXEL_NM = 10.0
 THICKNESS_NM = 170.0
 FRAME_NM = 1000.0  # "full": a backbone band this wide on the left and at the bottom
 
-# Seeds (um), placed by hand; a grain with several seeds is the union of their cells (G6 runs
-# along the top edge). Right edge (Au(Pt)) from top to bottom: G6, G1, G11, G16, G19, G22.
+# Seeds (um); a grain with several seeds is the union of their cells (minus the drawn shapes).
+# Right edge (Au(Pt)) from top to bottom: G1, G11, G16, G19, G22. Hand-placed, then refined by
+# search_lamella.py.
 SEEDS_UM = {
-    1: [(3.60, 4.25)], 2: [(0.30, 4.70)], 3: [(1.20, 4.75)], 4: [(0.30, 3.60)],
-    5: [(1.05, 4.05)], 6: [(2.10, 4.60), (2.90, 4.80), (3.70, 4.85)], 7: [(0.35, 2.60)],
-    8: [(0.70, 1.70)], 9: [(1.30, 2.65)], 10: [(2.35, 3.55)], 11: [(3.35, 3.55)],
-    12: [(1.50, 1.30)], 13: [(2.45, 1.65)], 14: [(2.45, 2.50)], 15: [(2.65, 3.00)],
-    16: [(3.35, 2.40)], 17: [(1.90, 0.45)], 18: [(0.30, 0.50)], 19: [(3.70, 1.75)],
-    20: [(2.75, 0.50)], 21: [(1.10, 0.60)], 22: [(3.60, 1.05)],
+    1: [(3.656, 4.506)],
+    2: [(0.300, 4.700)],
+    3: [(0.900, 4.800)],
+    4: [(0.300, 3.600)],
+    5: [(1.300, 4.150)],
+    6: [(3.277, 4.470)],
+    7: [(0.350, 2.600)],
+    8: [(0.700, 1.700)],
+    9: [(1.500, 2.750), (2.058, 4.238), (2.617, 3.536)],
+    11: [(3.663, 3.513), (3.720, 3.808)],
+    12: [(1.364, 1.589)],
+    13: [(2.160, 1.440), (2.570, 1.740), (3.274, 1.827)],
+    14: [(2.848, 2.655)],
+    15: [(2.711, 3.260), (3.028, 3.302)],
+    17: [(1.900, 0.450)],
+    18: [(0.300, 0.500)],
+    20: [(2.750, 0.500)],
+    21: [(1.100, 0.600)],
+}
+# Grains drawn as polygons (vertices, um) cut out of the tessellation of the seeds: their
+# boundaries with the grains around them are exactly straight. G10: a band along its trace from
+# under the Na source down to the triple junction with G11 and G15; G5: its body (seed) plus a
+# thin strip along the top edge that carries the source current down into G10 (the source
+# touches G5 only) and reaches G6; G11: its seeds plus a rectangle over all of G16's top edge.
+SHAPES_UM: dict[int, list[tuple[float, float]]] = {
+    5: [(1.450, 4.850), (2.809, 4.850), (2.840, 5.000), (1.450, 5.000)],
+    10: [(2.111, 4.850), (2.838, 4.850), (3.224, 4.171), (3.298, 3.717), (2.958, 3.646)],
+    11: [(3.408, 3.212), (4.000, 3.212), (4.000, 3.538), (3.408, 3.538)],
+    16: [(3.408, 2.300), (4.000, 2.300), (4.000, 3.212), (3.408, 3.212)],
+    19: [(3.445, 2.046), (4.000, 2.046), (4.000, 2.300), (3.445, 2.300)],
+    22: [(3.484, 0.000), (4.000, 0.000), (4.000, 2.050), (3.484, 2.050)],
+}
+# Bunge Euler angles (phi1, Phi, phi2), degrees: theta = phi1 mod 180, alpha = Phi folded into
+# [0, 90]; Phi > 90 tilts the c-axis the other way out of the surface. Chosen with
+# search_lamella.py (README.md, "Orientations"); G2-G4, G17, G18, G20, G21: random (the texts say
+# nothing about them), the tilts of G7, G8, G12, G20 and the orientations of G3 (phi1), G19 and
+# G22 refined by the solver-in-the-loop search.
+EULER_DEG = {
+    1: (184.11, 15.00, 120.00),
+    2: (243.30, 77.62, 111.40),
+    3: (354.63, 5.25, 51.20),
+    4: (28.34, 79.58, 129.47),
+    5: (118.36, 90.00, 0.00),
+    6: (135.00, 4.00, 0.92),
+    7: (81.36, 66.80, 0.00),
+    8: (166.36, 60.22, 0.00),
+    9: (52.36, 45.00, 0.00),
+    10: (134.24, 90.00, 0.00),
+    11: (170.11, 15.00, 325.19),
+    12: (177.36, 53.61, 0.00),
+    13: (179.01, 95.00, 60.00),
+    14: (176.84, 100.00, 0.00),
+    15: (163.93, 100.00, 117.75),
+    16: (88.31, 75.72, 0.00),
+    17: (61.06, 53.93, 222.05),
+    18: (37.94, 55.55, 1.67),
+    19: (90.00, 90.00, 0.00),
+    20: (167.44, 3.46, 287.79),
+    21: (214.86, 71.01, 74.28),
+    22: (0.00, 90.00, 0.00),
 }
 # Electrodes ("yellow rectangles at top and right", um): the Na source on the top edge and the
 # Au(Pt) contact on the right edge of the thin region. They stop short of the common corner, so
-# the two electrodes never share a voxel's neighbourhood.
-NA_SOURCE_X_UM = (2.5, 3.9)
-AU_PT_Y_UM = (1.3, 4.9)
+# the two electrodes never share a voxel's neighbourhood. The source lies over G5's strip above
+# G10; the Au(Pt) ends just below G22's top (isotropic contrast > 10x needs it to stop high).
+NA_SOURCE_X_UM = (1.876, 2.600)
+AU_PT_Y_UM = (1.950, 4.900)
 # ZrO2 particles (centre um, radius nm), inside grains, away from the named boundaries.
 ZRO2 = [((0.35, 4.45), 90.0), ((0.45, 3.35), 70.0), ((0.40, 2.35), 80.0), ((1.05, 2.55), 60.0),
         ((0.55, 0.90), 100.0), ((1.85, 0.80), 70.0), ((2.70, 0.30), 60.0), ((1.30, 4.55), 60.0)]
@@ -73,134 +133,49 @@ LOW_ANGLE = ((14, 15), (6, 11))  # misorientation < 15 degrees
 PARALLEL_PLANES = ((1, 11), (13, 14))  # type I: c-axes within 15 degrees
 OBLIQUE = ((11, 16),)  # type III: c-axes 15..75 degrees apart
 PERPENDICULAR = ((15, 16), (14, 16))  # type II: as close to 90 as the misorientation allows
-# Soft targets from the texts (theta = trace of the conduction planes, 0 = along x, towards the
-# Au(Pt) electrode; the field runs from the top to the right, i.e. along theta ~ 135):
-# G1, G11, G16 "aligned towards the Au(Pt) electrode" (paper L81): G1, G11 conduct along x
-# (theta ~ 0, steep planes), G16 (85 degrees off G11 by Table 4-1) through planes almost in the
-# surface (small alpha); G10 "well aligned with the external electric field" (thesis L1244).
-THETA_TARGET = {11: 0.0, 10: 135.0}
-ALPHA_MIN = {1: 50.0, 11: 50.0}
-ALPHA_MAX = {16: 10.0}
 
 
 # --------------------------------------------------------------------------- geometry
 
 
-def build_polygons():
-    """(geometries, properties-without-orientation) of the thin region, ZrO2 features first."""
+def build_polygons(seeds=None, shapes=None, zro2=None):
+    """(geometries, properties-without-orientation) of the thin region, ZrO2 features first.
+
+    seeds, shapes, zro2: SEEDS_UM, SHAPES_UM, ZRO2 unless given (search_lamella.py varies them).
+    """
+    seeds = SEEDS_UM if seeds is None else seeds
+    shapes = SHAPES_UM if shapes is None else shapes
+    zro2 = ZRO2 if zro2 is None else zro2
     frame = box(0.0, 0.0, WIDTH_NM, HEIGHT_NM)
-    ids = sorted(SEEDS_UM)
-    owners = [i for i in ids for _ in SEEDS_UM[i]]
-    points = [Point(1000 * x, 1000 * y) for i in ids for x, y in SEEDS_UM[i]]
+    ids = sorted(set(seeds) | set(shapes))
+    owners = [i for i in sorted(seeds) for _ in seeds[i]]
+    points = [Point(1000 * x, 1000 * y) for i in sorted(seeds) for x, y in seeds[i]]
     cells = shapely.voronoi_polygons(MultiPoint(points), extend_to=frame)
-    discs = [Point(1000 * x, 1000 * y).buffer(r, quad_segs=16) for (x, y), r in ZRO2]
+    discs = [Point(1000 * x, 1000 * y).buffer(r, quad_segs=16) for (x, y), r in zro2]
     particles = shapely.union_all(discs)
-    parts = {i: [] for i in ids}
+    drawn = {i: Polygon(1000 * np.asarray(shapes[i], float)).intersection(frame) for i in shapes}
+    cut = shapely.union_all([particles, *drawn.values()])
+    parts = {i: [] for i in seeds}
     for cell in cells.geoms:  # one cell per seed (table rows)
         parts[next(i for i, p in zip(owners, points) if cell.contains(p))].append(cell)
-    grains = {i: shapely.union_all(parts[i]).intersection(frame).difference(particles)
-              for i in ids}
+    grains = {i: shapely.union_all(parts[i]).intersection(frame).difference(cut) for i in seeds}
+    # A grain with seeds and a shape is the union of both (e.g. a body and a drawn strip).
+    grains.update({i: drawn[i].difference(particles).union(grains.get(i, Polygon()))
+                   for i in shapes})
     geoms = [*discs, *(grains[i] for i in ids)]
     props = [{"phase": "zro2"}] * len(discs) + [{"id": i} for i in ids]
     return geoms, props
 
 
-# --------------------------------------------------------------------------- orientations
-
-
-def fit_orientations(seed: int = 2023, starts: int = 60) -> dict[int, tuple[float, float, float]]:
-    """Bunge angles (degrees, Phi in [0, 90] so that theta = phi1 mod 180 and alpha = Phi) for
-    the grains of Table 4-1 and its GB types; the other grains get random orientations."""
-    from netsolve.orientation import bunge_matrix
-    from netsolve.symmetry import misorientation_angle
-
-    fitted = sorted({g for pair in [*TABLE_4_1, *LOW_ANGLE, *PARALLEL_PLANES] for g in pair})
-    row = {g: k for k, g in enumerate(fitted)}
-    pairs = list(TABLE_4_1)
-    a_t = np.array([row[a] for a, _ in pairs])
-    b_t = np.array([row[b] for _, b in pairs])
-    mis_t = np.array([TABLE_4_1[p][0] for p in pairs], float)
-    path_t = np.array([TABLE_4_1[p][1] for p in pairs], float)
-
-    def idx(group):
-        return np.array([row[a] for a, _ in group]), np.array([row[b] for _, b in group])
-
-    low, par, obl, perp = idx(LOW_ANGLE), idx(PARALLEL_PLANES), idx(OBLIQUE), idx(PERPENDICULAR)
-    perp_target = np.array([TABLE_4_1[p][0] for p in PERPENDICULAR], float)
-    t_rows = np.array([row[g] for g in THETA_TARGET])
-    t_vals = np.array(list(THETA_TARGET.values()))
-    amin_rows, amin = np.array([row[g] for g in ALPHA_MIN]), np.array(list(ALPHA_MIN.values()))
-    amax_rows, amax = np.array([row[g] for g in ALPHA_MAX]), np.array(list(ALPHA_MAX.values()))
-
-    def angles(x):
-        e = np.radians(x.reshape(-1, 3))
-        g = bunge_matrix(e)
-        c = g[:, 2, :]
-        theta = np.mod(x.reshape(-1, 3)[:, 0], 180.0)
-        return g, c, theta
-
-    def psi(c, a, b):
-        return np.degrees(np.arccos(np.clip(np.abs(np.einsum("ij,ij->i", c[a], c[b])), 0, 1)))
-
-    def residuals(x):
-        g, c, theta = angles(x)
-        d = np.abs(theta[a_t] - theta[b_t]) % 180.0
-        path = np.minimum(d, 180.0 - d)
-        mis = np.degrees(misorientation_angle(g[a_t], g[b_t]))
-        r = [2.0 * (path - path_t), 2.0 * np.maximum(np.abs(path - path_t) - 3.0, 0) * 5,
-             0.7 * (mis - mis_t),
-             np.maximum(np.degrees(misorientation_angle(g[low[0]], g[low[1]])) - 10.0, 0),
-             np.maximum(psi(c, *par) - 12.0, 0),
-             np.maximum(18.0 - psi(c, *obl), 0) + np.maximum(psi(c, *obl) - 72.0, 0),
-             0.5 * (psi(c, *perp) - perp_target),
-             2.0 * _fold(theta[t_rows] - t_vals),
-             0.5 * np.maximum(amin - x.reshape(-1, 3)[amin_rows, 1], 0),
-             0.5 * np.maximum(x.reshape(-1, 3)[amax_rows, 1] - amax, 0)]
-        return np.concatenate(r)
-
-    rng = np.random.default_rng(seed)
-    lower = np.tile([0.0, 3.0, 0.0], len(fitted))
-    upper = np.tile([360.0, 90.0, 360.0], len(fitted))
-    best = None
-    # Stage 1: the traces theta alone (path column and theta targets), many cheap starts.
-    def theta_residuals(t):
-        d = np.abs(t[a_t] - t[b_t]) % 180.0
-        return np.concatenate([np.minimum(d, 180.0 - d) - path_t,
-                               _fold(t[t_rows] - t_vals), 0.1 * _fold(t[low[0]] - t[low[1]])])
-
-    thetas = []
-    for _ in range(200):  # multi-start (table rows, not voxels)
-        sol = least_squares(theta_residuals, rng.uniform(0, 180, len(fitted)))
-        thetas.append((sol.cost, np.mod(sol.x, 180.0)))
-    theta0 = min(thetas, key=lambda t: t[0])[1]
-    # Stage 2: full Euler angles, phi1 started at the stage-1 traces.
-    for _ in range(starts):  # multi-start (table rows, not voxels)
-        x0 = rng.uniform(lower, upper)
-        x0[0::3] = theta0 + 180.0 * rng.integers(0, 2, len(fitted))
-        sol = least_squares(residuals, x0, bounds=(lower, upper), x_scale=10.0, max_nfev=3000)
-        if best is None or sol.cost < best.cost:
-            best = sol
-    euler = {g: tuple(float(v) for v in best.x.reshape(-1, 3)[row[g]]) for g in fitted}
-    # Grains the texts say nothing about: random, Phi in [0, 90] (c-axis sign is irrelevant).
-    rest = np.random.default_rng(seed + 1)
-    for gid in sorted(set(SEEDS_UM) - set(fitted)):
-        cos_phi = rest.uniform(0.0, 1.0)
-        euler[gid] = (float(rest.uniform(0, 360)), float(np.degrees(np.arccos(cos_phi))),
-                      float(rest.uniform(0, 360)))
-    return {g: tuple(round(v, 2) for v in euler[g]) for g in sorted(euler)}
-
-
-def _fold(d):
-    """Signed difference of two line directions (degrees), folded into [-90, 90)."""
-    return np.mod(d + 90.0, 180.0) - 90.0
-
-
 # --------------------------------------------------------------------------- cases
 
 
-def case_text(kind: str) -> str:
-    nx, ny = int(WIDTH_NM / VOXEL_NM), int(HEIGHT_NM / VOXEL_NM)
-    n_frame = int(FRAME_NM / VOXEL_NM)
+def case_text(kind: str, voxel_nm: float = VOXEL_NM, na_source_x_um=None, au_pt_y_um=None) -> str:
+    """Case file text; voxel size and electrode extents default to the stored parameters."""
+    na_source_x_um = NA_SOURCE_X_UM if na_source_x_um is None else tuple(na_source_x_um)
+    au_pt_y_um = AU_PT_Y_UM if au_pt_y_um is None else tuple(au_pt_y_um)
+    nx, ny = round(WIDTH_NM / voxel_nm), round(HEIGHT_NM / voxel_nm)
+    n_frame = round(FRAME_NM / voxel_nm)
     full = kind == "full"
     model = "isotropic" if kind == "isotropic" else "tensor"
     head = {
@@ -219,11 +194,11 @@ def case_text(kind: str) -> str:
         grid = f"shape = [{nx}, {ny}]"
         extra = ""
         phases = "{ zro2 = -1 }"
-    x0, x1 = (n_off + round(v * 1000 / VOXEL_NM) for v in NA_SOURCE_X_UM)
-    y0, y1 = (n_off + round(v * 1000 / VOXEL_NM) for v in AU_PT_Y_UM)
+    x0, x1 = (n_off + round(v * 1000 / voxel_nm) for v in na_source_x_um)
+    y0, y1 = (n_off + round(v * 1000 / voxel_nm) for v in au_pt_y_um)
     top, right = n_off + ny, n_off + nx
-    na = f"{{ box = [[{x0}, {x1}], [{top - 1}, {top}]] }}   # top row, x {NA_SOURCE_X_UM} um"
-    au = f"{{ box = [[{right - 1}, {right}], [{y0}, {y1}]] }}   # last column, y {AU_PT_Y_UM} um"
+    na = f"{{ box = [[{x0}, {x1}], [{top - 1}, {top}]] }}   # top row, x {na_source_x_um} um"
+    au = f"{{ box = [[{right - 1}, {right}], [{y0}, {y1}]] }}   # last column, y {au_pt_y_um} um"
     # In the full system the thick frame is fed by the Na source too (it is the thick part of the
     # lamella that touches the Cu grid).
     frame_source = (f'\n[[electrodes]]\nname = "na_source_frame"\nregion = {{ box = [[0, {n_frame}], '
@@ -244,7 +219,7 @@ def case_text(kind: str) -> str:
 
 [grid]
 {grid}
-voxel_size_nm = {VOXEL_NM}
+voxel_size_nm = {voxel_nm}
 thickness_nm = {THICKNESS_NM}
 
 [microstructure]
@@ -275,7 +250,46 @@ rtol = 1e-10
 # --------------------------------------------------------------------------- checks
 
 
-def check(euler) -> list[str]:
+def layout_problems(case, micro, graph, kind: str) -> list[str]:
+    """What the texts require of the layout that this built case violates (empty: none):
+    grains 1..22, the named neighbour pairs, the grains at the Au(Pt), G10 farther from the
+    electrodes than G1 and G11, the low-angle GBs and the Table 4-1 path column within 5
+    degrees."""
+    problems = []
+    if sorted(graph.nodes) != list(range(1, 23)):
+        problems.append(f"{kind}: grain ids {sorted(graph.nodes)} are not 1..22")
+    problems += [f"{kind}: G{a}/G{b} are not neighbours" for a, b in REQUIRED_PAIRS
+                 if not graph.has_edge(a, b)]
+    names = [e.name for e in case.electrodes]
+    au_pt = micro.electrode_index == names.index("au_pt")
+    beside = np.roll(au_pt, -1, axis=0)  # the voxels just left of the Au(Pt) contact
+    right = set(np.unique(micro.labels[beside]).tolist())
+    problems += [f"{kind}: G{g} does not touch the Au(Pt) electrode" for g in AT_AU_PT
+                 if g not in right]
+    # "G1 and G11, which are closer to the electrodes" (paper L133): distance from the grain's
+    # centroid to the nearest electrode voxel centre.
+    h = case.grid.voxel_size_m
+    contacts = (np.argwhere(micro.electrode_index >= 0) + 0.5) * h
+    distance = {g: float(np.min(np.linalg.norm(contacts - graph.nodes[g]["centroid_m"], axis=1)))
+                for g in (1, 10, 11) if g in graph.nodes}
+    if len(distance) == 3 and distance[10] <= max(distance[1], distance[11]):
+        problems.append(f"{kind}: G10 is not farther from the electrodes than G1 and G11 "
+                        f"(centroid distances {distance[10]:.2e}, {distance[1]:.2e}, "
+                        f"{distance[11]:.2e} m)")
+    problems += [f"{kind}: G{a}/G{b} is not a low-angle boundary (misorientation "
+                 f"{graph.edges[a, b]['misorientation_deg']:.1f})" for a, b in LOW_ANGLE
+                 if graph.has_edge(a, b) and graph.edges[a, b]["misorientation_deg"] >= 15.0]
+    for (a, b), (_, path) in TABLE_4_1.items():
+        if not graph.has_edge(a, b):
+            continue  # reported above
+        e = graph.edges[a, b]
+        if abs(e["path_misorientation_deg"] - path) > 5.0:
+            problems.append(f"{kind}: G{a}/G{b} path misorientation "
+                            f"{e['path_misorientation_deg']:.1f}, Table 4-1: {path}")
+    return problems
+
+
+def check() -> list[str]:
     """Problems of the written files, checked through netsolve (empty list: all fine)."""
     import netsolve
     from netsolve.graph import build_grain_graph
@@ -285,23 +299,7 @@ def check(euler) -> list[str]:
     for kind in ("reduced", "full"):
         case = netsolve.load_case(CASES / f"ding2023_{kind}.toml")
         micro = build_microstructure(case)
-        graph = build_grain_graph(micro)
-        if sorted(graph.nodes) != list(range(1, 23)):
-            problems.append(f"{kind}: grain ids {sorted(graph.nodes)} are not 1..22")
-        problems += [f"{kind}: G{a}/G{b} are not neighbours" for a, b in REQUIRED_PAIRS
-                     if not graph.has_edge(a, b)]
-        au_pt = micro.electrode_index == [e.name for e in case.electrodes].index("au_pt")
-        beside = np.roll(au_pt, -1, axis=0)  # the voxels just left of the Au(Pt) contact
-        right = set(np.unique(micro.labels[beside]).tolist())
-        problems += [f"{kind}: G{g} does not touch the Au(Pt) electrode" for g in AT_AU_PT
-                     if g not in right]
-        for (a, b), (mis, path) in TABLE_4_1.items():
-            if not graph.has_edge(a, b):
-                continue  # reported above
-            e = graph.edges[a, b]
-            if abs(e["path_misorientation_deg"] - path) > 5.0:
-                problems.append(f"{kind}: G{a}/G{b} path misorientation "
-                                f"{e['path_misorientation_deg']:.1f}, Table 4-1: {path}")
+        problems += layout_problems(case, micro, build_grain_graph(micro), kind)
     return problems
 
 
@@ -309,12 +307,12 @@ def main() -> int:
     from netsolve.sources.polygons import write_geojson
 
     geoms, props = build_polygons()
-    euler = fit_orientations()
+    euler = EULER_DEG
     props = [p if "phase" in p else {**p, "euler_deg": list(euler[p["id"]])} for p in props]
     write_geojson(GEOJSON, geoms, props)
     for kind in ("isotropic", "reduced", "full"):
         (CASES / f"ding2023_{kind}.toml").write_text(case_text(kind))
-    problems = check(euler)
+    problems = check()
     for p in problems:
         print("FAILED:", p, file=sys.stderr)
     if not problems:
