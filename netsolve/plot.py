@@ -396,12 +396,14 @@ def _draw_gb_field(ax, data: ResultData, view: Plane, norm):
 
 
 def draw_face_values(ax, data: ResultData, view: Plane, lower: np.ndarray, axis: np.ndarray,
-                     values: np.ndarray, colouring: dict, width: float):
+                     values: np.ndarray, colouring: dict, width: float, min_px: float = 0.0):
     """Voxel faces (flat lower voxel, normal axis) in the plane of a view, coloured by
     ``values`` with ``colouring`` (cmap, norm): a LineCollection on maps drawn larger than their
     voxels; otherwise both voxels of each face painted into an image (one draw call instead of
     ~10^5 coloured segments; lines two voxels wide stay visible; the larger value where faces
-    share a voxel). Returns the artist (for a colour bar)."""
+    share a voxel). ``min_px``: on painted maps, widen the marks to about that many pixels
+    (a maximum filter over voxels), so that a few important faces stay visible on maps with
+    many more voxels than pixels. Returns the artist (for a colour bar)."""
     from matplotlib.collections import LineCollection
 
     axis = np.asarray(axis, np.int64)
@@ -425,6 +427,13 @@ def draw_face_values(ax, data: ResultData, view: Plane, lower: np.ndarray, axis:
         last = np.append(flat[1:] != flat[:-1], True)
         raster = np.full(plane_shape, np.nan)
         raster.flat[flat[last]] = both[last]
+        pixels = ax.figure.get_figwidth() * ax.figure.dpi
+        reach = int(np.ceil(min_px * max(plane_shape) / pixels / 2.0))
+        if reach > 0:
+            from scipy.ndimage import maximum_filter
+
+            widened = maximum_filter(np.nan_to_num(raster, nan=-np.inf), size=2 * reach + 1)
+            raster = np.where(np.isfinite(widened), widened, np.nan)
         return ax.imshow(raster.T, origin="lower", extent=view.extent_um(data),
                          interpolation="nearest", **colouring)
     start = low.astype(float)

@@ -54,6 +54,11 @@ def plot_gb_map(data, path: str | Path, *, size_px: tuple[int, int] | None = Non
                   extent=extent, interpolation="nearest")
         plot.draw_face_values(ax, data, view, table.face_lower_voxel, table.face_axis, codes,
                               dict(cmap=cmap, norm=norm), width=2.0)
+        # Blocking GBs drawn again, at least ~3 px wide: on 2048^2 maps they are otherwise
+        # one-pixel lines among thousands of others.
+        severe = np.where(codes >= BEHAVIOUR_CODES[BLOCKING_ALONG], codes, np.nan)
+        plot.draw_face_values(ax, data, view, table.face_lower_voxel, table.face_axis, severe,
+                              dict(cmap=cmap, norm=norm), width=3.0, min_px=3.0)
         if view.normal is None or view.normal == 2:
             _label_grains(ax, data, view, max_labels)
         if len(codes) == 0:
