@@ -231,6 +231,30 @@ def test_gb_behaviour_raster_is_the_voxel_behaviour_map(result2d):
     np.testing.assert_array_equal(painted, expected)
 
 
+def test_min_px_widens_painted_faces_by_whole_voxels(result2d):
+    """min_px on a painted map: the marks grow by ceil(min_px * voxels per pixel / 2) voxels on
+    each side, keeping their value (the GB of result2d lies between columns 19 and 20)."""
+    import matplotlib.pyplot as plt
+
+    from netsolve.analysis.behaviour_map import face_behaviour_codes
+    from netsolve.plot import Plane, draw_face_values
+
+    data = result_data(result2d)
+    table = data.gb_table
+    codes = face_behaviour_codes(table).astype(float)
+    fig, ax = plt.subplots(figsize=(1, 1), dpi=40)  # 40 pixels for 40 voxels along x
+    try:
+        image = draw_face_values(ax, data, Plane(0, 1), table.face_lower_voxel,
+                                 table.face_axis, codes, {}, width=1.0, min_px=4.0)
+        painted = np.asarray(image.get_array(), dtype=float).T
+    finally:
+        plt.close(fig)
+    columns = np.flatnonzero(np.isfinite(painted).any(axis=1))
+    np.testing.assert_array_equal(columns, np.arange(17, 23))  # 19..20 widened by 2 each side
+    assert np.isfinite(painted[17:23]).all()
+    np.testing.assert_array_equal(np.unique(painted[17:23]), np.unique(codes))
+
+
 def test_cli_plot_gb_needs_the_gb_table(result2d, tmp_path, capsys):
     out = _result_dir(result2d, tmp_path)
     status, _, err = run(["plot", out, "--what", "gb"], capsys)
