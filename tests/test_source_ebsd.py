@@ -12,7 +12,7 @@ import netsolve
 from netsolve import cli
 from netsolve.errors import CaseError
 from netsolve.microstructure import Phase, build_microstructure
-from netsolve.orientation import bunge_matrix, euler_from_matrix
+from netsolve.orientation import bunge_matrix, c_axis_from_euler, euler_from_matrix
 from netsolve.sources.ebsd import write_ang
 from netsolve.symmetry import TRIGONAL_32, _rotation, misorientation_angle
 
@@ -441,3 +441,95 @@ def test_not_indexed_pixels_may_carry_the_4_pi_marker(orix, tmp_path):
     data[row] = " ".join(["12.56637"] * 3 + data[row].split()[3:]) + "\n"
     path.write_text("".join(header + data))
     assert_same_partition(micro_of(path, tmp_path).labels, expected)
+
+
+# --- hexagonal grids (TSL "HexGrid"), resampled to square pixels on request -------------------
+
+HEX_ROWS, HEX_COLS = 9, 14  # file rows (y down) and pixels of the even rows
+
+
+def hex_points(rows: int = HEX_ROWS, cols: int = HEX_COLS, step: float = STEP_NM):
+    """(x, y) of a TSL hexagonal grid in nm, in file order, and the kept (row, col) pixels."""
+    r, c = np.indices((rows, cols))
+    keep = ~((r % 2 == 1) & (c == cols - 1))
+    x = (c + 0.5 * (r % 2)) * step
+    y = r * step * np.sqrt(3) / 2
+    return x[keep], y[keep], keep
+
+
+def write_hex(path: Path, euler_image: np.ndarray, **kwargs) -> Path:
+    write_ang(path, euler_image, STEP_NM, hexagonal=True, **kwargs)
+    return path
+
+
+def hex_case(path: Path, **micro) -> dict:
+    ny = int(np.rint((HEX_ROWS - 1) * np.sqrt(3) / 2)) + 1
+    return case_dict(path, shape=(HEX_COLS, ny), hex_grid="nearest", **micro)
+
+
+def test_hexagonal_grid_needs_hex_grid_nearest(orix, tmp_path):
+    path = write_hex(tmp_path / "hex.ang", np.zeros((HEX_ROWS, HEX_COLS, 3)))
+    with pytest.raises(CaseError) as err:
+        micro_of(path, tmp_path)
+    message = str(err.value)
+    assert message.startswith("hex.ang: ")
+    assert "hexagonal pixel grid" in message and 'hex_grid = "nearest"' in message
+
+
+def test_hexagonal_grid_resamples_to_the_nearest_pixel(orix, tmp_path):
+    """Every square pixel gets the orientation of its nearest hexagonal pixel (checked by
+    brute force; a pixel equidistant to several may take any of them)."""
+    from netsolve.sources.ebsd import read_map
+
+    rng = np.random.default_rng(3)
+    euler = rng.uniform(0.0, 1.0, (HEX_ROWS, HEX_COLS, 3)) * np.array([2 * np.pi, np.pi,
+                                                                       2 * np.pi])
+    path = write_hex(tmp_path / "hex.ang", euler)
+    case = netsolve.case_from_dict(hex_case(path), tmp_path)
+    emap = read_map(case.microstructure.options)
+    x, y, keep = hex_points()
+    nx, ny = emap.shape
+    assert (nx, ny) == (HEX_COLS, int(np.rint(y.max() / STEP_NM)) + 1)
+    assert emap.step_nm == pytest.approx((STEP_NM, STEP_NM), rel=1e-4)
+    i, j = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")
+    cx, cy = i.ravel() * STEP_NM, (ny - 1 - j.ravel()) * STEP_NM  # grid y up, file y down
+    distance = np.hypot(cx[:, None] - x[None], cy[:, None] - y[None])
+    nearest = distance <= distance.min(axis=1, keepdims=True) + 1e-3 * STEP_NM
+    written = bunge_matrix(np.mod(euler[keep], 2 * np.pi))
+    got = emap.g.reshape(-1, 3, 3)
+    match = np.abs(got[:, None] - written[None]).max(axis=(2, 3)) < 1e-4
+    assert (match & nearest).any(axis=1).all()
+    assert (match.sum(axis=1) == 1).all()  # the random orientations are all distinct
+
+
+def test_hexagonal_map_segments_like_its_square_resampling(orix, tmp_path):
+    """Two grains split between file rows 4 and 5: a square pixel belongs to the grain of its
+    nearest hexagonal pixel (brute force; ties only between pixels of one row), and each grain
+    keeps its orientation."""
+    euler = np.zeros((HEX_ROWS, HEX_COLS, 3))
+    euler[:5] = E_A
+    euler[5:] = E_B
+    path = write_hex(tmp_path / "hex.ang", euler)
+    micro = build_microstructure(netsolve.case_from_dict(hex_case(path), tmp_path))
+    x, y, keep = hex_points()
+    row = np.indices((HEX_ROWS, HEX_COLS))[0][keep]
+    nx, ny = micro.labels.shape
+    i, j = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")
+    cx, cy = i.ravel() * STEP_NM, (ny - 1 - j.ravel()) * STEP_NM
+    nearest = np.argmin(np.hypot(cx[:, None] - x[None], cy[:, None] - y[None]), axis=1)
+    expected = np.where(row[nearest] <= 4, 1, 2).reshape(nx, ny)
+    assert 0 < (expected == 1).sum() < expected.size
+    assert_same_partition(micro.labels, expected)
+    top_grain = micro.labels[0, -1]  # grid y up: the file's row 0 is at the top
+    assert np.allclose(micro.orientations.c_axis[top_grain - 1],
+                       c_axis_from_euler(E_A[None])[0], atol=1e-4)
+
+
+def test_truncated_hexagonal_map_is_a_clear_error(orix, tmp_path):
+    path = write_hex(tmp_path / "hex.ang", np.zeros((HEX_ROWS, HEX_COLS, 3)))
+    header, data = _data_lines(path)
+    (tmp_path / "cut.ang").write_text("".join(header + data[:-3]))
+    announced = (HEX_ROWS + 1) // 2 * HEX_COLS + HEX_ROWS // 2 * (HEX_COLS - 1)
+    with pytest.raises(CaseError, match=rf"cut\.ang: {announced - 3} data rows, but the header "
+                                        rf"announces {announced} pixels"):
+        micro_of(tmp_path / "cut.ang", tmp_path, **{"hex_grid": "nearest"})

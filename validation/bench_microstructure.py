@@ -16,7 +16,9 @@
    orientations, 0.1 degree noise, 3 % low-CI pixels) written by ``write_ang``. Timed: the whole
    ``build_microstructure`` (orix reading + segmentation + grain means; target <= 10 s on 2
    cores), the same with ``orientation = "voxel"`` (per-voxel c-axes), and the segmentation
-   alone (misorientations, components, clean-up, means).
+   alone (misorientations, components, clean-up, means); then the same pixels written on a
+   hexagonal grid (``hex_grid = "nearest"``, resampled to square pixels) through
+   ``build_microstructure``.
 4. Per-voxel conductivities: ``compute_properties`` of a ``--voronoi-size``^2 voronoi map, per
    grain and with every grain voxel carrying its own (random) c-axis, 2D tensor model: time and
    peak traced memory (tracemalloc; the result arrays included).
@@ -166,10 +168,19 @@ def bench_ebsd(size: int, repeat: int) -> list[tuple[str, float, str]]:
             return mean_orientations(emap.g[own > 0], own[own > 0] - 1, int(labels.max()))
 
         t_seg, _ = best_of(repeat, segment)
+        # The same pixels written on a hexagonal grid (rows sqrt(3)/2 apart), resampled.
+        write_ang(path, image(euler), H_NM, ci=image(ci), hexagonal=True)
+        keys.update(orientation="grain_mean", hex_grid="nearest")
+        hex_shape = [size, int(np.rint((size - 1) * np.sqrt(3) / 2)) + 1]
+        hexagonal = netsolve.case_from_dict({"grid": {"shape": hex_shape, "voxel_size_nm": H_NM},
+                                             "microstructure": keys, "electrodes": ELECTRODES})
+        t_hex, micro_hex = best_of(repeat, lambda: build_microstructure(hexagonal))
     return [(f"ebsd: build_microstructure of a {size}x{size} .ang ({mb:.0f} MB)", t_all,
              f"{len(micro.orientations)} grains from {n_cells} cells"),
             ("ebsd: the same with orientation = \"voxel\"", t_voxel, ""),
-            ("ebsd: segmentation + clean-up + grain means only", t_seg, "")]
+            ("ebsd: segmentation + clean-up + grain means only", t_seg, ""),
+            (f"ebsd: the same pixels on a hexagonal grid, resampled to {hex_shape[0]}x"
+             f"{hex_shape[1]}", t_hex, f"{len(micro_hex.orientations)} grains")]
 
 
 def bench_voxel_properties(size: int, repeat: int) -> list[tuple[str, float, str]]:

@@ -5,7 +5,9 @@ a case uses this source.
 
 Pixel grid -> netsolve grid: the map's x (columns) is grid axis 0; the map's y increases
 downwards (row 0 at the top), so pixel (x index i, y index r) becomes voxel ``[i, ny - 1 - r]``
-and grid y points up the map. The Euler angles are Bunge angles (passive, sample -> crystal,
+and grid y points up the map. A hexagonal .ang grid is resampled to square pixels of its x
+step with ``hex_grid = "nearest"`` (each square pixel takes the nearest hexagonal pixel; orix
+reads such files but has no resampling, hence a k-d tree query here). The Euler angles are Bunge angles (passive, sample -> crystal,
 as orix reads them, unchanged) in the frame ``euler_frame`` names; every pixel's orientation is
 turned into netsolve's sample frame (x along the map's x, y up the map, z out of the surface)
 before anything else (presets after MTEX's importers, see ``docs/case-format.md``).
@@ -59,6 +61,7 @@ def read_options(t, base_dir: Path, grid) -> dict:
         t.fail(f"'microstructure.threshold_deg' must be < 180, got {threshold:g}")
     orientation = t.string("orientation", "grain_mean", choices=("grain_mean", "voxel"))
     options = {"path": path, "threshold_deg": threshold,
+               "hex_grid": t.string("hex_grid", "refuse", choices=("refuse", "nearest")),
                "euler_frame": read_euler_frame(t),
                "min_grain_voxels": t.integer("min_grain_voxels", 1, minimum=1),
                "bad_pixels": t.string("bad_pixels", "merge", choices=("merge", "void")),
@@ -192,9 +195,10 @@ def read_map(options: dict) -> EbsdMap:
         raise CaseError(f"{name}: orientation map not found ({path})")
     kind = path.suffix.lower()
     header_points, hexagonal = _header_info(path, kind)
-    if hexagonal:
-        raise CaseError(f"{name}: hexagonal pixel grids are not supported: resample the map to "
-                        f"a square grid first")
+    if hexagonal and options.get("hex_grid") != "nearest":
+        raise CaseError(f"{name}: the map is on a hexagonal pixel grid (GRID: HexGrid); set "
+                        f"microstructure.hex_grid = \"nearest\" to resample it to square pixels "
+                        f"of its x step (nearest neighbour)")
     kwargs = {"autogen_names": False} if kind == ".ang" else {}
     with warnings.catch_warnings(record=True) as caught, redirect_stdout(StringIO()):
         warnings.simplefilter("always")
@@ -221,15 +225,19 @@ def read_map(options: dict) -> EbsdMap:
     unit_nm = {"nm": 1.0, "um": 1e3, "µm": 1e3, "mm": 1e6}.get(str(xmap.scan_unit))
     if unit_nm is None:
         raise CaseError(f"{name}: unknown scan unit {xmap.scan_unit!r}")
-    ix, step_x = _grid_index(x, name, "x")
-    iy, step_y = _grid_index(y, name, "y")
-    nx, ny = int(ix.max()) + 1, int(iy.max()) + 1
-    flat = ix * ny + (ny - 1 - iy)  # grid index [i, ny - 1 - r]: grid y points up the map
-    if n != nx * ny or np.bincount(flat, minlength=nx * ny).max() != 1:
-        raise CaseError(f"{name}: {n} pixels do not fill the {nx} x {ny} grid their "
-                        f"coordinates span (truncated file, or a hexagonal grid?)")
-    order = np.empty(n, dtype=np.int64)
-    order[flat] = np.arange(n)
+    if hexagonal:
+        order, (nx, ny), step_x = square_from_hexagonal(x, y, name)
+        step_y = step_x
+    else:
+        ix, step_x = _grid_index(x, name, "x")
+        iy, step_y = _grid_index(y, name, "y")
+        nx, ny = int(ix.max()) + 1, int(iy.max()) + 1
+        flat = ix * ny + (ny - 1 - iy)  # grid index [i, ny - 1 - r]: grid y points up the map
+        if n != nx * ny or np.bincount(flat, minlength=nx * ny).max() != 1:
+            raise CaseError(f"{name}: {n} pixels do not fill the {nx} x {ny} grid their "
+                            f"coordinates span (truncated file, or a hexagonal grid?)")
+        order = np.empty(n, dtype=np.int64)
+        order[flat] = np.arange(n)
 
     _check_euler_angles(path, kind, np.asarray(xmap.phase_id) != -1)
     # Bunge g maps Euler-frame vectors to the crystal: g R^T maps netsolve-frame vectors.
@@ -301,9 +309,10 @@ def _check_warnings(caught, name: str, kind: str) -> None:
 
 
 def _header_info(path: Path, kind: str) -> tuple[int | None, bool]:
-    """Pixel count the header announces (.ang: NCOLS_ODD x NROWS, .ctf: XCells x YCells) and
-    whether it declares a hexagonal grid (.ang)."""
-    keys = ("NCOLS_ODD", "NROWS") if kind == ".ang" else ("XCells", "YCells")
+    """Pixel count the header announces (.ang: NCOLS_ODD x NROWS, on a hexagonal grid
+    NCOLS_ODD and NCOLS_EVEN alternately; .ctf: XCells x YCells) and whether it declares a
+    hexagonal grid (.ang)."""
+    keys = ("NCOLS_ODD", "NROWS", "NCOLS_EVEN") if kind == ".ang" else ("XCells", "YCells")
     found = {}
     hexagonal = False
     with open(path, errors="replace") as f:
@@ -315,8 +324,50 @@ def _header_info(path: Path, kind: str) -> tuple[int | None, bool]:
             match = re.match(r"#?\s*(\w+)\s*:?\s*(-?\d+)\s*$", line)
             if match and match.group(1) in keys:
                 found[match.group(1)] = int(match.group(2))
-    points = found[keys[0]] * found[keys[1]] if len(found) == 2 else None
-    return points, hexagonal
+    if not (keys[0] in found and keys[1] in found):
+        return None, hexagonal
+    odd, rows = found[keys[0]], found[keys[1]]
+    even = found.get("NCOLS_EVEN", odd) if hexagonal else odd
+    return (rows + 1) // 2 * odd + rows // 2 * even, hexagonal
+
+
+def square_from_hexagonal(x: np.ndarray, y: np.ndarray, name: str):
+    """Resample a hexagonal pixel grid (rows ``step * sqrt(3) / 2`` apart, every other row
+    shifted by half a step) to square pixels of the x step: each square pixel takes the
+    nearest hexagonal pixel (scipy's k-d tree; ties to the lower index).
+
+    x, y: pixel coordinates of the file (y grows downwards). Returns (order, (nx, ny), step):
+    ``order`` (nx * ny,) the index of the file pixel of each grid voxel (grid C order, grid y
+    up the map, as for square maps), the grid shape and the step (file unit).
+    """
+    from scipy.spatial import cKDTree
+
+    first_row = np.isclose(y, y.min())
+    xs = np.unique(x[first_row])
+    rows = np.unique(y)
+    if len(xs) < 2 or len(rows) < 2:
+        raise CaseError(f"{name}: a hexagonal grid needs at least two pixels per row and two "
+                        f"rows")
+    step = float(np.min(np.diff(xs)))
+    pitch = float(np.min(np.diff(rows)))
+    if abs(pitch - step * np.sqrt(3) / 2) > 0.05 * step:
+        raise CaseError(f"{name}: rows {pitch:g} apart with pixels {step:g} apart are not a "
+                        f"hexagonal grid (rows step * sqrt(3) / 2 = {step * np.sqrt(3) / 2:g} "
+                        f"apart expected)")
+    nx = int(np.rint((x.max() - x.min()) / step)) + 1
+    ny = int(np.rint((y.max() - y.min()) / step)) + 1
+    i, j = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")  # grid order, y up
+    centres = np.column_stack([x.min() + i.ravel() * step,
+                               y.min() + (ny - 1 - j.ravel()) * step])
+    distance, order = cKDTree(np.column_stack([x, y])).query(centres)
+    # Inside a complete hexagonal grid no point is farther than step / sqrt(3) from a pixel.
+    far = distance > 0.6 * step
+    if far.any():
+        k = int(np.flatnonzero(far)[0])
+        raise CaseError(f"{name}: the hexagonal grid has a hole: no pixel within "
+                        f"{0.6 * step:g} of ({centres[k, 0]:g}, {centres[k, 1]:g}) "
+                        f"(truncated file?)")
+    return order.astype(np.int64), (nx, ny), step
 
 
 def _grid_index(coord: np.ndarray, name: str, axis: str) -> tuple[np.ndarray, float | None]:
@@ -506,11 +557,11 @@ ANG_HEADER = """\
 # LatticeConstants      5.610 5.610 33.500  90.000  90.000 120.000
 # NumberFamilies        0
 #
-# GRID: SqrGrid
+# GRID: {grid}
 # XSTEP: {step_um:.6f}
-# YSTEP: {step_um:.6f}
+# YSTEP: {ystep_um:.6f}
 # NCOLS_ODD: {nx}
-# NCOLS_EVEN: {nx}
+# NCOLS_EVEN: {nx_even}
 # NROWS: {ny}
 #
 # OPERATOR: netsolve
@@ -523,25 +574,33 @@ ANG_HEADER = """\
 
 
 def write_ang(path, euler_rad: np.ndarray, step_nm: float, ci: np.ndarray | None = None,
-              phase: str = "Na-beta-alumina", sample: str = "synthetic") -> None:
+              phase: str = "Na-beta-alumina", sample: str = "synthetic",
+              hexagonal: bool = False) -> None:
     """Write a TSL-style .ang file (10 columns: phi1 Phi phi2 x y IQ CI phase_id SEM fit).
 
     ``euler_rad`` (ny, nx, 3): Bunge angles per pixel in image order, row 0 at the top (the
     file's y = row * step grows downwards); ``ci`` (ny, nx) confidence index (default 1; -1
     marks a pixel as not indexed). Point group -3m (TSL symmetry code 32). Coordinates in um.
+    ``hexagonal``: a TSL hexagonal grid, rows step * sqrt(3) / 2 apart, the odd rows (1, 3,
+    ...) shifted right by half a step and one pixel shorter (their last column is not
+    written).
     """
     euler_rad = np.asarray(euler_rad, dtype=float)
     ny, nx = euler_rad.shape[:2]
     ci = np.ones((ny, nx)) if ci is None else np.asarray(ci, dtype=float)
     step_um = step_nm * 1e-3
+    ystep_um = step_um * np.sqrt(3) / 2 if hexagonal else step_um
     rows, cols = np.indices((ny, nx))
-    n = nx * ny
+    shifted = (rows % 2 == 1) if hexagonal else np.zeros((ny, nx), bool)
+    keep = ~(shifted & (cols == nx - 1))
     data = np.column_stack([
-        np.mod(euler_rad.reshape(n, 3), 2 * np.pi), cols.ravel() * step_um,
-        rows.ravel() * step_um, np.full(n, 100.0), ci.ravel(), np.ones(n),
-        np.zeros(n), np.zeros(n)])
+        np.mod(euler_rad[keep], 2 * np.pi), (cols[keep] + 0.5 * shifted[keep]) * step_um,
+        rows[keep] * ystep_um, np.full(keep.sum(), 100.0), ci[keep], np.ones(keep.sum()),
+        np.zeros(keep.sum()), np.zeros(keep.sum())])
     header = ANG_HEADER.format(phase=phase, formula=phase.split("-")[0], step_um=step_um,
-                               nx=nx, ny=ny, sample=sample)
+                               ystep_um=ystep_um, nx=nx, nx_even=nx - 1 if hexagonal else nx,
+                               ny=ny, sample=sample,
+                               grid="HexGrid" if hexagonal else "SqrGrid")
     fmt = "%.5f %.5f %.5f %.5f %.5f %.1f %.3f %d %.1f %.1f"
     with open(path, "w", newline="\n") as f:
         f.write(header)
