@@ -43,9 +43,9 @@ class GBGeometry:
     ``voxel_b`` (in grain a and b), ``face_segment_row``; per row: ``row_edge`` (the GB, an
     index into ``faces.edge_rows``), ``row_segment``, ``row_n_faces``, ``row_centroid_m``,
     ``row_normal``, ``row_grain_a`` / ``row_grain_b`` (rows of the orientation table),
-    ``row_misorientation_deg``, ``row_path_misorientation_deg``; per membership:
-    ``band_a`` / ``band_b`` (n_layers, n_members), the flat voxels of the band walked from the
-    face into grain a / b, layer by layer, -1 where the band has left the grain or the grid.
+    ``row_misorientation_deg``, ``row_path_misorientation_deg``; ``band_a`` / ``band_b``
+    (n_layers, n_faces): the flat voxels of the band walked from each face into grain a / b,
+    layer by layer, -1 where the band has left the grain or the grid.
     ``interface``: the geometry columns of the grain|phase interface rows.
     """
 
@@ -113,9 +113,8 @@ def gb_geometry(case: Case, micro: Microstructure, graph) -> GBGeometry:
     n_layers = max(1, int(round((options.band_width_m or 3 * h) / h)))
     step_a = np.where(faces.gb_sign > 0, -1, 1)  # away from the face, into grain a
     grain_of_voxel = micro.grain_index.ravel()
-    bands = [band_voxels(micro.grain_index, voxel[face], faces.gb_axis[face], step[face],
-                         grain_of_voxel[voxel][face], n_layers)
-             for voxel, step in ((voxel_a, step_a), (voxel_b, -step_a))]
+    bands = [band_voxels(micro.grain_index, voxel, faces.gb_axis, step, grain_of_voxel[voxel],
+                         n_layers) for voxel, step in ((voxel_a, step_a), (voxel_b, -step_a))]
 
     return GBGeometry(
         faces=faces, face_centre_m=centre, face_normal=normal, face_upper_voxel=upper,

@@ -83,15 +83,17 @@ def band_voxels(grain_index: np.ndarray, start: np.ndarray, axis: np.ndarray, st
     return bands
 
 
-def band_mean(current_magnitude: np.ndarray, bands: np.ndarray, group: np.ndarray,
-              n_groups: int) -> np.ndarray:
-    """Mean |J| (A/m^2) per group over the voxels of its faces' bands (:func:`band_voxels`);
-    a voxel next to several faces counts once per face (faces weigh equally)."""
+def band_mean(current_magnitude: np.ndarray, bands: np.ndarray, face: np.ndarray,
+              group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Mean |J| (A/m^2) per group over the bands (:func:`band_voxels`, one column per face) of
+    the faces ``face`` in group ``group``; a voxel next to several faces counts once per face
+    (faces weigh equally)."""
     flat_j = current_magnitude.ravel()
     total = np.zeros(n_groups)
     count = np.zeros(n_groups)
     for voxels in bands:  # loop over band layers
-        s, c = group_sum(np.where(voxels >= 0, flat_j[voxels], np.nan), group, n_groups)
+        values = np.where(voxels >= 0, flat_j[voxels], np.nan)[face]
+        s, c = group_sum(values, group, n_groups)
         total += s
         count += c
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -342,8 +342,8 @@ def _metrics(case, micro, fields, electrode_potentials, geometry: GBGeometry,
     gb_field = jump_V / t_gb if t_gb > 0 else np.full(n_rows, np.nan)
 
     j_mag = np.linalg.norm(fields.current_density, axis=-1)
-    j_a = band_mean(j_mag, g.band_a, group, n_rows)
-    j_b = band_mean(j_mag, g.band_b, group, n_rows)
+    j_a = band_mean(j_mag, g.band_a, face, group, n_rows)
+    j_b = band_mean(j_mag, g.band_b, face, group, n_rows)
     with np.errstate(invalid="ignore", divide="ignore"):
         contrast = np.maximum(j_a, j_b) / np.minimum(j_a, j_b)
 
