@@ -3,8 +3,7 @@
 Per swept key, :func:`netsolve.sweep.plan.stage_of` says which stage it invalidates. The engine
 keeps the last microstructure, grain graph, GB geometry (the field-free part of the GB table;
 rebuilt when :func:`~netsolve.sweep.plan.changes_gb_geometry` says a key changes it) and
-two-point network (link topology + the sparsity
-pattern of its matrix): while only ``materials.*`` / ``solver.*`` / ``analysis.*`` change, a
+two-point network (link topology + the sparsity pattern of its matrix): while only ``materials.*`` / ``solver.*`` / ``analysis.*`` change, a
 point recomputes the conductivities and link conductances (vectorized), refills the matrix
 values in place of a new assembly, and solves with CG started from the solution of the nearest
 point this worker already finished, preconditioned by the last AMG hierarchy until it needs
