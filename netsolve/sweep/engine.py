@@ -2,14 +2,15 @@
 
 Per swept key, :func:`netsolve.sweep.plan.stage_of` says which stage it invalidates. The engine
 keeps the last microstructure, grain graph, GB geometry (the field-free part of the GB table;
-rebuilt when :func:`~netsolve.sweep.plan.changes_gb_geometry` says a key changes it) and
-two-point network (link topology + the sparsity pattern of its matrix): while only
-``materials.*`` / ``solver.*`` / ``analysis.*`` change, a point recomputes the conductivities
-and link conductances (vectorized), refills the matrix values in place of a new assembly, and
-solves with CG started from the solution of the nearest point this worker already finished, preconditioned by the last AMG hierarchy until it needs
-more than ``AMG_GROWTH`` times the iterations it took when it was built (then a fresh one is set
-up for that matrix; every point still converges to its rtol). Finite-element points rebuild
-their operator (its matrix depends on the tensors per element) but keep the microstructure.
+rebuilt when :func:`~netsolve.sweep.plan.changes_gb_geometry` says a key changes it) and two-point
+network (link topology + the sparsity pattern of its matrix): while only ``materials.*`` /
+``solver.*`` / ``analysis.*`` change, a point recomputes the conductivities and link conductances
+(vectorized), refills the matrix values in place of a new assembly, and solves with CG started from
+the solution of the nearest point this worker already finished, preconditioned by the last AMG
+hierarchy until it needs more than ``AMG_GROWTH`` times the iterations it took when it was built
+(then a fresh one is set up for that matrix; every point still converges to its rtol).
+Finite-element points rebuild their operator (its matrix depends on the tensors per element) but
+keep the microstructure.
 
 The row of a point is made from the same :class:`~netsolve.result.Result` that ``netsolve run``
 writes (summary and GB table), so a sweep row equals the point solved alone.
