@@ -170,7 +170,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                       allow_large=args.yes)
     out = Path(args.output) if args.output is not None else Path("out") / f"{plan.case_name}_sweep"
     outcome = run_sweep(plan, out, jobs=args.jobs, scheduler=args.scheduler, resume=args.resume,
-                        save_fields=args.save_fields, plots=not args.no_plots)
+                        save_fields=args.save_fields, plots=not args.no_plots,
+                        scheduler_timeout=args.scheduler_timeout)
     print(f"{plan.case_name}: {outcome.n_points} points ({outcome.n_skipped} done before), "
           f"{outcome.n_ok} ok, {outcome.n_error} errors; wrote "
           f"{', '.join(p.name for p in outcome.files)} in {outcome.out_dir}")
@@ -255,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                             "--scheduler local")
     sweep.add_argument("--scheduler", help="'local' (a Dask LocalCluster) or the address of a "
                                            "Dask scheduler, e.g. tcp://host:8786")
+    sweep.add_argument("--scheduler-timeout", metavar="SECONDS",
+                       help="give up when the Dask scheduler at --scheduler does not answer "
+                            "within this time (default 10)")
     sweep.add_argument("--resume", action="store_true",
                        help="continue an interrupted sweep in the same folder")
     sweep.add_argument("--save-fields", action="store_true",

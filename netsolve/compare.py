@@ -102,7 +102,8 @@ def classification_table(result: Result) -> dict[str, np.ndarray] | None:
     if len(micro.unoriented_grain_ids):
         return None
     table = gb_table(result.case, micro, result.graph, result.fields,
-                     result.solution.electrode_potential, direction_fields=result.fields)
+                     result.solution.electrode_potential, direction_fields=result.fields,
+                     geometry=result.gb_geometry)
     rows = np.flatnonzero((table.segment == WHOLE_GB) & (table.grain_b >= 0))
     rows = rows[np.lexsort((table.grain_b[rows], table.grain_a[rows]))]
     return {"grain_a": table.grain_a[rows], "grain_b": table.grain_b[rows],

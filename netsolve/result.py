@@ -41,12 +41,20 @@ class Result:
         return build_grain_graph(self.microstructure)
 
     @cached_property
+    def gb_geometry(self):
+        """The field-free part of the GB analysis (:class:`netsolve.analysis.GBGeometry`), on
+        first use (a sweep shares it between points of the same microstructure)."""
+        from .analysis import gb_geometry
+
+        return gb_geometry(self.case, self.microstructure, self.graph)
+
+    @cached_property
     def gb_table(self):
         """GB classification and metrics (:class:`netsolve.analysis.GBTable`), on first use."""
         from .analysis import gb_table
 
         return gb_table(self.case, self.microstructure, self.graph, self.fields,
-                        self.solution.electrode_potential)
+                        self.solution.electrode_potential, geometry=self.gb_geometry)
 
     @cached_property
     def grain_table(self):

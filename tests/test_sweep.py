@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ import netsolve
 from netsolve.cli import main
 from netsolve.errors import CaseError
 from netsolve.sweep import build_plan, parse_param, read_table, run_sweep
+from netsolve.sweep.engine import SweepEngine
 from netsolve.sweep.grid import parse_values
 
 CASE = """
@@ -171,6 +173,49 @@ def test_rows_equal_single_solves_amg(tmp_path):
         400e-9 / (float(r["effective_resistance_ohm"]) * 300e-9 * 100e-9), rel=1e-12)
 
 
+def test_gb_geometry_shared_until_a_geometry_key_changes(tmp_path):
+    """Points differing in materials.* / field-step analysis keys share one GB geometry
+    object; a segment/band option or a microstructure key builds a new one."""
+    case = write_case(tmp_path)
+    plan = build_plan(case, (parse_param("analysis.band_width_nm=20,40"),
+                             parse_param("materials.ratio_ip_gb=1,20"),
+                             parse_param("analysis.type_tolerance_deg=10,20")))
+    engine = SweepEngine(plan)
+    geometry = [engine.solve(p).gb_geometry for p in plan.points]  # band width slowest
+    assert all(g is geometry[0] for g in geometry[:4])
+    assert all(g is geometry[4] for g in geometry[4:]) and geometry[4] is not geometry[0]
+    assert (len(geometry[0].band_a), len(geometry[4].band_a)) == (2, 4)  # 10 nm voxels
+    for key in ("analysis.segment_angle_deg=20,40", "microstructure.seed=1,2"):
+        plan = build_plan(case, (parse_param(key),))
+        engine = SweepEngine(plan)
+        first, second = (engine.solve(p).gb_geometry for p in plan.points)
+        assert second is not first
+
+
+def test_gb_table_from_shared_geometry_equals_fresh(tmp_path):
+    """The GB table of a point that reused the previous point's geometry equals, column by
+    column and exactly, the table computed from a geometry built for that point."""
+    from netsolve.analysis import gb_table
+    from netsolve.analysis.report import table_columns
+
+    plan = build_plan(write_case(tmp_path), (parse_param("materials.ratio_ip_gb=1,20"),
+                                             parse_param("materials.ratio_ip_op=10,1000")))
+    engine = SweepEngine(plan)
+    results = [engine.solve(p) for p in plan.points]
+    last = results[-1]
+    assert last.gb_geometry is results[0].gb_geometry
+    shared = last.gb_table
+    fresh = gb_table(last.case, last.microstructure, last.graph, last.fields,
+                     last.solution.electrode_potential)
+    columns, expected = table_columns(shared), table_columns(fresh)
+    assert list(columns) == list(expected)
+    assert np.isfinite(columns["gb_field_V_m"][shared.segment == -1]).any()
+    for name, values in expected.items():
+        np.testing.assert_array_equal(columns[name], values, err_msg=name)
+    for name in ("face_lower_voxel", "face_axis", "face_segment_row"):
+        np.testing.assert_array_equal(getattr(shared, name), getattr(fresh, name))
+
+
 # --------------------------------------------------------------------------- failures, resume
 
 
@@ -263,6 +308,51 @@ def test_dask_local_cluster_equals_serial(tmp_path):
     out = tmp_path / "dask"
     run_sweep(plan, out, scheduler="local", jobs=1, plots=False)
     _assert_same_rows(sweep_rows(out), reference)
+
+
+def test_dask_scheduler_address_equals_serial(tmp_path):
+    """A scheduler given by its address passes the identity check and runs the points."""
+    distributed = pytest.importorskip("distributed")
+    plan = build_plan(write_case(tmp_path), (parse_param("materials.ratio_ip_gb=1,20"),))
+    reference = _serial_reference(tmp_path, plan)
+    out = tmp_path / "dask"
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        run_sweep(plan, out, scheduler=cluster.scheduler_address, scheduler_timeout=5,
+                  plots=False)
+    _assert_same_rows(sweep_rows(out), reference)
+
+
+def _free_port() -> int:
+    """A local TCP port nobody listens on (bound once by the OS, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_unreachable_scheduler_exit_2_nothing_written(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    out = tmp_path / "out"
+    start = time.monotonic()
+    assert main(["sweep", str(write_case(tmp_path)), "-o", str(out), "--scheduler", address,
+                 "--scheduler-timeout", "1", "--param", "materials.ratio_ip_gb=1,2"]) == 2
+    assert time.monotonic() - start < 5  # the timeout, not distributed's default
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"netsolve: error: --scheduler {address}: ")
+    assert "no Dask scheduler within 1 s (connection refused" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "abc", "nan", "inf"])
+def test_bad_scheduler_timeout_exit_2(tmp_path, capsys, value):
+    out = tmp_path / "out"
+    assert main(["sweep", str(write_case(tmp_path)), "-o", str(out), "--scheduler", "local",
+                 f"--scheduler-timeout={value}", "--param", "materials.ratio_ip_gb=1,2"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"netsolve: error: --scheduler-timeout must be a number of seconds > 0, "
+                   f"got '{value}'\n")
+    assert not out.exists()
 
 
 def test_parquet_round_trip_and_plots(tmp_path):

@@ -6,7 +6,8 @@ Reads the microstructure, the grain graph and only the discretization-neutral fi
 """
 
 from .classify import Classification, classify, drift_tensors
+from .geometry import GBGeometry, gb_geometry
 from .report import GBTable, GrainTable, gb_table, grain_table, require_orientations
 
-__all__ = ["Classification", "GBTable", "GrainTable", "classify", "drift_tensors", "gb_table",
-           "grain_table", "require_orientations"]
+__all__ = ["Classification", "GBGeometry", "GBTable", "GrainTable", "classify", "drift_tensors",
+           "gb_geometry", "gb_table", "grain_table", "require_orientations"]

@@ -59,29 +59,40 @@ def local_field(electric_field: np.ndarray, lower: np.ndarray, upper: np.ndarray
     return mean_vector(both, np.concatenate([group, group]), n_groups)
 
 
-def band_current(current_magnitude: np.ndarray, grain_index: np.ndarray, start: np.ndarray,
-                 axis: np.ndarray, step: np.ndarray, grain_row: np.ndarray, n_layers: int,
-                 group: np.ndarray, n_groups: int) -> np.ndarray:
-    """Mean |J| (A/m^2) per group over a band of ``n_layers`` voxels on one side of its faces.
+def band_voxels(grain_index: np.ndarray, start: np.ndarray, axis: np.ndarray, step: np.ndarray,
+                grain_row: np.ndarray, n_layers: int) -> np.ndarray:
+    """The bands of ``n_layers`` voxels on one side of faces, (n_layers, n) flat voxel indices,
+    -1 from where a band leaves its grain or the grid on.
 
     start: flat index of the face voxel on that side; step: -1 or +1 along ``axis`` (away from
-    the face); grain_row: the side's grain (a band stops where the grain ends). A voxel next to
-    several faces counts once per face (faces weigh equally).
+    the face); grain_row: the side's grain (a band stops where the grain ends).
     """
     shape = grain_index.shape
-    flat_j, flat_grain = current_magnitude.ravel(), grain_index.ravel()
+    flat_grain = grain_index.ravel()
     coord = np.stack(np.unravel_index(start, shape), axis=1)[np.arange(len(start)), axis]
     strides = np.array([int(np.prod(shape[d + 1:])) for d in range(len(shape))], np.int64)
     size = np.asarray(shape, np.int64)[axis]
-    total = np.zeros(n_groups)
-    count = np.zeros(n_groups)
+    bands = np.empty((n_layers, len(start)), np.int64)
     alive = np.ones(len(start), bool)
     for layer in range(n_layers):  # loop over band layers (a few voxels)
         position = coord + step * layer
         alive &= (position >= 0) & (position < size)
         voxel = np.where(alive, start + step * layer * strides[axis], 0)
         alive &= flat_grain[voxel] == grain_row
-        values = np.where(alive, flat_j[voxel], np.nan)
+        bands[layer] = np.where(alive, voxel, -1)
+    return bands
+
+
+def band_mean(current_magnitude: np.ndarray, bands: np.ndarray, face: np.ndarray,
+              group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Mean |J| (A/m^2) per group over the bands (:func:`band_voxels`, one column per face) of
+    the faces ``face`` in group ``group``; a voxel next to several faces counts once per face
+    (faces weigh equally)."""
+    flat_j = current_magnitude.ravel()
+    total = np.zeros(n_groups)
+    count = np.zeros(n_groups)
+    for voxels in bands:  # loop over band layers
+        values = np.where(voxels >= 0, flat_j[voxels], np.nan)[face]
         s, c = group_sum(values, group, n_groups)
         total += s
         count += c

@@ -16,15 +16,13 @@ import numpy as np
 
 from ..case import Case
 from ..errors import CaseError
-from ..graph import BoundaryFaces, boundary_faces
-from ..microstructure import Microstructure, Phase
+from ..microstructure import Microstructure
 from .classify import NOT_CLASSIFIED, classify, drift_tensors, unit
-from .metrics import (band_current, electrode_distance, face_geometry, face_voxels,
-                      group_mean, group_sum, local_field, mean_vector, risk_score)
-from .segments import split_segments
+from .geometry import WHOLE_GB, GBGeometry, gb_geometry
+from .metrics import (band_mean, electrode_distance, group_mean, group_sum, local_field,
+                      risk_score)
 
 AXES = "xyz"
-WHOLE_GB = -1  # the ``segment`` value of a row describing a whole boundary
 _HIDDEN = {"csv": False}  # dataclass fields that are not CSV columns
 
 
@@ -229,7 +227,7 @@ def require_orientations(case: Case, micro: Microstructure) -> None:
 
 def gb_table(case: Case, micro: Microstructure, graph, fields=None,
              electrode_potentials: np.ndarray | None = None, direction_fields=None,
-             unoriented: str = "refuse") -> GBTable:
+             unoriented: str = "refuse", geometry: GBGeometry | None = None) -> GBTable:
     """Classify every GB (and segment) and, given solved ``fields``, compute its metrics.
 
     graph: the grain graph (:func:`netsolve.graph.build_grain_graph`); fields: solved voxel
@@ -239,38 +237,18 @@ def gb_table(case: Case, micro: Microstructure, graph, fields=None,
     ``[analysis] field = "solved"``, else the applied field, :mod:`.applied`);
     unoriented: "refuse" grains without an orientation (CaseError), or report the GBs of such
     grains as "undetermined" (no type, not blocking; geometry and metrics kept), as the result
-    directory does.
+    directory does; geometry: :func:`.geometry.gb_geometry` of the same microstructure, graph
+    and geometry options (built here when None).
     """
     if unoriented == "refuse":
         require_orientations(case, micro)
+    if geometry is None:
+        geometry = gb_geometry(case, micro, graph)
+    g = geometry
     options = case.analysis
     grid = case.grid
-    h, ndim, shape = grid.voxel_size_m, grid.ndim, grid.shape
-    faces = boundary_faces(micro)
-    n_edges, n_gb_faces = len(faces.edge_rows), len(faces.gb_edge)
-    centre, normal = face_geometry(faces.gb_lower_voxel, faces.gb_axis, faces.gb_sign, shape, h)
-    smoothing = options.segment_smoothing_m or 3 * h
-    if ndim == 2:
-        edge_normal = unit(mean_vector(normal, faces.gb_edge, n_edges))
-        segment, segment_edge, segment_index = split_segments(
-            centre, normal, faces.gb_edge, edge_normal, h, options.segment_angle_deg, smoothing)
-    else:  # 3D boundaries are surfaces: one segment per GB (not split)
-        segment, segment_edge = faces.gb_edge, np.arange(n_edges)
-        segment_index = np.zeros(n_edges, np.int64)
-    n_rows = n_edges + len(segment_edge)
-    # Every face twice: once in its GB's row, once in its segment's row.
-    face = np.concatenate([np.arange(n_gb_faces)] * 2)
-    group = np.concatenate([faces.gb_edge, n_edges + segment])
-    row_edge = np.concatenate([np.arange(n_edges), segment_edge])
-    row_segment = np.concatenate([np.full(n_edges, WHOLE_GB), segment_index])
-
-    lower = faces.gb_lower_voxel
-    upper = face_voxels(lower, faces.gb_axis, shape)
-    a_is_lower = faces.gb_sign > 0
-    voxel_a, voxel_b = np.where(a_is_lower, lower, upper), np.where(a_is_lower, upper, lower)
-    counts = np.bincount(group, minlength=n_rows)
-    row_normal = unit(mean_vector(normal[face], group, n_rows))
-    row_centroid = mean_vector(centre[face], group, n_rows)
+    h, ndim = grid.voxel_size_m, grid.ndim
+    face, group, n_rows = g.member_face, g.member_row, g.n_rows
 
     if direction_fields is None:
         if fields is not None and options.field == "solved":
@@ -281,36 +259,34 @@ def gb_table(case: Case, micro: Microstructure, graph, fields=None,
             direction_fields, source = applied_fields(case, micro), "applied"
     else:
         source = "applied" if direction_fields is not fields else "solved"
-    e_row = local_field(direction_fields.electric_field, lower[face], upper[face], group, n_rows)
+    e_row = local_field(direction_fields.electric_field, g.faces.gb_lower_voxel[face],
+                        g.face_upper_voxel[face], group, n_rows)
 
-    rows_a, rows_b = faces.edge_rows[row_edge, 0], faces.edge_rows[row_edge, 1]
+    rows_a, rows_b = g.row_grain_a, g.row_grain_b
     orient = micro.orientations
     drift = drift_tensors(orient.c_axis, case.materials.ratio_ip_op, ndim)
-    cls = classify(orient.c_axis[rows_a], orient.c_axis[rows_b], row_normal, e_row,
+    cls = classify(orient.c_axis[rows_a], orient.c_axis[rows_b], g.row_normal, e_row,
                    drift[rows_a], drift[rows_b], options.type_tolerance_deg,
                    options.across_angle_deg)
     if len(micro.unoriented_grain_ids):
         cls = _without_unoriented(cls, micro, rows_a, rows_b)
 
+    metrics = _metrics(case, micro, fields, electrode_potentials, g, cls.blocking)
     ids = orient.grain_ids
-    edge_attrs = [graph.edges[int(ids[a]), int(ids[b])] for a, b in faces.edge_rows]  # per GB
-    misorientation = np.array([d["misorientation_deg"] for d in edge_attrs], float)[row_edge]
-    path = np.array([d["path_misorientation_deg"] for d in edge_attrs], float)[row_edge]
-
-    metrics = _metrics(case, micro, fields, electrode_potentials, faces, face, group, n_rows,
-                       voxel_a, voxel_b, centre, cls.blocking, row_segment)
+    counts = g.row_n_faces
     columns = dict(
         grain_a=ids[rows_a], grain_b=ids[rows_b], other_phase=np.full(n_rows, "grain", object),
-        segment=row_segment, n_faces=counts,
+        segment=g.row_segment, n_faces=counts,
         length_m=counts * h if ndim == 2 else np.full(n_rows, np.nan),
-        area_m2=counts * grid.face_area_m2, centroid_m=row_centroid, normal=row_normal,
-        misorientation_deg=misorientation, path_misorientation_deg=path, psi_deg=cls.psi_deg,
+        area_m2=counts * grid.face_area_m2, centroid_m=g.row_centroid_m, normal=g.row_normal,
+        misorientation_deg=g.row_misorientation_deg,
+        path_misorientation_deg=g.row_path_misorientation_deg, psi_deg=cls.psi_deg,
         gb_type=cls.gb_type, letter=cls.letter, suffix=cls.suffix, behaviour=cls.behaviour,
         blocking=cls.blocking, field_source=np.full(n_rows, source, object),
         field_direction=unit(e_row), field_normal_cos=cls.field_normal_cos, **metrics)
-    columns = _append(columns, _interface_rows(micro, faces, h, grid.face_area_m2))
-    return GBTable(**columns, face_lower_voxel=lower, face_axis=faces.gb_axis,
-                   face_segment_row=n_edges + segment)
+    columns = _append(columns, _interface_rows(g.interface, ndim))
+    return GBTable(**columns, face_lower_voxel=g.faces.gb_lower_voxel,
+                   face_axis=g.faces.gb_axis, face_segment_row=g.face_segment_row)
 
 
 def _without_unoriented(cls, micro: Microstructure, rows_a, rows_b):
@@ -335,14 +311,15 @@ METRIC_COLUMNS = ("current_A", "abs_current_A", "n_solved_faces", "current_densi
                   "distance_negative_m", "risk_score")
 
 
-def _metrics(case, micro, fields, electrode_potentials, faces: BoundaryFaces, face, group,
-             n_rows, voxel_a, voxel_b, centre, blocking, row_segment) -> dict[str, np.ndarray]:
+def _metrics(case, micro, fields, electrode_potentials, geometry: GBGeometry,
+             blocking) -> dict[str, np.ndarray]:
     """The metric columns (all NaN without solved fields)."""
+    g = geometry
+    faces, face, group, n_rows = g.faces, g.member_face, g.member_row, g.n_rows
     if fields is None:
         return {name: np.full(n_rows, np.nan) for name in METRIC_COLUMNS}
     grid = case.grid
-    h, shape = grid.voxel_size_m, grid.shape
-    n_vox = int(np.prod(shape))
+    n_vox = int(np.prod(grid.shape))
     sign = faces.gb_sign.astype(float)
     # Faces of the field contract, matched by (axis, lower voxel); unsolved faces stay NaN.
     key = faces.gb_axis.astype(np.int64) * n_vox + faces.gb_lower_voxel
@@ -360,20 +337,13 @@ def _metrics(case, micro, fields, electrode_potentials, faces: BoundaryFaces, fa
         density = current_A / (n_solved * grid.face_area_m2)
     jump_V = group_mean(jump_ab, group, n_rows)
     potential = fields.potential.ravel()
-    drop_V = group_mean((potential[voxel_a] - potential[voxel_b])[face], group, n_rows)
+    drop_V = group_mean((potential[g.voxel_a] - potential[g.voxel_b])[face], group, n_rows)
     t_gb = case.materials.gb_thickness_m
     gb_field = jump_V / t_gb if t_gb > 0 else np.full(n_rows, np.nan)
 
     j_mag = np.linalg.norm(fields.current_density, axis=-1)
-    options = case.analysis
-    n_layers = max(1, int(round((options.band_width_m or 3 * h) / h)))
-    step_a = np.where(faces.gb_sign > 0, -1, 1)  # away from the face, into grain a
-    grain_of_voxel = micro.grain_index.ravel()
-    rows_a, rows_b = grain_of_voxel[voxel_a], grain_of_voxel[voxel_b]
-    j_a = band_current(j_mag, micro.grain_index, voxel_a[face], faces.gb_axis[face],
-                       step_a[face], rows_a[face], n_layers, group, n_rows)
-    j_b = band_current(j_mag, micro.grain_index, voxel_b[face], faces.gb_axis[face],
-                       -step_a[face], rows_b[face], n_layers, group, n_rows)
+    j_a = band_mean(j_mag, g.band_a, face, group, n_rows)
+    j_b = band_mean(j_mag, g.band_b, face, group, n_rows)
     with np.errstate(invalid="ignore", divide="ignore"):
         contrast = np.maximum(j_a, j_b) / np.minimum(j_a, j_b)
 
@@ -381,15 +351,17 @@ def _metrics(case, micro, fields, electrode_potentials, faces: BoundaryFaces, fa
     spread = float(potentials.max() - potentials.min())
     drop_share = np.abs(jump_V) / spread if spread > 0 else np.full(n_rows, np.nan)
     names = [e.name for e in case.electrodes]
+    options = case.analysis
     negative = (names.index(options.negative_electrode) if options.negative_electrode
                 else int(np.argmin(potentials)))
-    face_distance = electrode_distance(case, micro, negative, centre, (voxel_a, voxel_b))
+    face_distance = electrode_distance(case, micro, negative, g.face_centre_m,
+                                       (g.voxel_a, g.voxel_b))
     distance = np.full(n_rows, np.inf)
     np.minimum.at(distance, group, face_distance[face])
     diagonal = float(np.linalg.norm(grid.extent_m))
     risk = np.empty(n_rows)
     for whole in (True, False):  # ranks among whole GBs, and among segments
-        rows = (row_segment == WHOLE_GB) == whole
+        rows = (g.row_segment == WHOLE_GB) == whole
         risk[rows] = risk_score(blocking[rows], gb_field[rows], contrast[rows], distance[rows],
                                 diagonal)
     return dict(current_A=current_A, abs_current_A=np.where(n_solved > 0, abs_current, np.nan),
@@ -399,26 +371,12 @@ def _metrics(case, micro, fields, electrode_potentials, faces: BoundaryFaces, fa
                 drop_share=drop_share, distance_negative_m=distance, risk_score=risk)
 
 
-def _interface_rows(micro: Microstructure, faces: BoundaryFaces, h: float,
-                    face_area: float) -> dict[str, np.ndarray]:
-    """Grain|phase interfaces: geometry only, reported as not classified."""
-    shape = micro.grid.shape
-    key = faces.interface_grain_row * len(Phase) + faces.interface_phase
-    pairs, group = np.unique(key, return_inverse=True)
-    group = group.ravel()
-    n = len(pairs)
-    centre, normal = face_geometry(faces.interface_lower_voxel, faces.interface_axis,
-                                   faces.interface_sign, shape, h)
-    counts = np.bincount(group, minlength=n)
+def _interface_rows(interface: dict[str, np.ndarray], ndim: int) -> dict[str, np.ndarray]:
+    """Grain|phase interfaces (:attr:`GBGeometry.interface`): geometry only, reported as not
+    classified."""
+    n = len(interface["grain_a"])
     nan = np.full(n, np.nan)
-    names = np.array([p.name.lower() for p in Phase], dtype=object)
-    ndim = len(shape)
-    out = dict(grain_a=micro.orientations.grain_ids[pairs // len(Phase)],
-               grain_b=np.full(n, -1), other_phase=names[pairs % len(Phase)],
-               segment=np.full(n, WHOLE_GB), n_faces=counts,
-               length_m=counts * h if ndim == 2 else nan, area_m2=counts * face_area,
-               centroid_m=mean_vector(centre, group, n), normal=unit(mean_vector(normal, group, n)),
-               misorientation_deg=nan, path_misorientation_deg=nan, psi_deg=nan,
+    out = dict(interface, misorientation_deg=nan, path_misorientation_deg=nan, psi_deg=nan,
                gb_type=np.full(n, NOT_CLASSIFIED, object), letter=np.full(n, "", object),
                suffix=np.zeros(n, np.int8), behaviour=np.full(n, NOT_CLASSIFIED, object),
                blocking=np.zeros(n, bool), field_source=np.full(n, "", object),

@@ -154,7 +154,8 @@ def result_gb_table(result) -> GBTable:
     from ..analysis import gb_table
 
     return gb_table(result.case, result.microstructure, result.graph, result.fields,
-                    result.solution.electrode_potential, unoriented="undetermined")
+                    result.solution.electrode_potential, unoriented="undetermined",
+                    geometry=result.gb_geometry)
 
 
 def floating_mask(micro: Microstructure, potential: np.ndarray) -> np.ndarray:

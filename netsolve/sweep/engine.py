@@ -1,14 +1,16 @@
 """Evaluating sweep points, reusing what a point does not change (one engine per worker).
 
 Per swept key, :func:`netsolve.sweep.plan.stage_of` says which stage it invalidates. The engine
-keeps the last microstructure, grain graph and two-point network (link topology + the sparsity
-pattern of its matrix): while only ``materials.*`` / ``solver.*`` / ``analysis.*`` change, a
-point recomputes the conductivities and link conductances (vectorized), refills the matrix
-values in place of a new assembly, and solves with CG started from the solution of the nearest
-point this worker already finished, preconditioned by the last AMG hierarchy until it needs
-more than ``AMG_GROWTH`` times the iterations it took when it was built (then a fresh one is set
-up for that matrix; every point still converges to its rtol). Finite-element points rebuild
-their operator (its matrix depends on the tensors per element) but keep the microstructure.
+keeps the last microstructure, grain graph, GB geometry (the field-free part of the GB table;
+rebuilt when :func:`~netsolve.sweep.plan.changes_gb_geometry` says a key changes it) and two-point
+network (link topology + the sparsity pattern of its matrix): while only ``materials.*`` /
+``solver.*`` / ``analysis.*`` change, a point recomputes the conductivities and link conductances
+(vectorized), refills the matrix values in place of a new assembly, and solves with CG started from
+the solution of the nearest point this worker already finished, preconditioned by the last AMG
+hierarchy until it needs more than ``AMG_GROWTH`` times the iterations it took when it was built
+(then a fresh one is set up for that matrix; every point still converges to its rtol).
+Finite-element points rebuild their operator (its matrix depends on the tensors per element) but
+keep the microstructure.
 
 The row of a point is made from the same :class:`~netsolve.result.Result` that ``netsolve run``
 writes (summary and GB table), so a sweep row equals the point solved alone.
@@ -27,7 +29,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import CaseError
-from .plan import STAGE_MICROSTRUCTURE, STAGE_PROPERTIES, Point, SweepPlan, stage_of
+from .plan import (STAGE_MICROSTRUCTURE, STAGE_PROPERTIES, Point, SweepPlan,
+                   changes_gb_geometry, stage_of)
 
 AMG_GROWTH = 2.0  # rebuild the AMG hierarchy when CG needs more than this x its first count
 AMG_SLACK = 5  # ... plus a few iterations (small counts fluctuate)
@@ -79,6 +82,7 @@ class SweepEngine:
         self._micro_keys = [i for i, s in enumerate(stages) if s == STAGE_MICROSTRUCTURE]
         self._property_keys = [i for i, s in enumerate(stages)
                                if s in (STAGE_MICROSTRUCTURE, STAGE_PROPERTIES)]
+        self._geometry_keys = [i for i, k in enumerate(plan.keys) if changes_gb_geometry(k)]
         spans = []
         for p in plan.parameters:
             coords = self._coords_1d(p.values, p.scale)
@@ -87,6 +91,7 @@ class SweepEngine:
         self._micro_key = None
         self._micro = self._graph = self._network = self._pattern = None
         self._props_key = self._props = None
+        self._geometry_key = self._geometry = None
         self._warm_solutions: OrderedDict = OrderedDict()
         self._preconditioner = None
         self._preconditioner_iterations = 0
@@ -136,6 +141,7 @@ class SweepEngine:
             self._micro_key = None  # stays None if building fails: the next point retries
             self._micro = build_microstructure(case)
             self._graph = self._network = self._pattern = self._props_key = None
+            self._geometry = None
             self._warm_solutions.clear()
             self._preconditioner = None
             self._micro_key = micro_key
@@ -174,7 +180,21 @@ class SweepEngine:
             self._graph = result.graph
         else:  # the grain graph depends on the microstructure only: share it (a cached_property)
             result.__dict__["graph"] = self._graph
+        self._share_gb_geometry(result, tuple(point.values[i] for i in self._geometry_keys))
         return result
+
+    def _share_gb_geometry(self, result, geometry_key: tuple) -> None:
+        """The GB geometry depends on the microstructure and the segment/band options only:
+        the first point of each builds it, the next ones share it (a cached_property). Without
+        orientations the row needs no GB table, so nothing is built."""
+        if len(result.microstructure.unoriented_grain_ids):
+            return
+        if self._geometry is None or geometry_key != self._geometry_key:
+            self._geometry_key = None  # stays None if building fails: the next point retries
+            self._geometry = result.gb_geometry
+            self._geometry_key = geometry_key
+        else:
+            result.__dict__["gb_geometry"] = self._geometry
 
     def _nearest_solution(self, coords: np.ndarray):
         if not self._warm_solutions:

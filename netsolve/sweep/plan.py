@@ -40,6 +40,17 @@ def stage_of(key: str) -> str:
     return STAGE_OF_TABLE.get(key.split(".")[0], STAGE_MICROSTRUCTURE)
 
 
+def changes_gb_geometry(key: str) -> bool:
+    """Whether a change of ``key`` changes the field-free part of the GB analysis
+    (:class:`netsolve.analysis.GBGeometry`): a microstructure key, or one of the analysis
+    options it is built with (segments, bands); other ``analysis.*`` keys (tolerances, the
+    field, the negative electrode) only change the classification and metrics."""
+    from ..analysis.geometry import GEOMETRY_OPTIONS
+
+    return (stage_of(key) == STAGE_MICROSTRUCTURE
+            or key in {f"analysis.{option}" for option in GEOMETRY_OPTIONS})
+
+
 @dataclass(frozen=True)
 class Point:
     """One grid point. ``index`` per parameter; ``values`` in parameter order; ``point_id`` is

@@ -7,7 +7,9 @@ process is the only writer of ``sweep.csv`` and appends every row as soon as it 
 
 from __future__ import annotations
 
+import asyncio
 import math
+import socket
 import sys
 import threading
 import time
@@ -21,6 +23,7 @@ from .plan import Point, SweepPlan
 from .store import check_out_dir, open_store, write_parquet
 
 MAX_CHUNK = 8  # points per task: warm starts within a chunk; at most this many lost per worker
+DEFAULT_SCHEDULER_TIMEOUT_S = 10.0  # --scheduler-timeout
 
 _local = threading.local()  # one engine per worker thread (Dask may run threads)
 
@@ -83,20 +86,23 @@ def require_dask():
 
 def run_sweep(plan: SweepPlan, out_dir: str | Path, *, jobs: int = 1,
               scheduler: str | None = None, resume: bool = False, save_fields: bool = False,
-              progress: bool | None = None, plots: bool = True) -> SweepOutcome:
+              progress: bool | None = None, plots: bool = True,
+              scheduler_timeout: float | str | None = None) -> SweepOutcome:
     """Evaluate every point of ``plan`` not yet in ``out_dir`` and write the sweep directory.
 
     ``scheduler``: None (local: serial or ``jobs`` processes), "local" (a Dask LocalCluster)
-    or the address of a Dask scheduler. ``progress``: a progress bar on stderr (None: when
-    stderr is a terminal).
+    or the address of a Dask scheduler, which must answer within ``scheduler_timeout``
+    seconds (None: ``DEFAULT_SCHEDULER_TIMEOUT_S``). ``progress``: a progress bar on stderr (None: when stderr is a terminal).
     """
     out_dir = Path(out_dir).absolute()
     if jobs < 1:
         raise CaseError(f"--jobs must be >= 1, got {jobs}")
+    timeout_s = scheduler_timeout_s(scheduler_timeout)
     check_out_dir(out_dir, plan, resume)
     with ExitStack() as stack:
         # connect before anything is written: a wrong address leaves no sweep folder behind
-        client = stack.enter_context(dask_client(scheduler, jobs)) if scheduler else None
+        client = (stack.enter_context(dask_client(scheduler, jobs, timeout_s)) if scheduler
+                  else None)
         counts, skipped = _evaluate(plan, out_dir, jobs, client, resume, save_fields, progress)
     files = [out_dir / "sweep.csv"]
     parquet = write_parquet(out_dir, plan)
@@ -160,10 +166,24 @@ def _run_processes(plan, pending, fields_dir, jobs, accept) -> None:
             raise
 
 
+def scheduler_timeout_s(value: float | str | None) -> float:
+    """``--scheduler-timeout``: a finite number of seconds > 0 (None: the default), else
+    CaseError."""
+    if value is None:
+        return DEFAULT_SCHEDULER_TIMEOUT_S
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise CaseError(f"--scheduler-timeout must be a number of seconds > 0, got {value!r}")
+    return seconds
+
+
 @contextmanager
-def dask_client(scheduler: str, jobs: int):
+def dask_client(scheduler: str, jobs: int, timeout_s: float = DEFAULT_SCHEDULER_TIMEOUT_S):
     """A Dask client: a LocalCluster of ``jobs`` workers for "local", else the scheduler at
-    that address."""
+    that address (CaseError unless it answers within ``timeout_s`` seconds)."""
     require_dask()
     from distributed import Client, LocalCluster
 
@@ -172,12 +192,68 @@ def dask_client(scheduler: str, jobs: int):
                           dashboard_address=None) as cluster, Client(cluster) as client:
             yield client
         return
+    check_scheduler(scheduler, timeout_s)
     try:
-        client = Client(scheduler, timeout="20s")
-    except OSError as exc:
-        raise CaseError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+        client = Client(scheduler, timeout=timeout_s)
+    except Exception as exc:  # it answered the probe, then failed: whatever the reason
+        raise CaseError(_no_scheduler(scheduler, timeout_s, exc)) from None
     with client:
         yield client
+
+
+def check_scheduler(address: str, timeout_s: float) -> None:
+    """CaseError unless a Dask scheduler at ``address`` answers within ``timeout_s`` seconds.
+
+    distributed's connect timeout covers the TCP connection, not the handshake after it: a
+    listener that is not a Dask scheduler (a web server, e.g. the dashboard port) keeps
+    ``Client()`` waiting forever. So the scheduler is first asked for its identity in a daemon
+    thread with its own event loop, abandoned when the time is up.
+    """
+    outcome: list = []
+
+    def ask() -> None:
+        try:
+            # a little longer than distributed's own connect timeout, whose error says why
+            outcome.append(asyncio.run(asyncio.wait_for(_identity(address, timeout_s),
+                                                        timeout_s + 0.5)))
+        except Exception as exc:  # every failure means: no scheduler there
+            outcome.append(exc)
+
+    thread = threading.Thread(target=ask, name="netsolve-scheduler-probe", daemon=True)
+    thread.start()
+    thread.join(timeout_s + 1.5)  # the event loop's own shutdown may take a moment
+    answer = outcome[0] if outcome else TimeoutError("no answer")
+    if isinstance(answer, dict) and answer.get("type") == "Scheduler":
+        return
+    raise CaseError(_no_scheduler(address, timeout_s, answer))
+
+
+async def _identity(address: str, timeout_s: float) -> dict:
+    from distributed.core import rpc
+    from distributed.security import Security
+
+    arguments = Security().get_connection_args("client")  # tls:// settings of the Dask config
+    async with rpc(address, timeout=timeout_s, connection_args=arguments) as scheduler:
+        return await scheduler.identity()
+
+
+def _no_scheduler(address: str, timeout_s: float, answer) -> str:
+    """The one-line message of a failed connection (``answer``: the exception or the reply)."""
+    if isinstance(answer, ValueError):  # distributed's parse of the address
+        return f"--scheduler {address}: not a scheduler address ({answer})"
+    cause = getattr(answer, "__cause__", None) or answer
+    if isinstance(cause, ConnectionRefusedError) or "ConnectionRefused" in str(cause):
+        why = "connection refused: nothing listens there"
+    elif isinstance(cause, socket.gaierror):
+        why = f"unknown host: {cause.strerror}"
+    elif isinstance(answer, OSError):  # TimeoutError included: silence
+        why = "no answer"
+    elif isinstance(answer, BaseException):
+        why = f"the answer was not the Dask protocol ({type(answer).__name__})"
+    else:
+        why = "it answered, but is not a Dask scheduler"
+    return (f"--scheduler {address}: no Dask scheduler within {timeout_s:g} s ({why}); check "
+            f"the address, or raise --scheduler-timeout")
 
 
 def _run_dask(client, plan, pending, fields_dir, jobs, accept) -> None:
