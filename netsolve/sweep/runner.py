@@ -209,6 +209,13 @@ def check_scheduler(address: str, timeout_s: float) -> None:
     ``Client()`` waiting forever. So the scheduler is first asked for its identity in a daemon
     thread with its own event loop, abandoned when the time is up.
     """
+    from distributed.core import rpc  # noqa: F401  imported here, not on the clock in the thread
+
+    # A plain TCP connection first: it says at once and for certain why nothing is there
+    # (distributed retries until its timeout and then reports either the refusal or a timeout).
+    why = _tcp_failure(address, timeout_s)
+    if why is not None:
+        raise CaseError(_no_scheduler(address, timeout_s, why))
     outcome: list = []
 
     def ask() -> None:
@@ -221,7 +228,7 @@ def check_scheduler(address: str, timeout_s: float) -> None:
 
     thread = threading.Thread(target=ask, name="netsolve-scheduler-probe", daemon=True)
     thread.start()
-    thread.join(timeout_s + 1.5)  # the event loop's own shutdown may take a moment
+    thread.join(2 * timeout_s + 5.0)  # slack for a loaded machine; the bound is for a hang
     answer = outcome[0] if outcome else TimeoutError("no answer")
     if isinstance(answer, dict) and answer.get("type") == "Scheduler":
         return
@@ -237,12 +244,38 @@ async def _identity(address: str, timeout_s: float) -> dict:
         return await scheduler.identity()
 
 
+def _tcp_failure(address: str, timeout_s: float) -> str | None:
+    """Why a plain TCP connection to a tcp:// or tls:// scheduler address fails; None if it
+    connects or the address is of another kind (left to distributed)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(address if "://" in address else f"tcp://{address}")
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("tcp", "tls") or host is None or port is None:
+        return None
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return None
+    except ConnectionRefusedError:
+        return "connection refused: nothing listens there"
+    except socket.gaierror as exc:
+        return f"unknown host: {exc.strerror}"
+    except OSError:  # timeout, unreachable network
+        return "no answer"
+
+
 def _no_scheduler(address: str, timeout_s: float, answer) -> str:
-    """The one-line message of a failed connection (``answer``: the exception or the reply)."""
+    """The one-line message of a failed connection (``answer``: the reason as a string, the
+    exception or the reply)."""
     if isinstance(answer, ValueError):  # distributed's parse of the address
         return f"--scheduler {address}: not a scheduler address ({answer})"
     cause = getattr(answer, "__cause__", None) or answer
-    if isinstance(cause, ConnectionRefusedError) or "ConnectionRefused" in str(cause):
+    if isinstance(answer, str):
+        why = answer
+    elif isinstance(cause, ConnectionRefusedError) or "ConnectionRefused" in str(cause):
         why = "connection refused: nothing listens there"
     elif isinstance(cause, socket.gaierror):
         why = f"unknown host: {cause.strerror}"
