@@ -191,7 +191,28 @@ def _human_summary(result) -> str:
                  f"{s['n_unknowns']} unknowns, {s['n_floating_voxels']} floating voxels")
     lines.append(f"  balance: current {s['current_balance_rel']:.1e}, "
                  f"power {s['power_balance_rel']:.1e}")
-    return "\n".join(lines)
+    return "\n".join(lines + _gb_lines(result))
+
+
+SHOWN_BLOCKING = 8  # blocking GBs named in the run summary; the rest are in gb_table.csv
+
+
+def _gb_lines(result) -> list[str]:
+    """The blocking GBs and the GBs most at risk, for the run summary (none without
+    orientations, e.g. a uniform isotropic case)."""
+    from .analysis import headline
+
+    if len(result.microstructure.unoriented_grain_ids) or not len(result.graph.edges):
+        return []
+    gbs = headline(result.gb_table)
+    shown = ", ".join(f"{name} {subtype}" for name, subtype in gbs.blocking[:SHOWN_BLOCKING])
+    more = len(gbs.blocking) - SHOWN_BLOCKING
+    lines = [f"  GBs: {gbs.n_gbs} between grains, {len(gbs.blocking)} blocking"
+             + (f": {shown}" if shown else "") + (f" and {more} more" if more > 0 else "")]
+    if gbs.top_risk:
+        lines.append("  highest Na+ accumulation risk: "
+                     + ", ".join(f"{name} ({score:.2f})" for name, score in gbs.top_risk))
+    return lines
 
 
 def build_parser() -> argparse.ArgumentParser:

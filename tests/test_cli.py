@@ -243,3 +243,28 @@ def test_bad_voronoi_settings(tmp_path, capsys, line, key):
     (tmp_path / "v.toml").write_text(text)
     status, _, err = run(["check", tmp_path / "v.toml"], capsys)
     assert status == 2 and key in err and "Traceback" not in err
+
+
+def test_run_summary_names_the_blocking_and_riskiest_gbs(tmp_path, capsys):
+    """The two GB lines of `netsolve run` agree with the gb_table.csv it writes: every
+    blocking whole GB with its subtype, most at risk first, and the five highest risk scores."""
+    import csv
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "result"
+    status, stdout, err = run(["run", repo / "cases" / "polycrystal_demo.toml", "-o", out],
+                              capsys)
+    assert status == 0, err
+    with open(out / "gb_table.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["segment"] == "-1" and r["other_phase"] == "grain"]
+    rows.sort(key=lambda r: -float(r["risk_score"]))  # stable: ties keep the table order
+    name = [f"G{r['grain_a']}/G{r['grain_b']}" for r in rows]
+    blocking = [f"{n} {r['subtype']}" for n, r in zip(name, rows) if r["blocking"] == "true"]
+    assert blocking  # the demo has blocking GBs, so the line lists something
+    lines = {line.split(":")[0].strip(): line.split(":", 1)[1].strip()
+             for line in stdout.splitlines() if line.startswith("  GBs:")
+             or line.startswith("  highest")}
+    assert lines["GBs"] == (f"{len(rows)} between grains, {len(blocking)} blocking: "
+                            + ", ".join(blocking))
+    assert lines["highest Na+ accumulation risk"] == ", ".join(
+        f"{n} ({float(r['risk_score']):.2f})" for n, r in zip(name[:5], rows[:5]))

@@ -127,6 +127,36 @@ class GrainTable:
         return write_csv(self, path)
 
 
+@dataclass(frozen=True)
+class Headline:
+    """The answers of a GB table in a few names (whole GBs between two grains, e.g.
+    ``"G11/G16"``): the blocking ones with their subtypes, most at risk first; the GB with the
+    largest |GB field|; the ``top_k`` GBs by risk score (``docs/gb-classification.md``)."""
+
+    n_gbs: int
+    blocking: list[tuple[str, str]]
+    max_field: tuple[str, float] | None  # (GB, |gb_field_V_m| in V/m); None without a solve
+    top_risk: list[tuple[str, float]]
+
+
+def headline(table: GBTable, top_k: int = 5) -> Headline:
+    """:class:`Headline` of ``table``; risk ties keep the table order."""
+    whole = np.flatnonzero((table.segment == WHOLE_GB) & (table.grain_b > 0))
+    names = [f"G{a}/G{b}" for a, b in zip(table.grain_a[whole].tolist(),
+                                          table.grain_b[whole].tolist())]
+    score = table.risk_score[whole]
+    order = np.argsort(-np.nan_to_num(score, nan=-np.inf), kind="stable")
+    subtype = table.subtype[whole]
+    blocking = [(names[k], str(subtype[k])) for k in order if table.blocking[whole][k]]
+    field = np.abs(table.gb_field_V_m[whole])
+    max_field = None
+    if np.isfinite(field).any():
+        k = int(np.nanargmax(field))
+        max_field = (names[k], float(field[k]))
+    top = [(names[k], float(score[k])) for k in order if np.isfinite(score[k])][:top_k]
+    return Headline(len(whole), blocking, max_field, top)
+
+
 def table_columns(table) -> dict[str, np.ndarray]:
     """The CSV columns of a table dataclass: vector columns split into ``name_x``, ``name_y``,
     ...; hidden fields left out (``GBTable`` adds ``subtype``)."""

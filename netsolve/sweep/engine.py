@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from ..analysis import headline
 from ..errors import CaseError
 from .plan import (STAGE_MICROSTRUCTURE, STAGE_PROPERTIES, Point, SweepPlan,
                    changes_gb_geometry, stage_of)
@@ -233,10 +234,6 @@ def row_columns(plan: SweepPlan) -> list[str]:
              "wall_s"])
 
 
-def gb_name(grain_a, grain_b) -> str:
-    return f"G{int(grain_a)}/G{int(grain_b)}"
-
-
 def point_row(plan: SweepPlan, result) -> dict:
     """The headline quantities of a solved point, from ``Result.summary()`` and ``gb_table``
     (the same code ``netsolve run`` writes summary.json and gb_table.csv with)."""
@@ -255,22 +252,13 @@ def point_row(plan: SweepPlan, result) -> dict:
         row.update({f"risk_{i}_gb": "", f"risk_{i}_score": math.nan})
     if len(result.microstructure.unoriented_grain_ids):
         return row  # no GB classification without orientations (isotropic cases may omit them)
-    table = result.gb_table
-    whole = np.flatnonzero((table.segment == -1) & (table.grain_b > 0))
-    names = np.array([gb_name(a, b) for a, b in zip(table.grain_a[whole], table.grain_b[whole])],
-                     dtype=object)
-    blocking = table.blocking[whole]
-    row["n_blocking_gbs"] = int(blocking.sum())
-    row["blocking_gbs"] = " ".join(names[blocking])
-    field = np.abs(table.gb_field_V_m[whole])
-    if np.isfinite(field).any():
-        k = int(np.nanargmax(field))
-        row.update(max_gb_field_V_m=float(field[k]), max_gb_field_gb=names[k])
-    score = table.risk_score[whole]
-    ranked = [k for k in np.argsort(-np.nan_to_num(score, nan=-np.inf), kind="stable")
-              if np.isfinite(score[k])][:plan.top_k]
-    for i, k in enumerate(ranked, start=1):
-        row.update({f"risk_{i}_gb": names[k], f"risk_{i}_score": float(score[k])})
+    gbs = headline(result.gb_table, plan.top_k)
+    row["n_blocking_gbs"] = len(gbs.blocking)
+    row["blocking_gbs"] = " ".join(name for name, _ in gbs.blocking)
+    if gbs.max_field is not None:
+        row.update(max_gb_field_gb=gbs.max_field[0], max_gb_field_V_m=gbs.max_field[1])
+    for i, (name, score) in enumerate(gbs.top_risk, start=1):
+        row.update({f"risk_{i}_gb": name, f"risk_{i}_score": score})
     return row
 
 
