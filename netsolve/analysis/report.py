@@ -146,8 +146,8 @@ def headline(table: GBTable, top_k: int = 5) -> Headline:
                                           table.grain_b[whole].tolist())]
     score = table.risk_score[whole]
     order = np.argsort(-np.nan_to_num(score, nan=-np.inf), kind="stable")
-    subtype = table.subtype[whole]
-    blocking = [(names[k], str(subtype[k])) for k in order if table.blocking[whole][k]]
+    subtype, is_blocking = table.subtype[whole], table.blocking[whole]
+    blocking = [(names[k], str(subtype[k])) for k in order if is_blocking[k]]
     field = np.abs(table.gb_field_V_m[whole])
     max_field = None
     if np.isfinite(field).any():

@@ -195,7 +195,7 @@ def read_map(options: dict) -> EbsdMap:
         raise CaseError(f"{name}: orientation map not found ({path})")
     kind = path.suffix.lower()
     header_points, hexagonal = _header_info(path, kind)
-    if hexagonal and options.get("hex_grid") != "nearest":
+    if hexagonal and options["hex_grid"] != "nearest":
         raise CaseError(f"{name}: the map is on a hexagonal pixel grid (GRID: HexGrid); set "
                         f"microstructure.hex_grid = \"nearest\" to resample it to square pixels "
                         f"of its x step (nearest neighbour)")
