@@ -182,6 +182,7 @@ class RugeStubenPreconditioner:
                 matrix.astype(dtype), strength=("classical", {"theta": 0.25}),
                 interpolation=interpolation, **smoothers)
         self.levels = self.hierarchy.levels
+        self._coarse_inverse = _symmetric_pseudo_inverse(self.levels[-1].A)
 
     def __call__(self, residual: np.ndarray) -> np.ndarray:
         levels = self.levels
@@ -192,7 +193,7 @@ class RugeStubenPreconditioner:
             level.presmoother(level.A, x, rhs[-1])
             corrections.append(x)
             rhs.append(level.R @ (rhs[-1] - level.A @ x))
-        coarse = self.hierarchy.coarse_solver(levels[-1].A, rhs[-1])
+        coarse = (self._coarse_inverse @ rhs[-1].astype(np.float64)).astype(self.dtype)
         for i in range(len(levels) - 2, -1, -1):
             x = corrections[i]
             x += levels[i].P @ coarse
@@ -202,6 +203,19 @@ class RugeStubenPreconditioner:
 
     def operator(self, n: int) -> spla.LinearOperator:
         return spla.LinearOperator((n, n), matvec=self, dtype=np.float64)
+
+
+def _symmetric_pseudo_inverse(coarse: sp.spmatrix) -> np.ndarray:
+    """Pseudo-inverse of the (small, <= max_coarse) coarsest matrix in float64 from its
+    symmetric eigendecomposition: exactly symmetric, so the cycle stays a symmetric
+    preconditioner for CG. pyamg's own 'pinv' of a float32 level is computed in float32 and
+    was measured 1.6e-5 asymmetric (x.My against y.Mx) on a 1200-node network."""
+    dense = coarse.astype(np.float64).toarray()
+    dense = 0.5 * (dense + dense.T)
+    values, vectors = np.linalg.eigh(dense)
+    largest = float(np.abs(values).max()) if len(values) else 0.0
+    keep = np.abs(values) > largest * len(values) * np.finfo(np.float64).eps
+    return (vectors[:, keep] / values[keep]) @ vectors[:, keep].T
 
 
 def _untouchable_by_pyamg(matrix: sp.csr_matrix) -> sp.csr_matrix:
