@@ -187,6 +187,9 @@ class SolverOptions:
     maxiter: int = 2000
     direct_max_unknowns: int | None = None  # None: by dimension, see solvers.choose_method
     discretization: str = "tpfa"  # "tpfa" (two-point, the paper's) or "fem" (full tensor)
+    # Largest accepted |sum of electrode currents| / max |electrode current| and
+    # |Joule heat - electrode power| / electrode power of a solve (netsolve.solve guards).
+    balance_tol: float = 1e-9
 
 
 EXPORT_FORMATS = ("vti", "vtu", "xdmf", "gbnet", "csv", "graphml")
@@ -535,9 +538,12 @@ def _read_solver(t: Table) -> SolverOptions:
         maxiter=t.integer("maxiter", 2000, minimum=1),
         direct_max_unknowns=t.integer("direct_max_unknowns", None, minimum=0),
         discretization=t.string("discretization", "tpfa", choices=DISCRETIZATIONS),
+        balance_tol=t.number("balance_tol", 1e-9, positive=True),
     )
     if s.rtol >= 1:
         t.fail(f"'solver.rtol' must be < 1, got {s.rtol}")
+    if s.balance_tol >= 1:
+        t.fail(f"'solver.balance_tol' must be < 1, got {s.balance_tol}")
     t.finish()
     return s
 

@@ -17,3 +17,9 @@ class CaseError(ValueError):
 
 class NoConductingPathError(CaseError):
     """Electrodes that should drive a current are not connected by any conducting path."""
+
+
+class SolveError(CaseError):
+    """A solve whose result cannot be trusted: a residual, current balance or power balance
+    beyond its tolerance, or a non-finite value. Nothing is written; the message names the
+    quantity, its value, the tolerance and a remedy."""

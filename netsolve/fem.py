@@ -484,10 +484,11 @@ def compute_fem_fields(op: FemOperator, solution: NetworkSolution,
         solution.electrode_potential[op.electrode_link_electrode]
         - solution.node_potential[op.electrode_link_node])
 
-    potential = _scatter(op.element_voxel, corner_u.mean(axis=1), op.shape, np.nan)
+    potential = _scatter(op.element_voxel, corner_u.mean(axis=1) + solution.potential_offset_V,
+                         op.shape, np.nan)
     if electrode_index is not None:
         inside = electrode_index >= 0
-        potential[inside] = solution.electrode_potential[electrode_index[inside]]
+        potential[inside] = solution.absolute_electrode_potential[electrode_index[inside]]
     current_density = _scatter(op.element_voxel, current, op.shape, np.nan)
     electric_field = _scatter(op.element_voxel, field, op.shape, np.nan)
 

@@ -74,11 +74,11 @@ def compute_fields(network: Network, solution: NetworkSolution, props: Propertie
     node_j[solution.floating] = np.nan
 
     potential = np.full(n_vox, np.nan)
-    potential[network.node_voxel] = u
+    potential[network.node_voxel] = u + solution.potential_offset_V
     if electrode_index is not None:
         flat_e = electrode_index.ravel()
         inside = flat_e >= 0
-        potential[inside] = solution.electrode_potential[flat_e[inside]]
+        potential[inside] = solution.absolute_electrode_potential[flat_e[inside]]
     current_density = np.full((n_vox, ndim), np.nan)
     current_density[network.node_voxel] = node_j
     sigma = props.voxel_axis_sigma.reshape(n_vox, ndim)[network.node_voxel]

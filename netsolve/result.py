@@ -33,6 +33,9 @@ class Result:
     solution: NetworkSolution
     fields: Fields
 
+    def __post_init__(self):
+        check_power_balance(self)
+
     @cached_property
     def graph(self):
         """The grain graph (networkx.Graph, see :mod:`netsolve.graph`), built on first use."""
@@ -74,7 +77,7 @@ class Result:
     @property
     def electrode_potentials_V(self) -> dict[str, float]:
         return {e.name: float(v) for e, v in zip(self.case.electrodes,
-                                                  self.solution.electrode_potential)}
+                                                  self.solution.absolute_electrode_potential)}
 
     @property
     def total_current_A(self) -> float:
@@ -116,7 +119,9 @@ class Result:
 
     @property
     def electrode_power_W(self) -> float:
-        """Power delivered by the electrodes, sum V_k I_k (W)."""
+        """Power delivered by the electrodes, sum V_k I_k (W), with the potentials relative to
+        the solution's offset (the same when the currents balance, without the rounding of
+        large absolute potentials)."""
         return float(np.dot(self.solution.electrode_potential, self.solution.electrode_current))
 
     @property
@@ -137,7 +142,7 @@ class Result:
     def summary(self) -> dict:
         """The contents of ``summary.json`` (JSON-ready)."""
         micro = self.microstructure
-        return {
+        return strict_json({
             "netsolve_version": __version__,
             "case": self.case.label,
             "grid_shape": list(self.case.grid.shape),
@@ -149,7 +154,7 @@ class Result:
             "electrode_potentials_V": self.electrode_potentials_V,
             "total_current_A": self.total_current_A,
             "effective_resistance_ohm": self.effective_resistance_ohm,
-            "effective_conductivity_S_m": _json_number(self.effective_conductivity_S_m),
+            "effective_conductivity_S_m": self.effective_conductivity_S_m,
             "current_balance_rel": self.current_balance_rel,
             "joule_power_W": self.fields.joule_power_W,
             "electrode_power_W": self.electrode_power_W,
@@ -163,9 +168,38 @@ class Result:
             "floating_fraction": self.floating_fraction,
             "phase_fractions": micro.phase_fractions(),
             "solver": self.solution.stats.as_dict(),
-        }
+        })
 
 
-def _json_number(value: float) -> float | None:
-    """JSON has no NaN: undefined quantities are null."""
-    return value if np.isfinite(value) else None
+def check_power_balance(result: Result) -> None:
+    """Raise :class:`~netsolve.errors.SolveError` unless the Joule heat of the fields equals the
+    electrode power to ``[solver] balance_tol`` (Tellegen; an independent check of the fields'
+    flux reconstruction and of the solve, NaN/Inf never pass)."""
+    from .errors import SolveError
+
+    balance = result.power_balance_rel
+    tolerance = result.case.solver.balance_tol
+    if balance <= tolerance:  # False for NaN
+        return
+    raise SolveError(
+        f"{result.case.label}: the Joule heat of the solved fields "
+        f"({result.fields.joule_power_W:.6e} W) differs from the electrode power "
+        f"({result.electrode_power_W:.6e} W) by {balance:.1e} (relative) > solver.balance_tol "
+        f"{tolerance:.0e}: the result cannot be trusted (docs/model.md, 'Guards')")
+
+
+def strict_json(value):
+    """``value`` (dicts, lists, numbers, strings) with every NaN/Inf replaced by None, NumPy
+    scalars by Python ones: JSON has no NaN, and summary.json is strict JSON (undefined
+    quantities, e.g. the conductivity of a non-slab layout, are null)."""
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    return value

@@ -27,11 +27,15 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .errors import CaseError
+from .errors import SolveError
 
 # "auto" uses the direct solver only below these sizes: LU fill-in grows much faster on 3D
 # grids (measured: 32^3 took 7 s direct against 0.1 s AMG), see docs/performance.md.
 DIRECT_MAX_UNKNOWNS = {2: 40_000, 3: 5_000}
+# Iterative refinement after a direct solve: at most this many extra solves with the factors,
+# stopped once the residual is at rounding level.
+DIRECT_REFINEMENT_STEPS = 4
+REFINEMENT_TARGET = 1e-15
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,7 @@ def linear_solve(matrix: sp.csr_matrix, rhs: np.ndarray, method: str, rtol: floa
     # waking threads than computing (measured 5-15x slower AMG setup on 2 busy cores).
     with threadpool_limits(limits=1, user_api="blas"):
         if method == "direct":
-            x, stats = _direct(matrix, rhs)
+            x, stats = _direct(matrix, rhs, rtol, origin)
         elif method == "amg":
             # direct interpolation halves the 3D setup for ~3 more iterations (measured)
             interpolation = "classical" if ndim == 2 else "direct"
@@ -120,22 +124,45 @@ def _initial_guess(rhs: np.ndarray, warm: WarmStart | None) -> np.ndarray:
 
 
 def relative_residual(matrix: sp.csr_matrix, x: np.ndarray, rhs: np.ndarray) -> float:
+    """Largest ||b - Ax|| / ||b|| over the right-hand sides (columns with b = 0 count when x is
+    not 0 there). NaN or Inf anywhere gives inf: a non-finite solution never passes a check."""
+    if not np.all(np.isfinite(x)):
+        return float("inf")
     worst = 0.0
     for k in range(rhs.shape[1]):
         norm = np.linalg.norm(rhs[:, k])
+        residual = np.linalg.norm(rhs[:, k] - matrix @ x[:, k])
         if norm > 0:
-            worst = max(worst, float(np.linalg.norm(rhs[:, k] - matrix @ x[:, k]) / norm))
-    return worst
+            worst = max(worst, float(residual / norm))
+        elif residual > 0:
+            worst = float("inf")
+    return worst if np.isfinite(worst) else float("inf")
 
 
-def _direct(matrix, rhs):
+def _direct(matrix, rhs, rtol, origin):
+    """SuperLU, then iterative refinement in float64 (a few solves with the same factors) while
+    it still reduces the residual: ill-conditioned networks (1e10 conductance contrasts) gain
+    digits this way; the final residual is checked like an iterative solver's."""
     start = time.perf_counter()
-    factor = spla.splu(matrix.tocsc(), permc_spec="COLAMD")
+    try:
+        factor = spla.splu(matrix.tocsc(), permc_spec="COLAMD")
+    except RuntimeError as exc:  # SuperLU: "Factor is exactly singular" (NaN or no reference)
+        raise SolveError(f"{origin}: solver 'direct' failed: the network matrix is singular or "
+                         f"not finite ({exc})") from None
     setup = time.perf_counter() - start
     x = factor.solve(rhs)
+    residual = relative_residual(matrix, x, rhs)
+    for _ in range(DIRECT_REFINEMENT_STEPS):
+        if residual <= REFINEMENT_TARGET:
+            break
+        refined = x + factor.solve(rhs - matrix @ x)
+        refined_residual = relative_residual(matrix, refined, rhs)
+        if not refined_residual < residual:
+            break
+        x, residual = refined, refined_residual
     elapsed = time.perf_counter() - start
-    return x, SolverStats("direct", 0, relative_residual(matrix, x, rhs), elapsed, setup,
-                          rhs.shape[1])
+    _check_converged("direct", residual, rtol, 0, origin)
+    return x, SolverStats("direct", 0, residual, elapsed, setup, rhs.shape[1])
 
 
 class RugeStubenPreconditioner:
@@ -151,6 +178,13 @@ class RugeStubenPreconditioner:
         import pyamg
 
         self.dtype = dtype
+        # The levels hold the matrix divided by its largest diagonal entry, and every residual
+        # is divided by its largest entry before it is cast: float32 then never sees a
+        # conductance of 1e-30 S (it would underflow in the Galerkin products and make NaN),
+        # whatever the units of the case. The cycle is linear, so both scalings are undone
+        # exactly on return.
+        diagonal_max = float(np.abs(matrix.diagonal()).max()) if matrix.shape[0] else 0.0
+        self.scale = 1.0 / diagonal_max if np.isfinite(diagonal_max) and diagonal_max > 0 else 1.0
         smoothers = {"presmoother": ("gauss_seidel", {"sweep": "forward"}),
                      "postsmoother": ("gauss_seidel", {"sweep": "backward"}),
                      "max_coarse": 500, "keep": False}
@@ -176,17 +210,21 @@ class RugeStubenPreconditioner:
             for level in self.hierarchy.levels:
                 for name in ("A", "P", "R"):
                     if hasattr(level, name):
-                        setattr(level, name, sp.csr_matrix(getattr(level, name).astype(dtype)))
+                        factor = self.scale if name == "A" else 1.0
+                        setattr(level, name, _csr_as(getattr(level, name), dtype, factor))
         else:
             self.hierarchy = pyamg.ruge_stuben_solver(
-                matrix.astype(dtype), strength=("classical", {"theta": 0.25}),
+                _csr_as(matrix, dtype, self.scale), strength=("classical", {"theta": 0.25}),
                 interpolation=interpolation, **smoothers)
         self.levels = self.hierarchy.levels
         self._coarse_inverse = _symmetric_pseudo_inverse(self.levels[-1].A)
 
     def __call__(self, residual: np.ndarray) -> np.ndarray:
+        magnitude = float(np.abs(residual).max()) if residual.size else 0.0
+        if magnitude == 0.0 or not np.isfinite(magnitude):
+            return np.zeros_like(residual) if magnitude == 0.0 else np.full_like(residual, np.nan)
         levels = self.levels
-        rhs = [residual.astype(self.dtype)]
+        rhs = [(residual / magnitude).astype(self.dtype)]
         corrections = []
         for level in levels[:-1]:
             x = np.zeros_like(rhs[-1])
@@ -199,10 +237,18 @@ class RugeStubenPreconditioner:
             x += levels[i].P @ coarse
             levels[i].postsmoother(levels[i].A, x, rhs[i])
             coarse = x
-        return coarse.astype(np.float64)
+        return coarse.astype(np.float64) * (magnitude * self.scale)
 
     def operator(self, n: int) -> spla.LinearOperator:
         return spla.LinearOperator((n, n), matvec=self, dtype=np.float64)
+
+
+def _csr_as(matrix: sp.spmatrix, dtype, factor: float = 1.0) -> sp.csr_matrix:
+    """``factor * matrix`` as CSR in ``dtype``; the product is formed in float64 before the
+    cast (so that tiny entries are scaled up before float32 could flush them)."""
+    matrix = sp.csr_matrix(matrix)
+    data = matrix.data * factor if factor != 1.0 else matrix.data
+    return sp.csr_matrix((data.astype(dtype), matrix.indices, matrix.indptr), shape=matrix.shape)
 
 
 def _symmetric_pseudo_inverse(coarse: sp.spmatrix) -> np.ndarray:
@@ -294,6 +340,8 @@ def _pcg(matrix, b, preconditioner, rtol, maxiter, x0=None):
                        callback=tick)
     norm = np.linalg.norm(b)
     residual = float(np.linalg.norm(b - matrix @ x) / norm)
+    if not np.isfinite(residual):  # NaN must not look converged (NaN > rtol is False)
+        residual = float("inf")
     return x, count[0], residual
 
 
@@ -347,7 +395,8 @@ def _amg(matrix, rhs, rtol, maxiter, interpolation, origin, hierarchy="classical
 
 def _jacobi_cg(matrix, rhs, rtol, maxiter, origin, warm=None):
     start = time.perf_counter()
-    inv_diag = 1.0 / matrix.diagonal()
+    diagonal = matrix.diagonal()
+    inv_diag = np.divide(1.0, diagonal, out=np.ones_like(diagonal), where=diagonal > 0)
     preconditioner = spla.LinearOperator(matrix.shape, matvec=lambda v: inv_diag * v,
                                          dtype=np.float64)
     x = _initial_guess(rhs, warm)
@@ -363,7 +412,17 @@ def _jacobi_cg(matrix, rhs, rtol, maxiter, origin, warm=None):
 
 
 def _check_converged(method, residual, rtol, iterations, origin):
-    if residual > max(10 * rtol, 1e-12):
-        raise CaseError(f"{origin}: solver '{method}' did not converge: relative residual "
-                        f"{residual:.2e} > rtol {rtol:.1e} after {iterations} iterations (raise "
-                        f"solver.maxiter or use solver.method = \"direct\")")
+    """Raise when the true residual misses the tolerance (10 rtol: CG's recursive residual and
+    the true one drift apart by rounding) or is not finite."""
+    if residual <= max(10 * rtol, 1e-12):
+        return
+    if method == "direct":
+        remedy = ("the network is too ill-conditioned for float64: its conductance contrast is "
+                  "too large (see docs/model.md, 'Guards')")
+        detail = "after iterative refinement"
+    else:
+        remedy = 'raise solver.maxiter or use solver.method = "direct"'
+        detail = f"after {iterations} iterations"
+    shown = "non-finite" if not np.isfinite(residual) else f"{residual:.2e}"
+    raise SolveError(f"{origin}: solver '{method}' did not converge: relative residual {shown} "
+                     f"> rtol {rtol:.1e} {detail} ({remedy})")

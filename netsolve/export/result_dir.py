@@ -42,7 +42,7 @@ def write_result(result, out_dir: str | Path, *, figures: bool | tuple[str, ...]
     formats = output.formats if formats is None else formats
     data = result_data(result)
     with atomic_directory(out_dir) as tmp:
-        (tmp / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
+        (tmp / "summary.json").write_text(json.dumps(result.summary(), indent=2, allow_nan=False) + "\n")
         write_fields_npz(data, tmp / "fields.npz")
         if result.case.path is not None:
             shutil.copyfile(result.case.path, tmp / "case.toml")
