@@ -245,8 +245,11 @@ def _corner_copies(region: np.ndarray, backbone: int | None, periodic_axes) -> t
     """Node copy of every (corner, surrounding-voxel slot): (2^d, *corner grid) int64, -1 where
     the slot's voxel does not conduct; and the number of copies.
 
-    Slots around a corner share a copy when their regions are joined: equal, or one is the
-    backbone (transitively). Vectorized over corners; loops only over the 2^d slots.
+    Slots around a corner share a copy when they are joined through a chain of slots that
+    share a voxel face (slot offsets differing in one axis) and are equal regions, or one of
+    them the backbone. Two voxels that touch only at the corner (or an edge, in 3D) do not
+    share a node: no current flows through a point contact, as in the two-point scheme.
+    Vectorized over corners; loops only over the face-adjacent slot pairs.
     """
     ndim = region.ndim
     offsets = corner_offsets(ndim)
@@ -265,18 +268,7 @@ def _corner_copies(region: np.ndarray, backbone: int | None, periodic_axes) -> t
     slots = np.stack([padded[tuple(slice(o, o + n) for o, n in zip(offset, corner_shape))]
                       for offset in offsets]).reshape(n_slots, -1)
     valid = slots >= 0
-    # Equal regions: each slot points at the first slot of its region (slot pairs s > t only;
-    # t runs downwards so that the smallest t wins). Invalid slots are never used below.
-    rep = np.repeat(np.arange(n_slots, dtype=np.int8)[:, None], slots.shape[1], axis=1)
-    for s in range(1, n_slots):
-        for t in range(s - 1, -1, -1):
-            rep[s][slots[s] == slots[t]] = t
-    if backbone is not None:
-        # The backbone joins every region it touches (transitively): close the relation, but
-        # only at the few corners that touch the backbone.
-        near = np.flatnonzero((slots == backbone).any(axis=0))
-        rep[:, near] = _join_through_backbone(slots[:, near], valid[:, near], rep[:, near],
-                                              backbone)
+    rep = _join_face_adjacent_slots(slots, valid, offsets, backbone)
     key = np.arange(slots.shape[1])[None, :] * n_slots + rep
     used = np.zeros(slots.size, dtype=bool)
     used[key[valid]] = True
@@ -290,19 +282,29 @@ def _corner_copies(region: np.ndarray, backbone: int | None, periodic_axes) -> t
     return slot_copy, int(used.sum())
 
 
-def _join_through_backbone(slots, valid, rep, backbone) -> np.ndarray:
-    """Representative slot per (slot, corner) when slots of equal regions and slots next to the
-    backbone are joined: ``n_slots - 1`` relaxation passes close the relation."""
-    n_slots = len(slots)
-    rep = rep.copy()
-    for _ in range(n_slots - 1):
-        for s in range(n_slots):
-            for t in range(n_slots):
-                if s == t:
-                    continue
-                joined = valid[s] & valid[t] & ((slots[s] == slots[t]) | (slots[s] == backbone)
-                                                | (slots[t] == backbone))
-                rep[s] = np.where(joined, np.minimum(rep[s], rep[t]), rep[s])
+def _join_face_adjacent_slots(slots, valid, offsets, backbone) -> np.ndarray:
+    """Representative (smallest joined) slot per (slot, corner): slots are joined along pairs
+    that share a voxel face, are both conducting and are the same region or touch the
+    backbone; relaxation passes close the relation."""
+    n_slots = len(offsets)
+    pairs = [(s, t) for s in range(n_slots) for t in range(s + 1, n_slots)
+             if np.abs(offsets[s] - offsets[t]).sum() == 1]
+    joined = []
+    for s, t in pairs:
+        same = slots[s] == slots[t]
+        if backbone is not None:
+            same |= (slots[s] == backbone) | (slots[t] == backbone)
+        joined.append(valid[s] & valid[t] & same)
+    rep = np.repeat(np.arange(n_slots, dtype=np.int8)[:, None], slots.shape[1], axis=1)
+    for _ in range(n_slots - 1):  # a joined set can be a path through all slots
+        changed = False
+        for (s, t), link in zip(pairs, joined):
+            smaller = np.where(link, np.minimum(rep[s], rep[t]), rep[s])
+            changed |= bool((smaller != rep[s]).any() | (smaller != rep[t])[link].any())
+            rep[s] = smaller
+            rep[t] = np.where(link, smaller, rep[t])
+        if not changed:
+            break
     return rep
 
 

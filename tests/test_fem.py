@@ -347,3 +347,42 @@ def test_run_and_check_commands_with_fem(tmp_path, capsys):
     assert summary["discretization"] == "fem" and summary["n_floating_voxels"] == 25
     with np.load(tmp_path / "out" / "fields.npz", allow_pickle=False) as npz:
         assert npz["floating"].sum() == 25 and npz["floating"][6:11, 4:9].all()
+
+
+@pytest.mark.parametrize("gb_thickness_nm", [0.0, 1.0])
+def test_point_contacts_carry_no_current(tmp_path, gb_thickness_nm):
+    # Two blocks of one grain that touch only at a corner (2D) or along an edge (3D), with
+    # ZrO2 around: no conducting path under either discretization (a point/line contact has
+    # zero area), instead of current through a shared finite-element node.
+    for shape, block in (((8, 6), lambda a: (a[:4, :3], a[4:, 3:])),
+                         ((8, 6, 4), lambda a: (a[:4, :3, :], a[4:, 3:, :]))):
+        labels = np.full(shape, -1, dtype=np.int32)
+        left, right = block(labels)
+        left[...] = 1
+        right[...] = 1
+        data = with_labels(base_case(shape, model="tensor", ratio_ip_op=10.0,
+                                     gb_thickness_nm=gb_thickness_nm), labels, tmp_path,
+                           phases={"zro2": -1}, grains=[{"id": 1, "c_axis": [0.3, 0.2, 1.0]}])
+        for discretization in ("tpfa", "fem"):
+            data["solver"] = {"method": "direct", "discretization": discretization}
+            with pytest.raises(netsolve.errors.NoConductingPathError,
+                               match="no conducting path connects electrode 'source'"):
+                netsolve.solve(netsolve.case_from_dict(data, base_dir=tmp_path))
+
+
+def test_diagonal_voxels_of_one_grain_joined_through_a_third_share_the_corner_node(tmp_path):
+    # 2x2 voxels, grain 1 in an L around the centre corner, grain 2 in the fourth voxel: the
+    # two diagonal grain-1 voxels are joined through the third, so all three share the centre
+    # node; grain 2 has its own copy there (GB interface).
+    labels = np.array([[1, 1], [1, 2]], dtype=np.int32)
+    grains = [{"id": 1, "c_axis": [1.0, 0.0, 0.3]}, {"id": 2, "c_axis": [0.0, 1.0, 0.2]}]
+    data = with_labels(base_case((2, 2), model="tensor", ratio_ip_op=100.0, ratio_ip_gb=5.0,
+                                 gb_thickness_nm=1.0), labels, tmp_path, grains=grains)
+    data["solver"] = {"method": "direct", "discretization": "fem"}
+    op = netsolve.solve(netsolve.case_from_dict(data, base_dir=tmp_path)).network
+    offsets = [tuple(o) for o in np.array(list(np.ndindex(2, 2)))]
+    centre = {}
+    for e, voxel in enumerate(op.element_voxel):
+        x, y = np.unravel_index(voxel, (2, 2))
+        centre[(x, y)] = op.element_nodes[e, offsets.index((1 - x, 1 - y))]
+    assert centre[(0, 0)] == centre[(0, 1)] == centre[(1, 0)] != centre[(1, 1)]
