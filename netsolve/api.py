@@ -6,10 +6,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from .case import Case, load_case
-from .fields import compute_fields
-from .microstructure import Microstructure, build_microstructure
-from .network import build_network
-from .properties import Properties, compute_properties
+from .discretization import build_operator
+from .microstructure import build_microstructure
+from .properties import compute_properties
 from .result import Result
 from .solve import solve_network
 
@@ -28,19 +27,11 @@ def classify(case: Case | str | Path):
     return gb_table(case, micro, build_grain_graph(micro))
 
 
-def build_operator(case: Case, micro: Microstructure, props: Properties):
-    """The discretization of ``[solver] discretization``: a two-point Network or a FemOperator."""
-    if case.solver.discretization == "fem":
-        from .fem import build_fem_operator
-
-        return build_fem_operator(case, micro, props)
-    return build_network(case, micro, props)
-
-
 def solve(case: Case | str | Path, *, discretization: str | None = None) -> Result:
     """Solve a case (a :class:`Case` or the path of a case file) and return the :class:`Result`.
 
-    ``discretization`` ("tpfa" or "fem") overrides the case's ``[solver] discretization``.
+    ``discretization`` ("tpfa", "fem" or "mixed") overrides the case's ``[solver]
+    discretization``.
     """
     if not isinstance(case, Case):
         case = load_case(case)
@@ -50,10 +41,5 @@ def solve(case: Case | str | Path, *, discretization: str | None = None) -> Resu
     props = compute_properties(micro, case.materials)
     operator = build_operator(case, micro, props)
     solution = solve_network(operator, case.electrodes, case.solver, case.label)
-    if case.solver.discretization == "fem":
-        from .fem import compute_fem_fields
-
-        fields = compute_fem_fields(operator, solution, micro.electrode_index)
-    else:
-        fields = compute_fields(operator, solution, props, micro.electrode_index)
+    fields = operator.fields(solution, props, micro.electrode_index)
     return Result(case, micro, props, operator, solution, fields)

@@ -51,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .api import build_operator
+    from .discretization import build_operator
     from .microstructure import build_microstructure
     from .properties import compute_properties
     from .solve import check_connectivity

@@ -40,7 +40,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 
-from .network import face_slices
+from .voxels import face_slices
 from .microstructure import Microstructure, Phase
 from .orientation import bunge_matrix
 from .symmetry import misorientation_angle

@@ -11,7 +11,6 @@ from . import __version__
 from .case import Case
 from .fields import Fields
 from .microstructure import Microstructure
-from .network import Network
 from .properties import Properties
 from .solve import NetworkSolution
 
@@ -29,7 +28,7 @@ class Result:
     case: Case
     microstructure: Microstructure
     properties: Properties
-    network: Network  # or fem.FemOperator: the operator of the chosen discretization
+    network: object  # the operator of the chosen discretization (netsolve.discretization)
     solution: NetworkSolution
     fields: Fields
 
@@ -95,7 +94,7 @@ class Result:
         """L / (R_eff A) for two face electrodes on opposite faces of the grid (L: the grid
         length between them, A: the cross-section, lamella thickness included in 2D), S/m;
         NaN for any other electrode layout."""
-        from .network import EDGE_AXIS_SIDE
+        from .voxels import EDGE_AXIS_SIDE
 
         electrodes = self.case.electrodes
         edges = [e.region.edge for e in electrodes if e.region.kind == "edge"]

@@ -6,7 +6,8 @@ Layers (as in pyamg): :func:`laplacian` assembles the symmetric network matrix,
 Dirichlet elimination and current-controlled electrodes.
 
 The solve stage works on an *operator* (the discretization's output), not on one scheme: a
-:class:`~netsolve.network.Network` (two-point) or a :class:`~netsolve.fem.FemOperator`. The
+:class:`~netsolve.discretization.tpfa.Network` (two-point), a
+:class:`~netsolve.discretization.q1.FemOperator` or a mixed operator. The
 contract: ``n_nodes`` unknowns; a symmetric matrix over them whose off-diagonal part has zero
 row sums except for the electrode couplings on its diagonal (:func:`network_matrix`); electrode
 links ``electrode_link_node`` / ``electrode_link_electrode`` / ``electrode_link_conductance``
@@ -30,8 +31,11 @@ from scipy.sparse.csgraph import connected_components
 
 from .case import Electrode, SolverOptions
 from .errors import NoConductingPathError, SolveError
-from .network import Network
+from typing import TYPE_CHECKING
 from .solvers import SolverStats, WarmStart, choose_method, linear_solve
+
+if TYPE_CHECKING:  # the contract is structural: any operator of netsolve.discretization
+    from .discretization.tpfa import Network
 
 
 @dataclass(frozen=True)

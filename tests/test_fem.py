@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import netsolve
 from netsolve.cli import main
 from netsolve.errors import CaseError
-from netsolve.fem import build_fem_operator, compute_fem_fields, reference_stiffness
+from netsolve.discretization.q1 import build_fem_operator, compute_fem_fields, reference_stiffness
 from netsolve.microstructure import build_microstructure
 from netsolve.properties import compute_properties
 from netsolve.solve import solve_network

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import netsolve
-from netsolve.api import build_operator
+from netsolve.discretization import build_operator
 from netsolve.microstructure import build_microstructure
 from netsolve.properties import compute_properties
 from netsolve.solve import solve_network

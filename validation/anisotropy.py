@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 import netsolve
-from netsolve.fem import build_fem_operator
+from netsolve.discretization.q1 import build_fem_operator
 from netsolve.microstructure import build_microstructure
 from netsolve.properties import compute_properties
 from netsolve.solve import solve_network

@@ -45,9 +45,7 @@ def case_dict(shape: tuple[int, ...], method: str, rtol: float,
 
 def run_one(shape: tuple[int, ...], method: str, rtol: float, discretization: str) -> dict:
     import netsolve
-    from netsolve.api import build_operator
-    from netsolve.fem import compute_fem_fields
-    from netsolve.fields import compute_fields
+    from netsolve.discretization import build_operator
     from netsolve.microstructure import build_microstructure
     from netsolve.properties import compute_properties
     from netsolve.solve import solve_network
@@ -63,10 +61,7 @@ def run_one(shape: tuple[int, ...], method: str, rtol: float, discretization: st
     solution = solve_network(network, case.electrodes, case.solver)
     t3 = time.perf_counter()
     cpu3 = time.process_time()
-    if discretization == "fem":
-        compute_fem_fields(network, solution, micro.electrode_index)
-    else:
-        compute_fields(network, solution, props, micro.electrode_index)
+    network.fields(solution, props, micro.electrode_index)
     t4 = time.perf_counter()
     stats = solution.stats
     # solve_network = connectivity + matrix assembly + linear solve; the linear solve is timed

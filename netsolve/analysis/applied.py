@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..case import Case
-from ..fields import Fields, compute_fields
+from ..discretization.tpfa import build_network
+from ..fields import Fields
 from ..microstructure import Microstructure
-from ..network import build_network
 from ..properties import compute_properties
 from ..solve import solve_network
 
@@ -26,4 +26,4 @@ def applied_fields(case: Case, micro: Microstructure) -> Fields:
     props = compute_properties(micro, materials)
     network = build_network(uniform, micro, props)
     solution = solve_network(network, case.electrodes, case.solver, case.label)
-    return compute_fields(network, solution, props, micro.electrode_index)
+    return network.fields(solution, props, micro.electrode_index)

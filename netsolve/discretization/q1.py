@@ -45,12 +45,12 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from .case import Case
-from .fields import Fields
-from .microstructure import Microstructure, Phase
-from .network import electrode_faces, face_slices
-from .properties import Properties
-from .solve import NetworkSolution, laplacian
+from ..case import Case
+from ..fields import Fields
+from ..microstructure import Microstructure, Phase
+from ..properties import Properties
+from ..solve import NetworkSolution, laplacian
+from ..voxels import electrode_faces, face_slices
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,12 @@ class FemOperator:
         free = self.copy_unknown >= 0
         copy_floating[free] = node_floating[self.copy_unknown[free]]
         return copy_floating[self.element_nodes].any(axis=1)
+
+    def fields(self, solution: NetworkSolution, props: Properties | None = None,
+               electrode_index: np.ndarray | None = None) -> Fields:
+        """The voxel fields and GB face currents of a solution (:func:`compute_fem_fields`;
+        the tensors are the operator's own)."""
+        return compute_fem_fields(self, solution, electrode_index)
 
     def copy_potential(self, solution: NetworkSolution) -> np.ndarray:
         """Potential of every node copy (V): Dirichlet copies at their electrode's potential."""

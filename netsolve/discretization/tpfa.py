@@ -22,12 +22,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from .case import Case
-from .microstructure import Microstructure, Phase
-from .properties import Properties
-
-EDGE_AXIS_SIDE = {"left": (0, -1), "right": (0, 1), "bottom": (1, -1), "top": (1, 1),
-                  "front": (2, -1), "back": (2, 1)}
+from ..case import Case
+from ..fields import Fields
+from ..microstructure import Microstructure, Phase
+from ..properties import Properties
+from ..solve import NetworkSolution
+from ..voxels import electrode_faces, face_slices
 
 
 @dataclass(frozen=True)
@@ -79,20 +79,16 @@ class Network:
     def n_links(self) -> int:
         return len(self.link_conductance)
 
+    def fields(self, solution: NetworkSolution, props: Properties,
+               electrode_index: np.ndarray | None = None) -> Fields:
+        """The voxel fields and GB face currents of a solution (:func:`compute_fields`)."""
+        return compute_fields(self, solution, props, electrode_index)
+
     def voxel_node(self) -> np.ndarray:
         """Node index of every voxel (grid shape), -1 for voxels without a node."""
         index = np.full(int(np.prod(self.shape)), -1, dtype=np.int64)
         index[self.node_voxel] = np.arange(self.n_nodes)
         return index.reshape(self.shape)
-
-
-def face_slices(ndim: int, axis: int) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
-    """Index slices of the lower and upper voxel of every face normal to ``axis``."""
-    lower = [slice(None)] * ndim
-    upper = [slice(None)] * ndim
-    lower[axis] = slice(0, -1)
-    upper[axis] = slice(1, None)
-    return tuple(lower), tuple(upper)
 
 
 def build_network(case: Case, micro: Microstructure, props: Properties) -> Network:
@@ -175,38 +171,75 @@ def with_conductances(network: Network, case: Case, props: Properties) -> Networ
                    electrode_link_conductance=e_g)
 
 
-def electrode_faces(case: Case, micro: Microstructure, node_id: np.ndarray):
-    """Faces between conducting voxels and electrodes: (node, electrode, axis, side) arrays."""
-    ndim = case.grid.ndim
-    nodes, ids, axes, sides = [], [], [], []
+# --------------------------------------------------------------------------- fields
 
-    def add(node_values, electrode_values, axis, side):
-        nodes.append(node_values)
-        ids.append(electrode_values)
-        axes.append(np.full(len(node_values), axis))
-        sides.append(np.full(len(node_values), side))
 
-    for k, electrode in enumerate(case.electrodes):
-        if electrode.region.kind != "edge":
-            continue
-        axis, side = EDGE_AXIS_SIDE[electrode.region.edge]
-        face = [slice(None)] * ndim
-        face[axis] = 0 if side < 0 else -1
-        layer = node_id[tuple(face)]
-        hit = layer[layer >= 0]
-        add(hit, np.full(len(hit), k), axis, side)
+def compute_fields(network: Network, solution: NetworkSolution, props: Properties,
+                   electrode_index: np.ndarray | None = None) -> Fields:
+    """Reconstruct voxel fields from node potentials (vectorized over links).
 
-    if (micro.electrode_index >= 0).any():
-        for axis in range(ndim):
-            lo, hi = face_slices(ndim, axis)
-            a, b = node_id[lo], node_id[hi]
-            ea, eb = micro.electrode_index[lo], micro.electrode_index[hi]
-            plus = (a >= 0) & (eb >= 0)  # electrode on the + side of a conducting voxel
-            add(a[plus], eb[plus], axis, 1)
-            minus = (b >= 0) & (ea >= 0)
-            add(b[minus], ea[minus], axis, -1)
+    - link current (A), positive from ``link_nodes[:, 0]`` to its + neighbour;
+    - current density per voxel (A/m^2): along each axis, the mean of the currents through the
+      voxel's two faces divided by the face area (a face without a link carries zero current);
+    - electric field per voxel (V/m): the bulk gradient inside the voxel, ``E_d = J_d / s_d``,
+      which excludes the potential jump across a grain-boundary resistor.
+    """
+    shape = network.shape
+    ndim = len(shape)
+    n_vox = int(np.prod(shape))
+    u = solution.node_potential
+    a, b = network.link_nodes[:, 0], network.link_nodes[:, 1]
+    link_current = network.link_conductance * (u[a] - u[b])
+    link_current = np.where(np.isnan(link_current), 0.0, link_current)  # floating links
+    e_node = network.electrode_link_node
+    e_current = network.electrode_link_conductance * (
+        solution.electrode_potential[network.electrode_link_electrode] - u[e_node])
 
-    if not nodes:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty, empty
-    return tuple(np.concatenate(x).astype(np.int64) for x in (nodes, ids, axes, sides))
+    # Sum of the two face currents along each axis, per node; then halve and divide by area.
+    face_sum = np.zeros((network.n_nodes, ndim))
+    for axis in range(ndim):
+        on_axis = network.link_axis == axis
+        current = link_current[on_axis]
+        face_sum[:, axis] += np.bincount(a[on_axis], current, network.n_nodes)
+        face_sum[:, axis] += np.bincount(b[on_axis], current, network.n_nodes)
+        e_on_axis = network.electrode_link_axis == axis
+        # Into-sample current I through a face on side s runs along -s * axis.
+        along = -network.electrode_link_side[e_on_axis] * e_current[e_on_axis]
+        face_sum[:, axis] += np.bincount(e_node[e_on_axis], along, network.n_nodes)
+    node_j = face_sum / (2.0 * network.face_area_m2)
+    node_j[solution.floating] = np.nan
+
+    potential = np.full(n_vox, np.nan)
+    potential[network.node_voxel] = u + solution.potential_offset_V
+    if electrode_index is not None:
+        flat_e = electrode_index.ravel()
+        inside = flat_e >= 0
+        potential[inside] = solution.absolute_electrode_potential[flat_e[inside]]
+    current_density = np.full((n_vox, ndim), np.nan)
+    current_density[network.node_voxel] = node_j
+    sigma = props.voxel_axis_sigma.reshape(n_vox, ndim)[network.node_voxel]
+    electric_field = np.full((n_vox, ndim), np.nan)
+    electric_field[network.node_voxel] = node_j / sigma
+
+    du = np.nan_to_num(u[a] - u[b])
+    de = solution.electrode_potential[network.electrode_link_electrode] - u[e_node]
+    joule = float(np.sum(network.link_conductance * du**2)
+                  + np.sum(network.electrode_link_conductance * de**2))
+    gb_jump = link_current * network.link_gb_resistance
+    gb = np.flatnonzero(network.link_crosses_gb & ~solution.floating[a])
+    gb_voxels = network.node_voxel[network.link_nodes[gb]].astype(np.int64)
+    order = np.lexsort((gb_voxels[:, 0], network.link_axis[gb]))
+    gb = gb[order]
+    return Fields(
+        potential=potential.reshape(shape),
+        current_density=current_density.reshape(shape + (ndim,)),
+        electric_field=electric_field.reshape(shape + (ndim,)),
+        link_current=link_current,
+        electrode_link_current=e_current,
+        gb_potential_jump=gb_jump,
+        joule_power_W=joule,
+        gb_face_voxels=gb_voxels[order],
+        gb_face_axis=network.link_axis[gb].astype(np.int8),
+        gb_face_current=link_current[gb],
+        gb_face_jump=gb_jump[gb],
+    )

@@ -127,10 +127,9 @@ class SweepEngine:
 
     def solve(self, point: Point):
         """Solve one point with the cached stages; returns its :class:`Result`."""
-        from ..api import build_operator
-        from ..fields import compute_fields
+        from ..discretization import build_operator
+        from ..discretization.tpfa import with_conductances
         from ..microstructure import build_microstructure
-        from ..network import with_conductances
         from ..properties import compute_properties
         from ..result import Result
         from ..solve import solve_network
@@ -154,7 +153,7 @@ class SweepEngine:
         props = self._props
 
         matrix = None
-        if case.solver.discretization == "fem":
+        if case.solver.discretization != "tpfa":  # only the two-point links are refilled
             operator = build_operator(case, micro, props)
         elif self._network is None:
             operator = self._network = build_operator(case, micro, props)
@@ -170,12 +169,7 @@ class SweepEngine:
         solution = solve_network(operator, case.electrodes, case.solver, case.label,
                                  matrix=matrix, warm=warm)
         self._remember(coords, warm)
-        if case.solver.discretization == "fem":
-            from ..fem import compute_fem_fields
-
-            fields = compute_fem_fields(operator, solution, micro.electrode_index)
-        else:
-            fields = compute_fields(operator, solution, props, micro.electrode_index)
+        fields = operator.fields(solution, props, micro.electrode_index)
         result = Result(case, micro, props, operator, solution, fields)
         if self._graph is None:
             self._graph = result.graph
