@@ -39,6 +39,10 @@ def solve(case: Case | str | Path, *, discretization: str | None = None) -> Resu
         case = replace(case, solver=replace(case.solver, discretization=discretization))
     micro = build_microstructure(case)
     props = compute_properties(micro, case.materials)
+    if case.solver.bounds:
+        from .certify import certified_solve
+
+        return Result(case, micro, props, *certified_solve(case, micro, props))
     operator = build_operator(case, micro, props)
     solution = solve_network(operator, case.electrodes, case.solver, case.label)
     fields = operator.fields(solution, props, micro.electrode_index)

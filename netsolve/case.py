@@ -28,7 +28,7 @@ REGION_PHASES = ("zro2", "backbone", "frame", "void")
 CONDUCTIVITY_MODELS = ("tensor", "ding2023", "isotropic")
 ELECTRODE_LINKS = ("half_voxel", "full_voxel")
 SOLVER_METHODS = ("auto", "direct", "amg", "cg")
-DISCRETIZATIONS = ("tpfa", "fem")
+DISCRETIZATIONS = ("tpfa", "fem", "mixed")
 TOP_LEVEL_KEYS = ("grid", "microstructure", "grains", "materials", "electrodes", "solver", "output",
                   "analysis", "sweep")  # [sweep] is read by netsolve.sweep (netsolve sweep)
 ANALYSIS_FIELDS = ("solved", "applied")
@@ -190,6 +190,10 @@ class SolverOptions:
     # Largest accepted |sum of electrode currents| / max |electrode current| and
     # |Joule heat - electrode power| / electrode power of a solve (netsolve.solve guards).
     balance_tol: float = 1e-9
+    # Two-sided bounds (netsolve.certify): solve with Q1 and the mixed method, bracket the
+    # answer; certified when the relative gap is <= bound_tol.
+    bounds: bool = False
+    bound_tol: float = 0.03
 
 
 EXPORT_FORMATS = ("vti", "vtu", "xdmf", "gbnet", "csv", "graphml")
@@ -539,11 +543,15 @@ def _read_solver(t: Table) -> SolverOptions:
         direct_max_unknowns=t.integer("direct_max_unknowns", None, minimum=0),
         discretization=t.string("discretization", "tpfa", choices=DISCRETIZATIONS),
         balance_tol=t.number("balance_tol", 1e-9, positive=True),
+        bounds=t.boolean("bounds", t.raw("discretization", "tpfa") == "mixed"),
+        bound_tol=t.number("bound_tol", 0.03, positive=True),
     )
     if s.rtol >= 1:
         t.fail(f"'solver.rtol' must be < 1, got {s.rtol}")
     if s.balance_tol >= 1:
         t.fail(f"'solver.balance_tol' must be < 1, got {s.balance_tol}")
+    if s.bound_tol >= 1:
+        t.fail(f"'solver.bound_tol' must be in (0, 1), got {s.bound_tol}")
     t.finish()
     return s
 

@@ -191,7 +191,27 @@ def _human_summary(result) -> str:
                  f"{s['n_unknowns']} unknowns, {s['n_floating_voxels']} floating voxels")
     lines.append(f"  balance: current {s['current_balance_rel']:.1e}, "
                  f"power {s['power_balance_rel']:.1e}")
-    return "\n".join(lines + _gb_lines(result))
+    return "\n".join(lines + _bounds_lines(s["bounds"]) + _gb_lines(result))
+
+
+def _bounds_lines(bounds: dict | None) -> list[str]:
+    """The bracket of a certified solve, and a loud line when it misses bound_tol."""
+    if bounds is None:
+        return []
+    resistance, power = bounds["resistance_ohm"], bounds["power_W"]
+    if resistance["reason"] is None:
+        what = (f"R_eff in [{resistance['lower']:.6g}, {resistance['upper']:.6g}] ohm")
+    elif power["reason"] is None:
+        what = f"power in [{power['lower']:.6g}, {power['upper']:.6g}] W"
+    else:
+        return [f"  bounds: none ({power['reason']})"]
+    gap = bounds["relative_gap"]
+    lines = [f"  bounds: {what} (relative gap {gap:.2%}, bound_tol {bounds['bound_tol']:.2%})"]
+    if not bounds["certified"]:
+        lines.append(f"  WARNING: not certified: the bracket is {gap:.1%} wide, more than "
+                     f"solver.bound_tol = {bounds['bound_tol']:.1%}; the error indicator "
+                     f"(error_indicator_W in fields.vti) shows where the answer is uncertain")
+    return lines
 
 
 SHOWN_BLOCKING = 8  # blocking GBs named in the run summary; the rest are in gb_table.csv

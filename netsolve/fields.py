@@ -38,3 +38,25 @@ class Fields:
     gb_face_axis: np.ndarray  # (n_gb_faces,) int8, the face normal is this grid axis
     gb_face_current: np.ndarray  # (n_gb_faces,) A, positive from lower to upper voxel (+axis)
     gb_face_jump: np.ndarray  # (n_gb_faces,) V, potential drop across the GB, lower - upper
+
+
+def voxel_grids(shape: tuple[int, ...], voxel: np.ndarray, potential: np.ndarray,
+                current_density: np.ndarray, electric_field: np.ndarray, solution,
+                electrode_index: np.ndarray | None):
+    """Per-unknown values of the solved voxels ``voxel`` (flat indices) onto the grid: the
+    potential (+ the solution's offset; electrode voxels at their electrode's potential), J and
+    E (grid + (d,)); NaN elsewhere. ``solution``: a :class:`netsolve.solve.NetworkSolution`."""
+    n_vox = int(np.prod(shape))
+    ndim = len(shape)
+    grid_potential = np.full(n_vox, np.nan)
+    grid_potential[voxel] = potential + solution.potential_offset_V
+    if electrode_index is not None:
+        flat = electrode_index.ravel()
+        inside = flat >= 0
+        grid_potential[inside] = solution.absolute_electrode_potential[flat[inside]]
+    grid_current = np.full((n_vox, ndim), np.nan)
+    grid_current[voxel] = current_density
+    grid_field = np.full((n_vox, ndim), np.nan)
+    grid_field[voxel] = electric_field
+    return (grid_potential.reshape(shape), grid_current.reshape(shape + (ndim,)),
+            grid_field.reshape(shape + (ndim,)))

@@ -31,6 +31,7 @@ class Result:
     network: object  # the operator of the chosen discretization (netsolve.discretization)
     solution: NetworkSolution
     fields: Fields
+    certificate: object = None  # netsolve.certify.Certificate with [solver] bounds
 
     def __post_init__(self):
         check_power_balance(self)
@@ -167,7 +168,23 @@ class Result:
             "floating_fraction": self.floating_fraction,
             "phase_fractions": micro.phase_fractions(),
             "solver": self.solution.stats.as_dict(),
+            "bounds": self.bounds_summary(),
         })
+
+    def bounds_summary(self) -> dict | None:
+        """The brackets of a certified solve (``[solver] bounds``), None otherwise: lower and
+        upper bounds of the power, the two-electrode conductance and resistance, the relative
+        gap, whether it meets ``[solver] bound_tol``, and where this result's own value lies."""
+        if self.certificate is None:
+            return None
+        out = self.certificate.summary()
+        out["bound_tol"] = self.case.solver.bound_tol
+        out["certified"] = bool(out["relative_gap"] <= self.case.solver.bound_tol)
+        resistance = self.certificate.resistance_ohm
+        if resistance.reason is None:
+            out["resistance_ohm"]["this_result_inside"] = bool(
+                resistance.lower <= self.effective_resistance_ohm <= resistance.upper)
+        return out
 
 
 def check_power_balance(result: Result) -> None:

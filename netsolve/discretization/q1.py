@@ -46,15 +46,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..case import Case
-from ..fields import Fields
+from ..fields import Fields, voxel_grids
 from ..microstructure import Microstructure, Phase
 from ..properties import Properties
-from ..solve import NetworkSolution, laplacian
+from ..solve import NetworkSolution
 from ..voxels import electrode_faces, face_slices
+from .assembly import MatrixOperator, contact_resistance_area, eliminate_dirichlet
 
 
 @dataclass(frozen=True)
-class FemOperator:
+class FemOperator(MatrixOperator):
     """Q1 finite elements on the voxel grid, in the solve stage's operator contract.
 
     Node *copies* are all corner nodes (free and Dirichlet); unknowns are the free copies.
@@ -94,21 +95,8 @@ class FemOperator:
     amg_hierarchy: ClassVar[str] = "rootnode"
 
     @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def n_nodes(self) -> int:
-        return self.matrix.shape[0]
-
-    @property
     def n_elements(self) -> int:
         return len(self.element_voxel)
-
-    @property
-    def n_links(self) -> int:
-        """Stored off-diagonal couplings of the matrix (each pair once)."""
-        return (self.matrix.nnz - self.n_nodes) // 2
 
     @property
     def n_gb_links(self) -> int:
@@ -363,10 +351,8 @@ def _contacts(case, micro, element_of_voxel, element_nodes, offsets, tensor_tabl
                         itertools.product(range(ndim), (-1, 1))])  # row 2 * axis + (side > 0)
     local = corners[2 * axis + (side > 0)]  # (n_faces, n_face_corners)
     copies = np.take_along_axis(element_nodes[element], local, axis=1)
-    asr = np.array([e.asr_ohm_m2 for e in case.electrodes])[electrode]
-    extra_length = 0.0 if case.materials.electrode_link == "half_voxel" else 0.5 * grid.voxel_size_m
-    sigma_normal = tensor_table[tensor_index[element], axis, axis]
-    resistance_area = asr + extra_length / sigma_normal  # ohm m^2
+    resistance_area = contact_resistance_area(
+        case, electrode, tensor_table[tensor_index[element], axis, axis])
     dirichlet = resistance_area == 0
     copy_electrode = np.full(n_copies, np.iinfo(np.int64).max)
     np.minimum.at(copy_electrode, copies[dirichlet].ravel(),
@@ -382,66 +368,22 @@ def _contacts(case, micro, element_of_voxel, element_nodes, offsets, tensor_tabl
 
 def _eliminate_dirichlet(case, grid, element_voxel, element_nodes, tensor_index, tensor_table,
                          n_copies, couplings, gb, contact) -> FemOperator:
-    """Split the couplings (:func:`_couplings`, consumed) into the unknowns' matrix, electrode
-    links and electrode pairs."""
+    """The operator of the assembled couplings (:func:`_couplings`, consumed) with the
+    Dirichlet copies eliminated (:func:`~.assembly.eliminate_dirichlet`)."""
     n_e = len(case.electrodes)
-    copy_electrode = contact["copy_electrode"]
-    free = copy_electrode < 0
-    copy_unknown = np.where(free, np.cumsum(free) - 1, -1).astype(element_nodes.dtype)
-    n_nodes = int(free.sum())
-    coupling = np.zeros((n_e, n_e))
-
-    def couple(ka, kb, g):  # direct conductances between electrodes (Laplacian)
-        other = ka != kb
-        np.add.at(coupling, (ka[other], kb[other]), -g[other])
-        np.add.at(coupling, (kb[other], ka[other]), -g[other])
-        np.add.at(coupling, (ka[other], ka[other]), g[other])
-        np.add.at(coupling, (kb[other], kb[other]), g[other])
-
-    pair_a = couplings.pop("a")
-    unknown_a = copy_unknown[pair_a]
-    pair_b = couplings.pop("b")
-    unknown_b = copy_unknown[pair_b]
-    pair_value = couplings.pop("value")
-    # The few couplings that touch a Dirichlet copy become electrode links or couplings.
-    boundary = np.flatnonzero((unknown_a < 0) | (unknown_b < 0))
-    pair_a, pair_b = pair_a[boundary], pair_b[boundary]  # frees the full arrays
-    boundary_value = pair_value[boundary]
-    free_a, free_b = free[pair_a], free[pair_b]
-    link_node, link_electrode, link_g = [], [], []
-    for mine, theirs in ((pair_a, pair_b), (pair_b, pair_a)):
-        to_dirichlet = free[mine] & ~free[theirs]
-        link_node.append(copy_unknown[mine[to_dirichlet]])
-        link_electrode.append(copy_electrode[theirs[to_dirichlet]])
-        link_g.append(-boundary_value[to_dirichlet])
-    neither = ~free_a & ~free_b
-    couple(copy_electrode[pair_a[neither]], copy_electrode[pair_b[neither]],
-           -boundary_value[neither])
-
-    robin_free = free[contact["robin_copy"]]
-    link_node.append(copy_unknown[contact["robin_copy"][robin_free]])
-    link_electrode.append(contact["robin_electrode"][robin_free])
-    link_g.append(contact["robin_conductance"][robin_free])
-    couple(copy_electrode[contact["robin_copy"][~robin_free]],
-           contact["robin_electrode"][~robin_free], contact["robin_conductance"][~robin_free])
-
-    e_node = np.concatenate(link_node)
-    e_electrode = np.concatenate(link_electrode).astype(np.int64)
-    e_g = np.concatenate(link_g)
-    if len(boundary):  # keep the couplings between unknowns
-        keep = np.ones(len(unknown_a), dtype=bool)
-        keep[boundary] = False
-        unknown_a, unknown_b, pair_value = unknown_a[keep], unknown_b[keep], pair_value[keep]
-    np.negative(pair_value, out=pair_value)  # coupling -> link conductance, in place
-    matrix = laplacian(n_nodes, (unknown_a, unknown_b), pair_value,
-                       np.bincount(e_node, e_g, n_nodes))
+    reduced = eliminate_dirichlet(n_e, n_copies, couplings, contact["copy_electrode"],
+                                  contact["robin_copy"], contact["robin_electrode"],
+                                  contact["robin_conductance"])
     return FemOperator(
         shape=grid.shape, voxel_size_m=grid.voxel_size_m, voxel_volume_m3=grid.voxel_volume_m3,
         face_area_m2=grid.face_area_m2, element_voxel=element_voxel,
         element_nodes=element_nodes, element_tensor_index=tensor_index,
-        tensor_table=tensor_table, copy_unknown=copy_unknown, copy_electrode=copy_electrode,
-        matrix=matrix, electrode_link_node=e_node, electrode_link_electrode=e_electrode,
-        electrode_link_conductance=e_g, electrode_coupling=coupling,
+        tensor_table=tensor_table, copy_unknown=reduced.dof_unknown.astype(element_nodes.dtype),
+        copy_electrode=contact["copy_electrode"],
+        matrix=reduced.matrix, electrode_link_node=reduced.electrode_link_node,
+        electrode_link_electrode=reduced.electrode_link_electrode,
+        electrode_link_conductance=reduced.electrode_link_conductance,
+        electrode_coupling=reduced.electrode_coupling,
         gb_face_voxels=gb["voxels"], gb_face_axis=gb["axis"], gb_link_copies=gb["copies"],
         gb_link_face=gb["face"], gb_link_conductance=gb["conductance"],
         robin_copy=contact["robin_copy"], robin_electrode=contact["robin_electrode"],
@@ -492,13 +434,9 @@ def compute_fem_fields(op: FemOperator, solution: NetworkSolution,
         solution.electrode_potential[op.electrode_link_electrode]
         - solution.node_potential[op.electrode_link_node])
 
-    potential = _scatter(op.element_voxel, corner_u.mean(axis=1) + solution.potential_offset_V,
-                         op.shape, np.nan)
-    if electrode_index is not None:
-        inside = electrode_index >= 0
-        potential[inside] = solution.absolute_electrode_potential[electrode_index[inside]]
-    current_density = _scatter(op.element_voxel, current, op.shape, np.nan)
-    electric_field = _scatter(op.element_voxel, field, op.shape, np.nan)
+    potential, current_density, electric_field = voxel_grids(
+        op.shape, op.element_voxel, corner_u.mean(axis=1), current, field, solution,
+        electrode_index)
 
     n_faces = len(op.gb_face_axis)
     face_voxels = op.gb_face_voxels

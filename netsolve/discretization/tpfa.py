@@ -23,7 +23,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..case import Case
-from ..fields import Fields
+from ..fields import Fields, voxel_grids
 from ..microstructure import Microstructure, Phase
 from ..properties import Properties
 from ..solve import NetworkSolution
@@ -209,17 +209,9 @@ def compute_fields(network: Network, solution: NetworkSolution, props: Propertie
     node_j = face_sum / (2.0 * network.face_area_m2)
     node_j[solution.floating] = np.nan
 
-    potential = np.full(n_vox, np.nan)
-    potential[network.node_voxel] = u + solution.potential_offset_V
-    if electrode_index is not None:
-        flat_e = electrode_index.ravel()
-        inside = flat_e >= 0
-        potential[inside] = solution.absolute_electrode_potential[flat_e[inside]]
-    current_density = np.full((n_vox, ndim), np.nan)
-    current_density[network.node_voxel] = node_j
     sigma = props.voxel_axis_sigma.reshape(n_vox, ndim)[network.node_voxel]
-    electric_field = np.full((n_vox, ndim), np.nan)
-    electric_field[network.node_voxel] = node_j / sigma
+    potential, current_density, electric_field = voxel_grids(
+        shape, network.node_voxel, u, node_j, node_j / sigma, solution, electrode_index)
 
     du = np.nan_to_num(u[a] - u[b])
     de = solution.electrode_potential[network.electrode_link_electrode] - u[e_node]
@@ -231,9 +223,7 @@ def compute_fields(network: Network, solution: NetworkSolution, props: Propertie
     order = np.lexsort((gb_voxels[:, 0], network.link_axis[gb]))
     gb = gb[order]
     return Fields(
-        potential=potential.reshape(shape),
-        current_density=current_density.reshape(shape + (ndim,)),
-        electric_field=electric_field.reshape(shape + (ndim,)),
+        potential=potential, current_density=current_density, electric_field=electric_field,
         link_current=link_current,
         electrode_link_current=e_current,
         gb_potential_jump=gb_jump,

@@ -68,6 +68,8 @@ class ResultData:
     tensor_index: np.ndarray | None = None
     grain_table: GrainTable | None = None
     gb_table: GBTable | None = None
+    # The Prager-Synge indicator eta_K^2 per voxel (W) of a certified solve, else None.
+    error_indicator: np.ndarray | None = None
 
     @property
     def title(self) -> str:
@@ -136,6 +138,8 @@ def result_data(result) -> ResultData:
         total_current_A=float(result.total_current_A),
         grain_table=result.grain_table,
         gb_table=result_gb_table(result),
+        error_indicator=(None if result.certificate is None
+                         else result.certificate.indicator_W),
         **_voxel_tensors(result.properties),
     )
 
@@ -194,6 +198,7 @@ def fields_arrays(data: ResultData) -> dict[str, np.ndarray]:
         **({} if data.tensor_table is None else {
             "voxel_tensor_table_S_per_m": data.tensor_table, "tensor_index": data.tensor_index}),
         **gb_table_face_arrays(data.gb_table),
+        **({} if data.error_indicator is None else {"error_indicator_W": data.error_indicator}),
     )
 
 
@@ -258,6 +263,7 @@ def read_result_dir(path: str | Path) -> ResultData:
         grain_table=(read_csv_table(GrainTable, path / GRAIN_TABLE_FILE)
                      if (path / GRAIN_TABLE_FILE).is_file() else None),
         gb_table=_read_gb_table(path, a),
+        error_indicator=a.get("error_indicator_W"),
     )
 
 

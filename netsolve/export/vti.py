@@ -58,6 +58,8 @@ def voxel_arrays(data: ResultData, extra: dict[str, np.ndarray] | None = None) -
     for i in range(ndim):  # loop over tensor components (3 in 2D, 6 in 3D)
         for j in range(i, ndim):
             arrays[f"sigma_{'xyz'[i]}{'xyz'[j]}_S_per_m"] = tensor[..., i, j]
+    if data.error_indicator is not None:
+        arrays["error_indicator_W"] = data.error_indicator
     for name, array in (extra or {}).items():
         if array.shape[:ndim] != data.grid.shape:
             raise ValueError(f"extra array {name!r} has shape {array.shape}, expected the grid "
