@@ -9,6 +9,7 @@ from .case import Case, load_case
 from .fields import compute_fields
 from .microstructure import Microstructure, build_microstructure
 from .network import build_network
+from .progress import stage
 from .properties import Properties, compute_properties
 from .result import Result
 from .solve import solve_network
@@ -23,8 +24,10 @@ def classify(case: Case | str | Path):
 
     if not isinstance(case, Case):
         case = load_case(case)
+    stage("microstructure")
     micro = build_microstructure(case)
     require_orientations(case, micro)
+    stage("analysis", "grain graph and GB classification")
     return gb_table(case, micro, build_grain_graph(micro))
 
 
@@ -46,10 +49,15 @@ def solve(case: Case | str | Path, *, discretization: str | None = None) -> Resu
         case = load_case(case)
     if discretization is not None:
         case = replace(case, solver=replace(case.solver, discretization=discretization))
+    stage("microstructure")
     micro = build_microstructure(case)
+    stage("properties", "grain conductivities")
     props = compute_properties(micro, case.materials)
+    stage("operator", f"operator ({case.solver.discretization})")
     operator = build_operator(case, micro, props)
+    stage("solve", f"solve: {operator.n_nodes} nodes ({case.solver.method})")
     solution = solve_network(operator, case.electrodes, case.solver, case.label)
+    stage("fields", "fields")
     if case.solver.discretization == "fem":
         from .fem import compute_fem_fields
 
