@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(BIN)/netsolve run $(DEMO_CASE) -o out/$(basename $(notdir $(DEMO_CASE)))
+	$(BIN)/netsolve run $(DEMO_CASE) -o out/$(basename $(notdir $(DEMO_CASE))) --overwrite
 
 # pytest exits 5 when it collected no test: that is a failure here, not a pass.
 test: $(VENV)/.installed

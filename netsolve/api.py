@@ -8,6 +8,7 @@ from pathlib import Path
 from .case import Case, load_case
 from .discretization import build_operator
 from .microstructure import build_microstructure
+from .progress import stage
 from .properties import compute_properties
 from .result import Result
 from .solve import solve_network
@@ -22,8 +23,10 @@ def classify(case: Case | str | Path):
 
     if not isinstance(case, Case):
         case = load_case(case)
+    stage("microstructure")
     micro = build_microstructure(case)
     require_orientations(case, micro)
+    stage("analysis", "grain graph and GB classification")
     return gb_table(case, micro, build_grain_graph(micro))
 
 
@@ -37,13 +40,18 @@ def solve(case: Case | str | Path, *, discretization: str | None = None) -> Resu
         case = load_case(case)
     if discretization is not None:
         case = replace(case, solver=replace(case.solver, discretization=discretization))
+    stage("microstructure")
     micro = build_microstructure(case)
+    stage("properties", "grain conductivities")
     props = compute_properties(micro, case.materials)
     if case.solver.bounds:
         from .certify import certified_solve
 
         return Result(case, micro, props, *certified_solve(case, micro, props))
+    stage("operator", f"operator ({case.solver.discretization})")
     operator = build_operator(case, micro, props)
+    stage("solve", f"solve: {operator.n_nodes} nodes ({case.solver.method})")
     solution = solve_network(operator, case.electrodes, case.solver, case.label)
+    stage("fields", "fields")
     fields = operator.fields(solution, props, micro.electrode_index)
     return Result(case, micro, props, operator, solution, fields)

@@ -10,20 +10,25 @@
     netsolve sweep CASE.toml --param KEY=VALUES ... -o OUT [--jobs N] [--resume]
                                         solve a grid of case values (docs/sweeps.md)
 
-User errors print one line ``netsolve: error: ...`` on stderr and exit with status 2.
+User errors print one line ``netsolve: error: ...`` on stderr and exit with status 2. SIGINT,
+SIGTERM and SIGHUP print one line and exit with 130, 143, 129, leaving no temporary files
+(:mod:`netsolve.interrupts`); the handlers are installed before NumPy and SciPy are imported, so
+this module imports nothing heavy at the top. Long steps print stage lines on stderr (``-q``:
+none; :mod:`netsolve.progress`). An existing non-empty output is replaced only with
+``--overwrite``, and then only netsolve's own files (:mod:`netsolve.atomic`).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
 
-import numpy as np
-
-from . import __version__
+from . import __version__, interrupts
 from .case import CONTOURS, EXPORT_FORMATS, FIGURE_FORMATS, load_case
 from .errors import CaseError
+from .progress import stage, stage_lines
 from .tables import check_choices
 
 EXIT_USER_ERROR = 2
@@ -37,28 +42,50 @@ def _out_dir(case, override: str | None) -> Path:
     return Path("out") / case.name
 
 
+def _load(path: str):
+    stage("load", f"load case {path}")
+    return load_case(path)
+
+
+def _check_output_dir(path: str | Path, overwrite: bool) -> None:
+    """Refuse an output directory before the work, not after it."""
+    from .atomic import check_output_dir, output_path
+
+    check_output_dir(output_path(path), overwrite)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    case = _load(args.case)
+    out = _out_dir(case, args.output)
+    _check_output_dir(out, args.overwrite)
+    stage("imports", "loading the numerical libraries")
     from .api import solve
     from .export import write_result
 
-    case = load_case(args.case)
     result = solve(case)
-    out = write_result(result, _out_dir(case, args.output))
+    stage("analysis", "grain-boundary analysis")
+    summary = _human_summary(result)
+    if not args.quiet:  # the answers first: writing a large result takes a while
+        print(summary, flush=True)
+    out = write_result(result, out, overwrite=args.overwrite)
     if not args.quiet:
-        print(_human_summary(result))
         print(f"wrote {out}")
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from .discretization import build_operator
     from .microstructure import build_microstructure
     from .properties import compute_properties
     from .solve import check_connectivity
 
-    case = load_case(args.case)
+    case = _load(args.case)
+    stage("microstructure")
     micro = build_microstructure(case)
     props = compute_properties(micro, case.materials)
+    stage("operator", f"operator ({case.solver.discretization})")
     network = build_operator(case, micro, props)
     floating = check_connectivity(network, case.electrodes, case.label)
     grid = case.grid
@@ -81,15 +108,18 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
+    from .atomic import atomic_file
     from .graph import build_grain_graph, write_graphml
     from .microstructure import build_microstructure
 
-    case = load_case(args.case)
+    case = _load(args.case)
     out = Path(args.output) if args.output is not None else Path(f"{case.name}.graphml")
-    if out.is_dir() or not out.parent.is_dir():
-        raise CaseError(f"-o {out}: expected a file in an existing folder")
-    graph = build_grain_graph(build_microstructure(case))
-    write_graphml(graph, out)
+    with atomic_file(out, overwrite=args.overwrite) as tmp:
+        stage("microstructure")
+        micro = build_microstructure(case)
+        stage("graph", "grain graph")
+        graph = build_grain_graph(micro)
+        write_graphml(graph, tmp)
     print(f"{case.label}: {graph.number_of_nodes()} grains, {graph.number_of_edges()} grain "
           f"boundaries; wrote {out}")
     return 0
@@ -98,15 +128,17 @@ def cmd_graph(args: argparse.Namespace) -> int:
 def cmd_classify(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from .api import classify
+    import numpy as np
 
-    case = load_case(args.case)
+    from .api import classify
+    from .atomic import atomic_file
+
+    case = _load(args.case)
     out = (Path(args.output) if args.output is not None
            else Path(f"{case.name}_gb_table.csv"))
-    if out.is_dir() or not out.parent.is_dir():
-        raise CaseError(f"-o {out}: expected a file in an existing folder")
-    table = classify(case)
-    table.write_csv(out)
+    with atomic_file(out, overwrite=args.overwrite) as tmp:
+        table = classify(case)
+        table.write_csv(tmp)
     whole = (table.segment == -1) & (table.grain_b > 0)
     subtype = table.subtype
     counts = Counter(subtype[whole].tolist())
@@ -121,26 +153,30 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export import EXPORT_FORMATS, check_formats, export_formats, read_result_dir, staged_files
+    from .export import (EXPORT_FORMATS, check_formats, export_files, export_formats,
+                         read_result_dir, staged_files)
 
     formats = check_formats(_names(args.format or ",".join(EXPORT_FORMATS)))
+    stage("load", f"read {args.result}")
     data = read_result_dir(args.result)
     out = Path(args.output) if args.output is not None else Path(args.result)
-    with staged_files(out) as tmp:
+    with staged_files(out, overwrite=args.overwrite, expected=export_files(formats)) as tmp:
         written = export_formats(data, tmp, formats)
     print(f"{data.label}: wrote {', '.join(p.name for p in written)} in {out}")
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from .export import read_result_dir, staged_files
-    from .plot import FIGURES, check_figures, write_figures
+    from .export import read_result_dir, staged_files, write_figures
+    from .plot import FIGURES, check_figures
 
     names = check_figures(_names(args.what or ",".join(FIGURES)))
     formats = check_choices(_names(args.format), FIGURE_FORMATS, "--format", "figure format")
+    stage("load", f"read {args.result}")
     data = read_result_dir(args.result)
     out = Path(args.output) if args.output is not None else Path(args.result)
-    with staged_files(out) as tmp:
+    files = [f"{FIGURES[name][0]}.{fmt}" for name in names for fmt in formats]
+    with staged_files(out, overwrite=args.overwrite, expected=files) as tmp:
         written = write_figures(data, tmp, names, formats, contours=args.contours,
                                 streamlines=args.streamlines)
     print(f"{data.label}: wrote {', '.join(p.name for p in written)} in {out}")
@@ -155,10 +191,13 @@ def _names(text: str) -> tuple[str, ...]:
 def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare, format_comparison, write_comparison
 
-    comparison = compare(load_case(args.case))
-    print(format_comparison(comparison))
+    case = _load(args.case)
     if args.output is not None:
-        print(f"wrote {write_comparison(comparison, args.output)}")
+        _check_output_dir(args.output, args.overwrite)
+    comparison = compare(case)
+    print(format_comparison(comparison), flush=True)
+    if args.output is not None:
+        print(f"wrote {write_comparison(comparison, args.output, overwrite=args.overwrite)}")
     return 0
 
 
@@ -235,6 +274,17 @@ def _gb_lines(result) -> list[str]:
     return lines
 
 
+def _output_options(command: argparse.ArgumentParser, overwrite_help: str) -> None:
+    """``--overwrite`` and ``-q`` of a command that writes."""
+    command.add_argument("--overwrite", action="store_true", help=overwrite_help)
+    _quiet_option(command)
+
+
+def _quiet_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("-q", "--quiet", action="store_true",
+                         help="no progress lines on stderr")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="netsolve", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"netsolve {__version__}")
@@ -243,20 +293,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("case", help="case file (TOML)")
     run.add_argument("-o", "--output", help="result directory (default: [output] dir, "
                                             "else out/<case name>)")
-    run.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace an existing result directory (or write into a non-empty "
+                          "folder); files netsolve did not write are kept")
+    run.add_argument("-q", "--quiet", action="store_true",
+                     help="print nothing on success (no progress lines, no summary)")
     run.set_defaults(func=cmd_run)
     check = sub.add_parser("check", help="validate a case without solving")
     check.add_argument("case", help="case file (TOML)")
+    _quiet_option(check)
     check.set_defaults(func=cmd_check)
     graph = sub.add_parser("graph", help="write the grain graph of a case as GraphML")
     graph.add_argument("case", help="case file (TOML)")
     graph.add_argument("-o", "--output", help="GraphML file (default: <case name>.graphml)")
+    _output_options(graph, "replace an existing file")
     graph.set_defaults(func=cmd_graph)
     classify = sub.add_parser("classify", help="classify the grain boundaries of a case "
                                                "(applied field, no solve) and write a CSV")
     classify.add_argument("case", help="case file (TOML)")
     classify.add_argument("-o", "--output",
                           help="CSV file (default: <case name>_gb_table.csv)")
+    _output_options(classify, "replace an existing file")
     classify.set_defaults(func=cmd_classify)
     export = sub.add_parser("export", help="write files (VTK, XDMF, CSV, GraphML) of a result")
     export.add_argument("result", help="result directory written by 'netsolve run'")
@@ -264,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          f"(default: all)")
     export.add_argument("-o", "--output", help="folder for the files (default: the result "
                                                "directory)")
+    _output_options(export, "replace files of the same name that netsolve did not write")
     export.set_defaults(func=cmd_export)
     plot = sub.add_parser("plot", help="draw figures of a result")
     plot.add_argument("result", help="result directory written by 'netsolve run'")
@@ -278,12 +336,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="draw current / field streamlines on the j and e maps")
     plot.add_argument("-o", "--output", help="folder for the figures (default: the result "
                                              "directory)")
+    _output_options(plot, "replace files of the same name that netsolve did not write")
     plot.set_defaults(func=cmd_plot)
     comp = sub.add_parser("compare", help="solve a case with the two-point and the finite-"
                                           "element discretization and compare grains and GBs")
     comp.add_argument("case", help="case file (TOML)")
     comp.add_argument("-o", "--output", help="also write summary.json, grain_comparison.csv "
                                              "and gb_comparison.csv into this directory")
+    _output_options(comp, "replace an existing comparison directory (or write into a "
+                          "non-empty folder); files netsolve did not write are kept")
     comp.set_defaults(func=cmd_compare)
     sweep = sub.add_parser("sweep", help="solve a grid of case values (cartesian product) and "
                                          "write one row per point (docs/sweeps.md)")
@@ -315,18 +376,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = interrupts.install() if in_main_thread else {}
     try:
-        return args.func(args)
+        interrupts.pause_point("startup")
+        args = build_parser().parse_args(argv)
+        with stage_lines(enabled=not getattr(args, "quiet", True)):  # sweep: its own bar
+            return args.func(args)
     except CaseError as exc:
-        print(f"netsolve: error: {exc}", file=sys.stderr)
+        _say(f"netsolve: error: {exc}")
         return EXIT_USER_ERROR
+    except interrupts.Interrupted as exc:
+        _say(f"netsolve: interrupted by {exc.name}")
+        return exc.exit_status
     except KeyboardInterrupt:
-        print("netsolve: interrupted", file=sys.stderr)
+        _say("netsolve: interrupted")
         return 130
     except BrokenPipeError:  # e.g. `netsolve run ... | head`: the result is already written
         sys.stderr.close()
         return 0
+    finally:
+        interrupts.restore(previous)
+
+
+def _say(line: str) -> None:
+    """One line on stderr, which may be gone (SIGHUP: the terminal closed)."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -208,12 +208,14 @@ def compare(case: Case | str | Path) -> Comparison:
     return compare_results(tpfa, fem)
 
 
-def write_comparison(comparison: Comparison, out_dir: str | Path) -> Path:
-    """``summary.json``, ``grain_comparison.csv``, ``gb_comparison.csv`` (atomic)."""
-    from .export import atomic_directory
+def write_comparison(comparison: Comparison, out_dir: str | Path, *,
+                     overwrite: bool = False) -> Path:
+    """``summary.json``, ``grain_comparison.csv``, ``gb_comparison.csv`` (atomic; an existing
+    non-empty ``out_dir`` needs ``overwrite``, see :mod:`netsolve.atomic`)."""
+    from .atomic import atomic_directory
 
-    out_dir = Path(out_dir).absolute()
-    with atomic_directory(out_dir) as tmp:
+    target = atomic_directory(out_dir, overwrite=overwrite)
+    with target as tmp:
         (tmp / "summary.json").write_text(json.dumps(comparison.summary, indent=2) + "\n")
         for name, table in (("grain_comparison", comparison.grains),
                             ("gb_comparison", comparison.grain_boundaries)):
@@ -221,7 +223,7 @@ def write_comparison(comparison: Comparison, out_dir: str | Path) -> Path:
                 writer = csv.writer(handle)
                 writer.writerow(table)
                 writer.writerows(zip(*(column.tolist() for column in table.values())))
-    return out_dir
+    return target.target
 
 
 def format_comparison(comparison: Comparison) -> str:

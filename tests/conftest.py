@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,3 +51,14 @@ def solve_dict(data: dict, tmp_path=None):
 @pytest.fixture
 def solve(tmp_path):
     return lambda data: solve_dict(data, tmp_path)
+
+
+def bicrystal_toml(potential_V: float = 1.0) -> str:
+    """The shipped bicrystal case (label path made absolute) with the source at
+    ``potential_V``, writing only the core files and the tables (quick to write)."""
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "cases" / "bicrystal.toml").read_text()
+    assert "potential_V = 1.0" in text and 'path = "../microstructures' in text
+    text = text.replace('path = "../microstructures', f'path = "{root}/microstructures')
+    return (text.replace("potential_V = 1.0", f"potential_V = {potential_V}")
+            + '\n[output]\nfigures = false\nformats = ["csv"]\n')

@@ -86,8 +86,13 @@ def test_run_writes_the_result_contract(workdir, capsys):
     png = (out / "current_density.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert "I = " in stdout and "R_eff" in stdout
-    # A second run replaces the previous result and leaves no temporary directories.
-    assert run(["run", workdir / "case.toml", "-o", out, "-q"], capsys)[0] == 0
+    # A second run refuses to replace the result without --overwrite, replaces it with it and
+    # leaves no temporary directories.
+    status, _, err = run(["run", workdir / "case.toml", "-o", out, "-q"], capsys)
+    assert status == 2 and err == (f"netsolve: error: output directory {out} holds a netsolve "
+                                   f"result; pass --overwrite to replace it (files netsolve did "
+                                   f"not write there are kept)\n")
+    assert run(["run", workdir / "case.toml", "-o", out, "-q", "--overwrite"], capsys)[0] == 0
     assert sorted(p.name for p in workdir.iterdir() if p.name.startswith(".")) == []
 
 

@@ -156,7 +156,10 @@ def test_output_table_selects_formats_and_figures(result2d, tmp_path):
     # The analysis tables come with every result; grains without orientation (isotropic
     # model) make their GBs undetermined.
     assert names == ["fields.npz", "gb_table.csv", "grain_map.svg", "grain_table.csv",
-                     "summary.json"]
+                     "netsolve_manifest.json", "summary.json"]
+    # the manifest lists every file netsolve wrote (all but itself)
+    manifest = json.loads((out / "netsolve_manifest.json").read_text())
+    assert manifest["files"] == [n for n in names if n != "netsolve_manifest.json"]
     table = read_result_dir(out).gb_table
     assert set(table.behaviour[table.grain_b > 0].tolist()) <= {"undetermined"}
     assert json.loads((out / "summary.json").read_text())["case"] == "case"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from ..case import Case
 from ..discretization import build_operator
 from ..microstructure import Microstructure
+from ..progress import stage
 from ..properties import Properties
 from ..solve import solve_network
 from .bounds import Bracket, Certificate, certify
@@ -22,11 +23,14 @@ def certified_solve(case: Case, micro: Microstructure, props: Properties):
     third solve) and the :class:`Certificate`."""
     solved = {}
     for kind in ("fem", "mixed"):
+        stage(f"operator-{kind}", f"operator ({kind}, for the bounds)")
         operator = build_operator(case, micro, props, kind)
+        stage(f"solve-{kind}", f"solve ({kind}): {operator.n_nodes} unknowns")
         solution = solve_network(operator, case.electrodes, case.solver, case.label)
         solved[kind] = (operator, solution, operator.fields(solution, props,
                                                             micro.electrode_index))
     (q_op, q_sol, q_fields), (m_op, m_sol, m_fields) = solved["fem"], solved["mixed"]
+    stage("bounds", "bounds and error indicator")
     certificate = certify(case.electrodes, q_op, q_sol, q_fields.joule_power_W, m_op, m_sol,
                           m_fields.joule_power_W)
     own = case.solver.discretization

@@ -215,7 +215,10 @@ def gb_table_face_arrays(table: GBTable | None) -> dict[str, np.ndarray]:
 def read_result_dir(path: str | Path) -> ResultData:
     """Read a result directory written by ``netsolve run``; a CaseError names the directory and
     the missing file or array when it is not a (complete, current) result."""
+    from ..atomic import restore_interrupted
+
     path = Path(path)
+    restore_interrupted(path)  # a writer that died while replacing it (two-rename fallback)
     if not path.is_dir():
         raise CaseError(f"{path}: not a result directory (no such directory)")
     for name in (SUMMARY_FILE, FIELDS_FILE):
