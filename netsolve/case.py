@@ -194,6 +194,9 @@ class SolverOptions:
     # answer; certified when the relative gap is <= bound_tol.
     bounds: bool = False
     bound_tol: float = 0.03
+    # Adaptive sub-voxel refinement (2D) until the gap is <= bound_tol, within this many cells.
+    refine: bool = True
+    refine_max_cells: int = 2_000_000
 
 
 EXPORT_FORMATS = ("vti", "vtu", "xdmf", "gbnet", "csv", "graphml")
@@ -279,7 +282,7 @@ def case_from_dict(data: dict, base_dir: str | Path = ".", origin: str = "case",
     materials = _read_materials(Table(top.raw("materials", {}), "materials", origin), grid)
     electrodes = _read_electrodes(top.raw("electrodes", []), origin, grid, micro, base_dir,
                                   materials)
-    solver = _read_solver(Table(top.raw("solver", {}), "solver", origin))
+    solver = _read_solver(Table(top.raw("solver", {}), "solver", origin), grid)
     output = _read_output(Table(top.raw("output", {}), "output", origin), base_dir)
     analysis = _read_analysis(Table(top.raw("analysis", {}), "analysis", origin), grid,
                               electrodes)
@@ -535,7 +538,7 @@ def _read_electrodes(raw: Any, origin: str, grid: Grid, micro: MicrostructureSpe
     return tuple(electrodes)
 
 
-def _read_solver(t: Table) -> SolverOptions:
+def _read_solver(t: Table, grid: Grid) -> SolverOptions:
     s = SolverOptions(
         method=t.string("method", "auto", choices=SOLVER_METHODS),
         rtol=t.number("rtol", 1e-10, positive=True),
@@ -545,6 +548,8 @@ def _read_solver(t: Table) -> SolverOptions:
         balance_tol=t.number("balance_tol", 1e-9, positive=True),
         bounds=t.boolean("bounds", t.raw("discretization", "tpfa") == "mixed"),
         bound_tol=t.number("bound_tol", 0.03, positive=True),
+        refine=t.boolean("refine", True),
+        refine_max_cells=t.integer("refine_max_cells", 2_000_000, minimum=1),
     )
     if s.rtol >= 1:
         t.fail(f"'solver.rtol' must be < 1, got {s.rtol}")
@@ -552,6 +557,10 @@ def _read_solver(t: Table) -> SolverOptions:
         t.fail(f"'solver.balance_tol' must be < 1, got {s.balance_tol}")
     if s.bound_tol >= 1:
         t.fail(f"'solver.bound_tol' must be in (0, 1), got {s.bound_tol}")
+    n_voxels = math.prod(grid.shape)
+    if s.bounds and s.refine and s.refine_max_cells < n_voxels:
+        t.fail(f"'solver.refine_max_cells' = {s.refine_max_cells} cannot hold the base grid "
+               f"of {n_voxels} voxels: give at least {n_voxels} (or refine = false)")
     t.finish()
     return s
 

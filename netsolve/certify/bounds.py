@@ -85,6 +85,7 @@ class Certificate:
     indicator_W: np.ndarray
     primal_power_W: float
     dual_power_W: float
+    refinement: object = None  # netsolve.certify.adaptive.Refinement, after refining
 
     @property
     def indicator_total_W(self) -> float:
@@ -103,16 +104,16 @@ class Certificate:
                 "conductance_S": self.conductance_S.as_dict(),
                 "resistance_ohm": self.resistance_ohm.as_dict(),
                 "relative_gap": self.relative_gap,
-                "indicator_total_W": self.indicator_total_W}
+                "indicator_total_W": self.indicator_total_W,
+                "refinement": None if self.refinement is None else self.refinement.summary()}
 
 
-def certify(electrodes, primal: FemOperator, primal_solution: NetworkSolution,
-            primal_power_W: float, dual: MixedOperator, dual_solution: NetworkSolution,
-            dual_power_W: float) -> Certificate:
-    """The brackets and the indicator of a Q1 and a mixed solution of the same voxel map.
-
-    ``primal_power_W``: the Q1 energy E(u_h) (its fields' Joule power); ``dual_power_W``: the
-    dissipation W of the mixed flux (its fields' Joule power)."""
+def brackets(electrodes, primal_solution: NetworkSolution, primal_power_W: float,
+             dual_solution: NetworkSolution, dual_power_W: float):
+    """The brackets of power, conductance and resistance from a primal solution with energy
+    ``primal_power_W`` (E(u_h)) and a dual one dissipating ``dual_power_W`` (W of its flux);
+    and the factor that scales the dual flux to the primal's electrode potentials (the
+    hypercircle compares the two at one drive)."""
     fixed = all(e.potential_V is not None for e in electrodes)
     two = len(electrodes) == 2
     v_q, v_m = primal_solution.electrode_potential, dual_solution.electrode_potential
@@ -121,11 +122,10 @@ def certify(electrodes, primal: FemOperator, primal_solution: NetworkSolution,
     lower_power = delivered**2 / dual_power_W if dual_power_W > 0 else 0.0
     if fixed:
         power = Bracket(lower_power, primal_power_W)
-    elif two:
-        power = Bracket(NO_BRACKET, NO_BRACKET)  # filled from the conductance below
     else:
         reason = "current-controlled electrodes with more than two electrodes"
-        power = Bracket(NO_BRACKET, NO_BRACKET, reason)
+        power = Bracket(NO_BRACKET, NO_BRACKET, None if two else reason)
+    scale = 1.0
     if two:
         drop_q = float(abs(v_q[0] - v_q[1]))
         current_m = float(0.5 * (abs(i_m[0]) + abs(i_m[1])))
@@ -136,15 +136,24 @@ def certify(electrodes, primal: FemOperator, primal_solution: NetworkSolution,
         if not fixed:
             current = float(abs(electrodes[0].current_A or electrodes[1].current_A))
             power = Bracket(current**2 / g_upper, current**2 / g_lower)
+            scale = drop_q / float(abs(v_m[0] - v_m[1]))
     else:
         reason = "the conductance and resistance are bracketed for two electrodes only"
         conductance = Bracket(NO_BRACKET, NO_BRACKET, reason)
         resistance = Bracket(NO_BRACKET, NO_BRACKET, reason)
-    # The hypercircle compares potentials and fluxes of one drive: scale the flux to the Q1
-    # solution's electrode potentials (the same for fixed potentials; two electrodes otherwise).
-    scale = 1.0
-    if two and not fixed:
-        scale = float(abs(v_q[0] - v_q[1]) / abs(v_m[0] - v_m[1]))
+    return power, conductance, resistance, scale
+
+
+def certify(electrodes, primal: FemOperator, primal_solution: NetworkSolution,
+            primal_power_W: float, dual: MixedOperator, dual_solution: NetworkSolution,
+            dual_power_W: float) -> Certificate:
+    """The brackets and the indicator of a Q1 and a mixed solution of the same voxel map.
+
+    ``primal_power_W``: the Q1 energy E(u_h) (its fields' Joule power); ``dual_power_W``: the
+    dissipation W of the mixed flux (its fields' Joule power)."""
+    power, conductance, resistance, scale = brackets(electrodes, primal_solution,
+                                                     primal_power_W, dual_solution,
+                                                     dual_power_W)
     indicator = prager_synge_indicator(primal, primal_solution, dual, dual_solution, scale)
     return Certificate(power, conductance, resistance, indicator, primal_power_W, dual_power_W)
 
@@ -160,28 +169,45 @@ def prager_synge_indicator(primal: FemOperator, primal_solution: NetworkSolution
     solutions belong to the same electrode potentials."""
     if not np.array_equal(primal.element_voxel, dual.cell_voxel):
         raise ValueError("the primal and dual operators must discretize the same voxels")
-    ndim = primal.ndim
     h = primal.voxel_size_m
-    offsets = corner_offsets(ndim)
     u = primal.copy_potential(primal_solution)[primal.element_nodes]  # (n, 2^d)
     flux = dual.cell_fluxes(dual_solution) * flux_scale  # (n, 2d) outward
     ok = np.isfinite(u).all(axis=1) & np.isfinite(flux).all(axis=1)
     u, flux = np.where(ok[:, None], u, 0.0), np.where(ok[:, None], flux, 0.0)
-    tensor = primal.tensor_table[primal.element_tensor_index]
-    resistivity = np.linalg.inv(dual.tensor_table)[dual.cell_tensor_index]
-    area = dual.face_area_m2
-    eta = np.zeros(len(u))
-    for point in itertools.product(GAUSS_1D, repeat=ndim):
-        point = np.array(point)
-        grad = u @ _shape_gradients(point[None], offsets)[0].T / h  # (n, d)
-        current = (flux[:, 1::2] * point - flux[:, 0::2] * (1.0 - point)) / area
-        mismatch = grad + np.einsum("nab,nb->na", resistivity, current)
-        eta += np.einsum("na,nab,nb->n", mismatch, tensor, mismatch)
-    eta *= primal.voxel_volume_m3 / 2**ndim
+    eta = element_terms(u, flux, primal.tensor_table[primal.element_tensor_index],
+                        np.full(len(u), h), np.full(len(u), dual.face_area_m2),
+                        np.full(len(u), primal.voxel_volume_m3))
     eta += _interface_terms(primal, dual, dual_solution, u, flux, flux_scale)
     out = np.full(int(np.prod(primal.shape)), np.nan)
     out[primal.element_voxel] = np.where(ok, eta, np.nan)
     return out.reshape(primal.shape)
+
+
+def element_terms(u: np.ndarray, flux: np.ndarray, tensor: np.ndarray, size: np.ndarray,
+                  face_area: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    """int_K |S^1/2 grad u + S^-1/2 J|^2 per element (W) by 2-point Gauss per direction:
+    ``u`` (n, 2^d) Q1 corner potentials (V), ``flux`` (n, 2d) outward RT0 fluxes (A),
+    ``tensor`` (n, d, d) S/m, element ``size`` (m), ``face_area`` (m^2), ``volume`` (m^3)."""
+    ndim = tensor.shape[-1]
+    offsets = corner_offsets(ndim)
+    resistivity = np.linalg.inv(tensor)
+    eta = np.zeros(len(u))
+    for point in itertools.product(GAUSS_1D, repeat=ndim):
+        point = np.array(point)
+        grad = (u @ _shape_gradients(point[None], offsets)[0].T) / size[:, None]  # (n, d)
+        current = (flux[:, 1::2] * point - flux[:, 0::2] * (1.0 - point)) / face_area[:, None]
+        mismatch = grad + np.einsum("nab,nb->na", resistivity, current)
+        eta += np.einsum("na,nab,nb->n", mismatch, tensor, mismatch)
+    return eta * volume / 2**ndim
+
+
+def interface_term(trace_jump: np.ndarray, density: np.ndarray, resistance_area: np.ndarray,
+                   area: np.ndarray) -> np.ndarray:
+    """int_f (jump - R j)^2 / R per face (W): ``trace_jump`` (m, n_gauss) the primal potential
+    jump at the face's Gauss points (V), ``density`` (m,) the dual normal flux density (A/m^2,
+    the same direction), R = ``resistance_area`` (ohm m^2), face ``area`` (m^2)."""
+    mismatch = trace_jump - resistance_area[:, None] * density[:, None]
+    return (mismatch**2).mean(axis=1) * area / resistance_area
 
 
 def _face_gauss_weights(ndim: int, axis: int) -> np.ndarray:
@@ -221,9 +247,8 @@ def _interface_terms(primal, dual, dual_solution, u, flux, flux_scale) -> np.nda
         jump = u[lower][:, _face_corners(offsets, axis, 1)] \
             - u[upper][:, _face_corners(offsets, axis, -1)]
         density = 0.5 * (flux[lower, 2 * axis + 1] - flux[upper, 2 * axis]) / area
-        r_area = area / gb_g[rows]  # ohm m^2
-        mismatch = jump @ weights.T - r_area[:, None] * density[:, None]
-        term = (mismatch**2).mean(axis=1) * area / r_area
+        term = interface_term(jump @ weights.T, density, area / gb_g[rows],
+                              np.full(len(rows), area))
         np.add.at(eta, lower, 0.5 * term)
         np.add.at(eta, upper, 0.5 * term)
     if len(dual.robin_dof):
@@ -255,6 +280,6 @@ def _robin_terms(primal, dual, dual_solution, u, flux, flux_scale) -> np.ndarray
         weights = _face_gauss_weights(ndim, axis)
         u_face = u[cell[rows]][:, corners] @ weights.T
         inflow = -flux[cell[rows], face] / area
-        mismatch = potential[rows, None] - u_face - r_area[rows, None] * inflow[:, None]
-        np.add.at(eta, cell[rows], (mismatch**2).mean(axis=1) * area / r_area[rows])
+        np.add.at(eta, cell[rows], interface_term(potential[rows, None] - u_face, inflow,
+                                                  r_area[rows], np.full(len(rows), area)))
     return eta

@@ -10,6 +10,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..case import Case
+from ..microstructure import Microstructure, Phase
+from ..properties import Properties
 from ..solve import laplacian
 
 
@@ -117,3 +119,13 @@ def eliminate_dirichlet(n_electrodes: int, n_dofs: int, couplings: dict, dof_ele
     matrix = laplacian(n_free, (unknown_a, unknown_b), pair_value,
                        np.bincount(e_node, e_g, n_free))
     return ReducedSystem(dof_unknown, matrix, e_node, e_electrode, e_g, coupling)
+
+
+def element_tensors(micro: Microstructure, props: Properties) -> tuple[np.ndarray, np.ndarray]:
+    """The tensor table of the elements (S/m: ``Properties.tensor_table`` + the backbone's
+    sigma I as the last row) and the row of every conducting voxel (C order)."""
+    ndim = micro.labels.ndim
+    n_rows = len(props.tensor_table)  # grain rows, then per-voxel rows (if any)
+    table = np.concatenate([props.tensor_table, props.backbone_sigma * np.eye(ndim)[None]])
+    index = np.where(micro.phase == Phase.GRAIN, props.tensor_index, n_rows)[micro.conducting]
+    return table, index.astype(np.int32)

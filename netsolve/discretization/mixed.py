@@ -53,7 +53,8 @@ from ..microstructure import Microstructure, Phase
 from ..properties import Properties
 from ..solve import NetworkSolution
 from ..voxels import electrode_faces
-from .assembly import MatrixOperator, contact_resistance_area, eliminate_dirichlet
+from .assembly import (MatrixOperator, contact_resistance_area, element_tensors,
+                       eliminate_dirichlet)
 
 
 @dataclass(frozen=True)
@@ -188,10 +189,7 @@ def build_mixed_operator(case: Case, micro: Microstructure, props: Properties) -
     cell_of_voxel = np.full(shape, -1, dtype=np.int64)
     cell_of_voxel[conducting] = np.arange(len(cell_voxel))
 
-    n_rows = len(props.tensor_table)
-    tensor_table = np.concatenate([props.tensor_table,
-                                   props.backbone_sigma * np.eye(ndim)[None]])
-    tensor_index = np.where(is_grain, props.tensor_index, n_rows)[conducting].astype(np.int32)
+    tensor_table, tensor_index = element_tensors(micro, props)
     mass, local, weights = element_matrices(tensor_table, h, grid.face_area_m2)
 
     gb_resistive = bool(np.isfinite(props.gb_conductance_m2))

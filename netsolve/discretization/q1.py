@@ -51,7 +51,8 @@ from ..microstructure import Microstructure, Phase
 from ..properties import Properties
 from ..solve import NetworkSolution
 from ..voxels import electrode_faces, face_slices
-from .assembly import MatrixOperator, contact_resistance_area, eliminate_dirichlet
+from .assembly import (MatrixOperator, contact_resistance_area, element_tensors,
+                       eliminate_dirichlet)
 
 
 @dataclass(frozen=True)
@@ -178,19 +179,10 @@ def build_fem_operator(case: Case, micro: Microstructure, props: Properties, *,
     element_of_voxel = np.full(shape, -1, dtype=np.int64)
     element_of_voxel[conducting] = np.arange(len(element_voxel))
 
-    n_grains = len(props.grain_tensor)
-    n_rows = len(props.tensor_table)  # grain rows, then per-voxel rows (if any)
-    tensor_table = np.concatenate([props.tensor_table,
-                                   props.backbone_sigma * np.eye(ndim)[None]])
-    tensor_index = np.where(is_grain, props.tensor_index, n_rows)[conducting].astype(np.int32)
+    tensor_table, tensor_index = element_tensors(micro, props)
 
-    gb_resistive = bool(np.isfinite(props.gb_conductance_m2))
-    region = np.full(shape, -1, dtype=np.int32)  # -1: no element
-    # Node copies follow grain ids, not tensor rows: per-voxel tensors add no GB.
-    grain_or_backbone = np.where(is_grain, micro.grain_index, n_grains)[conducting]
-    region[conducting] = grain_or_backbone if gb_resistive else 0  # t_GB = 0: one node/corner
-    slot_copy, n_copies = _corner_copies(region, n_grains if gb_resistive else None,
-                                         periodic_axes)
+    region, backbone = node_regions(micro, props)
+    slot_copy, n_copies = _corner_copies(region, backbone, periodic_axes)
     element_nodes = np.empty((len(element_voxel), n_corners), dtype=slot_copy.dtype)
     for j, omega in enumerate(offsets):  # the element's corner omega sees it in slot 1 - omega
         slot = int(np.flatnonzero((offsets == 1 - omega).all(axis=1))[0])
@@ -233,6 +225,23 @@ def _couplings(element_nodes, tensor_index, stiffness, gb) -> dict[str, np.ndarr
     value[n_pairs:] = -gb["conductance"]
     out["value"] = value
     return out
+
+
+def node_regions(micro: Microstructure, props: Properties) -> tuple[np.ndarray, int | None]:
+    """The region of every voxel for the node copies (grid shape, int32: the grain's row, the
+    backbone as one more region, -1 where nothing conducts; all 0 when ``t_GB = 0``) and the
+    backbone's region (None when ``t_GB = 0``). Copies follow grain ids, not tensor rows:
+    per-voxel tensors add no GB."""
+    n_grains = len(props.grain_tensor)
+    conducting = micro.conducting
+    gb_resistive = bool(np.isfinite(props.gb_conductance_m2))
+    region = np.full(micro.labels.shape, -1, dtype=np.int32)
+    if gb_resistive:
+        region[conducting] = np.where(micro.phase == Phase.GRAIN, micro.grain_index,
+                                      n_grains)[conducting]
+    else:
+        region[conducting] = 0
+    return region, (n_grains if gb_resistive else None)
 
 
 def _corner_copies(region: np.ndarray, backbone: int | None, periodic_axes) -> tuple:
