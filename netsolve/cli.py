@@ -202,15 +202,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .sweep import build_plan, parse_param, run_sweep
+    import signal
+
+    from .sweep import SweepInterrupted, build_plan, parse_param, run_sweep
 
     parameters = tuple(parse_param(text) for text in args.param)
     plan = build_plan(args.case, parameters, top_k=args.top_k, max_points=args.max_points,
                       allow_large=args.yes)
     out = Path(args.output) if args.output is not None else Path("out") / f"{plan.case_name}_sweep"
-    outcome = run_sweep(plan, out, jobs=args.jobs, scheduler=args.scheduler, resume=args.resume,
-                        save_fields=args.save_fields, plots=not args.no_plots,
-                        scheduler_timeout=args.scheduler_timeout)
+    try:
+        outcome = run_sweep(plan, out, jobs=args.jobs, scheduler=args.scheduler,
+                            resume=args.resume, save_fields=args.save_fields,
+                            plots=not args.no_plots, scheduler_timeout=args.scheduler_timeout)
+    except SweepInterrupted as stop:
+        table = out / "sweep.csv"
+        kept = f"; the finished points are in {table}: rerun with --resume" if table.exists() else ""
+        print(f"netsolve: interrupted ({signal.Signals(stop.signum).name}){kept}", file=sys.stderr)
+        return 128 + stop.signum
     print(f"{plan.case_name}: {outcome.n_points} points ({outcome.n_skipped} done before), "
           f"{outcome.n_ok} ok, {outcome.n_error} errors; wrote "
           f"{', '.join(p.name for p in outcome.files)} in {outcome.out_dir}")
@@ -359,8 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--scheduler", help="'local' (a Dask LocalCluster) or the address of a "
                                            "Dask scheduler, e.g. tcp://host:8786")
     sweep.add_argument("--scheduler-timeout", metavar="SECONDS",
-                       help="give up when the Dask scheduler at --scheduler does not answer "
-                            "within this time (default 10)")
+                       help="give up when the Dask scheduler does not answer, or has no "
+                            "worker, within this time (default 10)")
     sweep.add_argument("--resume", action="store_true",
                        help="continue an interrupted sweep in the same folder")
     sweep.add_argument("--save-fields", action="store_true",

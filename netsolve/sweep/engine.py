@@ -19,8 +19,6 @@ writes (summary and GB table), so a sweep row equals the point solved alone.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -30,6 +28,7 @@ import scipy.sparse as sp
 
 from ..analysis import headline
 from ..errors import CaseError
+from .files import SweepWriteError, atomic_path
 from .plan import (STAGE_MICROSTRUCTURE, STAGE_PROPERTIES, Point, SweepPlan,
                    changes_gb_geometry, stage_of)
 
@@ -117,10 +116,12 @@ class SweepEngine:
             if self.fields_dir is not None:
                 write_point_fields(result, self.fields_dir / f"{point.point_id}.npz")
             row.update(status="ok", message="")
+        except SweepWriteError:
+            raise  # the folder cannot be written: the sweep stops, this is no point's error
         except CaseError as exc:
-            row = {"status": "error", "message": str(exc)}
+            row = {"status": "error", "message": one_line(str(exc))}
         except (ArithmeticError, np.linalg.LinAlgError, RuntimeError) as exc:
-            row = {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
+            row = {"status": "error", "message": one_line(f"{type(exc).__name__}: {exc}")}
         row.update({"point_id": point.point_id, "wall_s": time.perf_counter() - start})
         row.update(dict(zip(self.plan.keys, point.values)))
         return row
@@ -228,6 +229,23 @@ def row_columns(plan: SweepPlan) -> list[str]:
              "wall_s"])
 
 
+def row_number_columns(plan: SweepPlan) -> tuple[set[str], set[str]]:
+    """The numeric columns of an ``ok`` row: those that must hold a finite number, and those
+    that may be ``nan`` (undefined: no face electrodes, no orientations, fewer GBs than k).
+    An ``error`` row has the swept values and ``wall_s`` only."""
+    finite = {*plan.keys, "total_current_A", "effective_resistance_ohm", "n_blocking_gbs",
+              "solver_iterations", "solver_residual_rel", "solver_setup_s", "solver_time_s",
+              "wall_s"}
+    maybe_nan = {"effective_conductivity_S_m", "max_gb_field_V_m",
+                 *(f"risk_{i}_score" for i in range(1, plan.top_k + 1))}
+    return finite, maybe_nan
+
+
+def one_line(text: str) -> str:
+    """A message as one line of ``sweep.csv`` (a row is one physical line)."""
+    return " ".join(text.split())
+
+
 def point_row(plan: SweepPlan, result) -> dict:
     """The headline quantities of a solved point, from ``Result.summary()`` and ``gb_table``
     (the same code ``netsolve run`` writes summary.json and gb_table.csv with)."""
@@ -259,17 +277,16 @@ def point_row(plan: SweepPlan, result) -> dict:
 def write_point_fields(result, path: Path) -> Path:
     """``fields/<point_id>.npz`` (compressed): potential (V), current_density (A/m^2),
     electric_field (V/m), labels; written to a temporary name, then renamed (atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     fields = result.fields
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
+    advice = "free space or fix the folder, then rerun with --resume"
     try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez_compressed(stream, potential=fields.potential,
-                                current_density=fields.current_density,
-                                electric_field=fields.electric_field,
-                                labels=result.microstructure.labels)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SweepWriteError(f"{path.parent}: cannot create ({exc.strerror or exc}); "
+                              f"{advice}") from None
+    with atomic_path(path) as tmp, open(tmp, "xb") as stream:
+        np.savez_compressed(stream, potential=fields.potential,
+                            current_density=fields.current_density,
+                            electric_field=fields.electric_field,
+                            labels=result.microstructure.labels)
     return path

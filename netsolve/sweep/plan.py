@@ -9,6 +9,7 @@ refused with the message a case file would get.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import tomllib
@@ -19,7 +20,7 @@ from pathlib import Path
 from ..case import Case, case_from_dict
 from ..errors import CaseError
 from ..tables import Table, read_text
-from .grid import Parameter, grid_indices, grid_size, table_param
+from .grid import MAX_SWEEP_POINTS, Parameter, grid_indices, grid_size, table_param
 
 DEFAULT_MAX_POINTS = 10_000
 DEFAULT_TOP_K = 5
@@ -65,7 +66,9 @@ class Point:
 @dataclass(frozen=True)
 class SweepPlan:
     """Everything a worker needs: the case data (the parsed TOML without ``[sweep]``), where
-    its relative paths resolve, the parameters and the points (in grid order)."""
+    its relative paths resolve, the parameters and the points (in grid order).
+    ``input_files``: every file the points' cases read (label maps, masks, orientation tables,
+    polygons, EBSD maps; resolved paths), fingerprinted by ``--resume``."""
 
     case_data: dict
     base_dir: Path
@@ -74,6 +77,7 @@ class SweepPlan:
     parameters: tuple[Parameter, ...]
     points: tuple[Point, ...]
     top_k: int
+    input_files: tuple[Path, ...] = ()
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -99,6 +103,11 @@ class SweepPlan:
             if isinstance(value, int) and not isinstance(value, bool):
                 keys.add(key)
         return frozenset(keys)
+
+    def for_workers(self) -> SweepPlan:
+        """The plan without its points and input files: what a worker needs to evaluate the
+        points it is given (small to send, whatever the grid size)."""
+        return dataclasses.replace(self, points=(), input_files=())
 
     def point_case(self, point: Point) -> Case:
         return case_from_dict(self.point_data(point), base_dir=self.base_dir,
@@ -242,6 +251,10 @@ def build_plan(case_path: str | Path, cli_parameters: tuple[Parameter, ...] = ()
         check_key(data, p.key)
     cap = max_points or table_max or DEFAULT_MAX_POINTS
     size = grid_size(parameters)
+    if size > MAX_SWEEP_POINTS:
+        shape = " x ".join(str(len(p.values)) for p in parameters)
+        raise CaseError(f"the grid has {size} points ({shape}), more than the maximum of "
+                        f"{MAX_SWEEP_POINTS} points per sweep; use fewer values")
     if size > cap and not allow_large:
         raise CaseError(f"the grid has {size} points, more than the cap of {cap}; pass --yes to "
                         f"run it anyway or raise --max-points")
@@ -255,15 +268,40 @@ def build_plan(case_path: str | Path, cli_parameters: tuple[Parameter, ...] = ()
                      case_path=case_path.resolve(), case_name=case_path.stem,
                      parameters=parameters, points=tuple(points),
                      top_k=top_k or table_top_k or DEFAULT_TOP_K)
-    validate_points(plan)
-    return plan
+    return dataclasses.replace(plan, input_files=validate_points(plan))
 
 
-def validate_points(plan: SweepPlan) -> None:
-    """Read every point's case (all of them, before anything starts)."""
+def validate_points(plan: SweepPlan) -> tuple[Path, ...]:
+    """Read every point's case (all of them, before anything starts); returns the input files
+    they read, sorted."""
+    files: set[Path] = set()
     for point in plan.points:
         try:
-            plan.point_case(point)
+            case = plan.point_case(point)
         except CaseError as exc:
             where = ", ".join(f"{k}={v!r}" for k, v in zip(plan.keys, point.values))
             raise CaseError(f"{exc} (sweep point {where})") from None
+        files.update(case_input_files(case))
+    return tuple(sorted(files))
+
+
+def case_input_files(case: Case) -> set[Path]:
+    """Every file a validated case reads: the paths it holds (source options, phase and
+    electrode masks), whatever the source; not the case file itself nor the output folder."""
+    found: set[Path] = set()
+
+    def walk(node) -> None:
+        if isinstance(node, Path):
+            found.add(node)
+        elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+            for field in dataclasses.fields(node):
+                walk(getattr(node, field.name))
+        elif isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                walk(value)
+
+    walk(dataclasses.replace(case, path=None, output=dataclasses.replace(case.output, dir=None)))
+    return found

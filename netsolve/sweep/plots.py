@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import atomic_path
 from .plan import SweepPlan
 from .store import read_table
 
@@ -82,8 +83,7 @@ def write_sweep_plots(out_dir: Path, plan: SweepPlan) -> list[Path]:
         fig.suptitle(f"{plan.case_name}: sweep of {parameter.key}")
         fig.tight_layout()
         path = out_dir / f"sweep_{parameter.key.replace('.', '_')}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        _save(plt, fig, path)
         written.append(path)
     if len(plan.parameters) == 2:
         written.append(_heatmap(plt, plan, grids, headlines[0], out_dir))
@@ -112,6 +112,14 @@ def _heatmap(plt, plan: SweepPlan, grids, headline, out_dir: Path) -> Path:
     ax.set_title(f"{plan.case_name}: {label}")
     fig.tight_layout()
     path = out_dir / "sweep_heatmap.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
     return path
+
+
+def _save(plt, fig, path: Path) -> None:
+    """A figure as PNG, atomically (a full disk leaves no half-written image)."""
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+    finally:
+        plt.close(fig)

@@ -1,0 +1,87 @@
+"""The worker side of a sweep: one engine per worker (its cache), kept between chunks of points,
+and how a worker process is tied to its parent.
+
+A local worker process must not outlive the sweep: on Linux it asks the kernel for SIGKILL when
+its parent dies (``PR_SET_PDEATHSIG``, also after a SIGKILL of the parent, which no handler
+sees), and it ignores SIGINT, so that Ctrl-C on a terminal (sent to the whole process group)
+is handled once, by the parent, which then stops its workers.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .engine import SweepEngine
+from .plan import Point, SweepPlan
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# Test hook: a folder; each worker chunk leaves a "started-<pid>" file there and waits for a
+# "release" file, so tests can act (kill, interrupt) while workers are known to be busy.
+PAUSE_ENV = "NETSOLVE_TEST_SWEEP_PAUSE"
+
+_local = threading.local()  # one engine per worker thread (Dask may run threads)
+
+
+def worker_engine(plan: SweepPlan, fields_dir: Path | None, token: str) -> SweepEngine:
+    """The engine of this worker thread for the sweep ``token`` (kept between chunks: that is
+    the cache)."""
+    key = (token, fields_dir)
+    engine = getattr(_local, "engine", None)
+    if engine is None or _local.key != key:
+        engine = SweepEngine(plan, fields_dir)
+        _local.engine, _local.key = engine, key
+    return engine
+
+
+def evaluate_points(plan: SweepPlan, fields_dir: Path | None, token: str,
+                    points: list[Point]) -> list[dict]:
+    """The rows of a chunk of points (a task of a worker process or a Dask worker)."""
+    pause_for_tests()
+    engine = worker_engine(plan, fields_dir, token)
+    return [engine.evaluate(p) for p in points]
+
+
+def pause_for_tests() -> None:
+    folder = os.environ.get(PAUSE_ENV)
+    if not folder:
+        return
+    folder = Path(folder)
+    (folder / f"started-{os.getpid()}").touch()
+    while not (folder / "release").exists():
+        time.sleep(0.01)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """In a worker process: be killed when the parent dies; exit at once if it already has
+    (it may die between the fork and this call); leave SIGINT to the parent; die on SIGTERM
+    (how the parent stops it)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the parent still stops its workers
+            pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in ("SIGTERM", "SIGHUP"):  # a forked worker inherits the parent's handlers
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+
+
+MAX_CHUNK = 8  # points per task: warm starts within a chunk; at most this many lost per worker
+
+
+def chunks(points: list[Point], jobs: int) -> list[list[Point]]:
+    """Consecutive points, at most MAX_CHUNK each, about four chunks per job at least."""
+    if not points:
+        return []
+    size = max(1, min(MAX_CHUNK, math.ceil(len(points) / (4 * jobs))))
+    return [points[i:i + size] for i in range(0, len(points), size)]
