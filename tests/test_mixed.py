@@ -91,7 +91,7 @@ def in_plane_polycrystal(tmp_path, labels, ratio, axis, seed=1, **extra):
     data["grid"]["thickness_nm"] = 100.0
     if axis == 1:
         data["electrodes"][0]["region"], data["electrodes"][1]["region"] = "bottom", "top"
-    data["solver"] = {"method": "direct", "discretization": "mixed"}
+    data["solver"] = {"method": "direct", "discretization": "mixed", "refine": False}
     return data
 
 
@@ -130,7 +130,7 @@ def test_finer_voxelization_of_the_same_map_narrows_a_bracket_that_overlaps(tmp_
                                      asr_ct_ohm_m2=1e-9), labels, tmp_path, grains=grains)
         data["grid"]["voxel_size_nm"] = 10.0 * 12 / labels.shape[0]
         data["grid"]["thickness_nm"] = 100.0
-        data["solver"] = {"method": "direct", "discretization": "mixed"}
+        data["solver"] = {"method": "direct", "discretization": "mixed", "refine": False}
         results.append(certified(data, tmp_path)[3].resistance_ohm)
     (lo_c, up_c), (lo_f, up_f) = [(b.lower, b.upper) for b in results]
     assert max(lo_c, lo_f) <= min(up_c, up_f)
@@ -169,7 +169,8 @@ def test_fluxes_are_conserved_per_voxel_and_per_grain(tmp_path, ndim):
     data = with_labels(base_case(shape, model="tensor", ratio_ip_op=1000.0, ratio_ip_gb=20.0,
                                  gb_thickness_nm=1.0), labels, tmp_path,
                        phases={"zro2": -1}, grains=grains)
-    data["solver"] = {"method": "direct", "discretization": "mixed", "rtol": 1e-12}
+    data["solver"] = {"method": "direct", "discretization": "mixed", "rtol": 1e-12,
+                      "bounds": False}
     result = solve(data, tmp_path)
     op, solution = result.network, result.solution
     flux = op.cell_fluxes(solution)
