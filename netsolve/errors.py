@@ -17,3 +17,8 @@ class CaseError(ValueError):
 
 class NoConductingPathError(CaseError):
     """Electrodes that should drive a current are not connected by any conducting path."""
+
+
+class NetsolveWarning(UserWarning):
+    """Something the user should look at that does not stop the run (e.g. a large part of an
+    orientation map filled from neighbouring grains); it is also recorded in the result."""

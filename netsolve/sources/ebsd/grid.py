@@ -1,0 +1,159 @@
+"""Pixel coordinates -> netsolve grid: the order of the file's pixels on the grid.
+
+The map's x (columns) is grid axis 0; the map's y grows downwards (row 0 at the top), so the
+pixel in column i of row r becomes voxel ``[i, ny - 1 - r]`` and grid y points up the map. The
+grid is what the coordinates form; the header's column/row counts and steps are checked
+against it (a file whose coordinates form a complete grid of another shape than the header
+announces, e.g. a resampled export that kept the original header, is read as its coordinates
+say, with a note). A hexagonal grid is resampled to square pixels of its x step on request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...errors import CaseError
+from .readers import RawMap
+
+GRID_TOLERANCE = 0.05  # a coordinate may be this fraction of a step off its grid position
+# A square grid resampled from a hexagonal one has sqrt(3)/2 as many pixels as the file; more
+# than this many voxels per file pixel means an outlier coordinate, not a map.
+MAX_VOXELS_PER_PIXEL = 2.0
+
+
+@dataclass(frozen=True)
+class Placement:
+    """``order`` (nx * ny,) the file pixel of each voxel (grid C order); ``shape`` (nx, ny);
+    ``step_nm`` (x, y) (None along an axis of one pixel); ``notes`` what was decided."""
+
+    order: np.ndarray
+    shape: tuple[int, int]
+    step_nm: tuple[float | None, float | None]
+    hexagonal: bool
+    notes: tuple[str, ...] = ()
+
+
+def place_on_grid(raw: RawMap, hex_grid: str) -> Placement:
+    name, header = raw.name, raw.header
+    announced = header.n_points
+    if header.hexagonal:
+        if hex_grid != "nearest":
+            raise CaseError(f"{name}: the map is on a hexagonal pixel grid (GRID: HexGrid); set "
+                            f"microstructure.hex_grid = \"nearest\" to resample it to square "
+                            f"pixels of its x step (nearest neighbour)")
+        if announced is not None and raw.size != announced:
+            raise CaseError(f"{name}: {raw.size} data rows, but the header announces "
+                            f"{announced} pixels (truncated file?)")
+        order, shape, step = square_from_hexagonal(raw.x, raw.y, name)
+        return Placement(order, shape, (step * raw.unit_nm,) * 2, True,
+                         (f"hexagonal grid resampled to {shape[0]} x {shape[1]} square pixels",))
+    ix, step_x = _grid_index(raw.x, name, "x")
+    iy, step_y = _grid_index(raw.y, name, "y")
+    nx, ny = int(ix.max()) + 1, int(iy.max()) + 1
+    n = raw.size
+    complete = n == nx * ny
+    if nx * ny > MAX_VOXELS_PER_PIXEL * n:
+        raise CaseError(f"{name}: the pixel coordinates span x {raw.x.min():g} to "
+                        f"{raw.x.max():g}, y {raw.y.min():g} to {raw.y.max():g} (a {nx} x {ny} "
+                        f"grid for {n} pixels): an outlier coordinate, or not a grid map")
+    if complete:
+        flat = ix * ny + (ny - 1 - iy)  # grid index [i, ny - 1 - r]: grid y points up the map
+        complete = np.bincount(flat, minlength=nx * ny).max() == 1
+    if not complete:
+        if announced is not None and n != announced:
+            raise CaseError(f"{name}: {n} data rows, but the header announces {announced} "
+                            f"pixels (truncated file?)")
+        raise CaseError(f"{name}: {n} pixels do not fill the {nx} x {ny} grid their "
+                        f"coordinates span (truncated file, or a hexagonal grid?)")
+    notes = _against_header(raw, (nx, ny), (step_x, step_y))
+    order = np.empty(n, dtype=np.int64)
+    order[flat] = np.arange(n)
+    steps = tuple(None if s is None else s * raw.unit_nm for s in (step_x, step_y))
+    return Placement(order, (nx, ny), steps, False, notes)
+
+
+def _against_header(raw: RawMap, shape, steps) -> tuple[str, ...]:
+    """The data's complete grid against the header: the same grid, or one the data covers the
+    same area with (another step), or the same pixel count in another arrangement, is read as
+    the coordinates say (with a note); anything else is a truncated or inconsistent file."""
+    header = raw.header
+    if header.nx is None or header.ny is None or (header.nx, header.ny) == tuple(shape):
+        return ()
+    said = f"{header.nx} x {header.ny}"
+    header_steps = (header.step_x, header.step_y)
+    same_area = all(
+        hs is not None and (hn == 1 if s is None
+                            else abs(n * s - hn * hs) <= 2 * GRID_TOLERANCE * max(s, hs))
+        for n, s, hn, hs in zip(shape, steps, (header.nx, header.ny), header_steps))
+    if raw.size == header.n_points or same_area:
+        step = "" if steps[0] is None else f" of step {steps[0]:g}"
+        return (f"the header announces {said} pixels, but the coordinates form a complete "
+                f"{shape[0]} x {shape[1]} grid{step}: the coordinates are used",)
+    raise CaseError(f"{raw.name}: {raw.size} data rows, but the header announces "
+                    f"{header.n_points} pixels (truncated file?)")
+
+
+def _grid_index(coord: np.ndarray, name: str, axis: str) -> tuple[np.ndarray, float | None]:
+    """Integer pixel index along one map axis and the step (None if there is one pixel)."""
+    values = np.unique(coord)
+    if len(values) == 1:
+        return np.zeros(len(coord), dtype=np.int64), None
+    gaps = np.diff(values)
+    # The median gap is the step even when rounding splits a few columns into two values.
+    step = float(np.median(gaps))
+    index = np.rint((coord - values[0]) / step)
+    off = np.abs(index * step - (coord - values[0])) > GRID_TOLERANCE * step
+    if off.any():
+        row = int(np.flatnonzero(off)[0])
+        raise CaseError(f"{name}: data row {row + 1}: {axis} = {coord[row]:g} is not on the "
+                        f"regular grid of step {step:g} the other {axis} coordinates form "
+                        f"({int(off.sum())} such pixel(s); a hexagonal grid without GRID: "
+                        f"HexGrid?)")
+    return index.astype(np.int64), float((values[-1] - values[0]) / index.max())
+
+
+def square_from_hexagonal(x: np.ndarray, y: np.ndarray, name: str):
+    """Resample a hexagonal pixel grid (rows ``step * sqrt(3) / 2`` apart, every other row
+    shifted by half a step) to square pixels of the x step: each square pixel takes the
+    nearest hexagonal pixel (scipy's k-d tree; ties to the lower index).
+
+    x, y: pixel coordinates of the file (y grows downwards). Returns (order, (nx, ny), step):
+    ``order`` (nx * ny,) the index of the file pixel of each grid voxel (grid C order, grid y
+    up the map, as for square maps), the grid shape and the step (file unit). The grid's size
+    is checked before anything is allocated (an outlier coordinate would ask for terabytes).
+    """
+    from scipy.spatial import cKDTree
+
+    first_row = np.isclose(y, y.min())
+    xs = np.unique(x[first_row])
+    rows = np.unique(y)
+    if len(xs) < 2 or len(rows) < 2:
+        raise CaseError(f"{name}: a hexagonal grid needs at least two pixels per row and two "
+                        f"rows")
+    step = float(np.min(np.diff(xs)))
+    pitch = float(np.min(np.diff(rows)))
+    if abs(pitch - step * np.sqrt(3) / 2) > 0.05 * step:
+        raise CaseError(f"{name}: rows {pitch:g} apart with pixels {step:g} apart are not a "
+                        f"hexagonal grid (rows step * sqrt(3) / 2 = {step * np.sqrt(3) / 2:g} "
+                        f"apart expected)")
+    nx = int(np.rint((x.max() - x.min()) / step)) + 1
+    ny = int(np.rint((y.max() - y.min()) / step)) + 1
+    if nx * ny > MAX_VOXELS_PER_PIXEL * len(x):
+        raise CaseError(f"{name}: the hexagonal pixel coordinates span x {x.min():g} to "
+                        f"{x.max():g}, y {y.min():g} to {y.max():g}: resampled to steps of "
+                        f"{step:g} that is a {nx} x {ny} grid for {len(x)} pixels (an outlier "
+                        f"coordinate?)")
+    i, j = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")  # grid order, y up
+    centres = np.column_stack([x.min() + i.ravel() * step,
+                               y.min() + (ny - 1 - j.ravel()) * step])
+    distance, order = cKDTree(np.column_stack([x, y])).query(centres)
+    # Inside a complete hexagonal grid no point is farther than step / sqrt(3) from a pixel.
+    far = distance > 0.6 * step
+    if far.any():
+        k = int(np.flatnonzero(far)[0])
+        raise CaseError(f"{name}: the hexagonal grid has a hole: no pixel within "
+                        f"{0.6 * step:g} of ({centres[k, 0]:g}, {centres[k, 1]:g}) "
+                        f"(truncated file?)")
+    return order.astype(np.int64), (nx, ny), step
