@@ -232,7 +232,7 @@ def test_large_fills_warn_and_are_recorded(orix, tmp_path):
     assert (void.phase == Phase.VOID).sum() == 40
 
 
-# --- layouts ---------------------------------------------------------------------------------------
+# --- layouts ---------------------------------------------------------------------------------
 
 def oim8_text(path, n_columns=13, column_count=None) -> str:
     """A synthetic OIM 8 .ang (COLUMN_COUNT / COLUMN_HEADERS) of a 4 x 3 single crystal whose
@@ -421,3 +421,80 @@ def test_malformed_hdf5_is_one_line(orix, tmp_path):
         micro_of(tmp_path / "map.h5", (4, 3))
     assert str(err.value).startswith("map.h5: not a readable HDF5 file (")
     assert "\n" not in str(err.value)
+
+
+# --- other vendors' variants (after orix's test files) -------------------------------------------
+
+def test_astar_ctf_with_rounded_coordinates_keeps_the_header_step(orix, tmp_path):
+    """ASTAR writes coordinates with four decimals for a step of 0.00192 um: the grid is found
+    and the step is the header's."""
+    step = 0.00191999995708466
+    nx, ny = 13, 7
+    head = ["Channel Text File", "Prj\tscan.res", "Author\tFile created from ACOM RES results",
+            "JobMode\tGrid", f"XCells\t{nx}", f"YCells\t{ny}", f"XStep\t{step}",
+            f"YStep\t{step}", "Phases\t1", "4.0780;4.0780;4.0780\t90;90;90\tGold\t11\t225",
+            "Phase\tX\tY\tBands\tError\tEuler1\tEuler2\tEuler3\tMAD\tBC\tBS"]
+    rows = [f"1   {c * step:<8.4f}{r * step:<8.4f}6   0   20.00    35.00    50.00    0.5000  "
+            f"30  40" for r in range(ny) for c in range(nx)]
+    path = tmp_path / "astar.ctf"
+    path.write_text("\n".join(head + rows) + "\n")
+    data = case_dict(path, (nx, ny))
+    data["grid"]["voxel_size_nm"] = step * 1e3
+    micro = build_microstructure(netsolve.case_from_dict(data, tmp_path))
+    assert micro.labels.shape == (nx, ny) and len(micro.orientations) == 1
+    assert micro.source_report["grid"]["step_nm"] == [step * 1e3, step * 1e3]
+    assert micro.source_report["vendor"] == "astar"
+
+
+def test_bruker_ctf_with_decimal_commas_in_the_header_only(orix, tmp_path):
+    rows = ctf_rows(error={(3, 2)})
+    path = ctf_text(tmp_path / "bruker.ctf", rows)
+    text = path.read_text().replace("XStep\t0.05", "XStep\t0,05").replace("YStep\t0.05",
+                                                                         "YStep\t0,05")
+    path.write_text(text.replace("3.2;3.2;5.2", "3,2;3,2;5,2"))
+    micro = micro_of(path, (4, 3), fill_warning_fraction=0.5)
+    assert micro.source_report["not_indexed_fraction"] == 1 / 12
+    assert micro.symmetry.laue == "6/mmm" and len(micro.orientations) == 1
+
+
+def test_bruker_h5ebsd_through_orix(orix, tmp_path):
+    """A Bruker Nano h5ebsd file (the layout of orix's test files) read by orix: two crystals
+    of a cubic phase (space group 225) and not-indexed pixels (phase 0)."""
+    h5py = pytest.importorskip("h5py")
+    ny, nx, step = 4, 6, 0.05
+    rows, cols = np.indices((ny, nx))
+    phase = np.where((rows == 0) & (cols == 0), 0, 1).ravel()
+    euler = np.where(cols.ravel()[:, None] < 3, np.degrees(E_A),
+                     np.degrees(rotated(E_A, [1, 0, 0], 30.0)))
+    with h5py.File(tmp_path / "bruker.h5", "w") as f:
+        f.create_dataset("Manufacturer", data=b"Bruker Nano")
+        ebsd = f.create_group("Scan 1/EBSD")
+        data, header, sem = (ebsd.create_group(k) for k in ("Data", "Header", "SEM"))
+        group = header.create_group("Phases").create_group("1")
+        group.create_dataset("Formula", data="Ni")
+        group.create_dataset("IT", data=225)
+        group.create_dataset("LatticeConstants", data=np.array([3.52] * 3 + [90.0] * 3))
+        group.create_dataset("Name", data="Nickel")
+        group.create_dataset("Setting", data=1)
+        group.create_dataset("SpaceGroup", data=b"F m#ovl3m")
+        group.create_group("AtomPositions").create_dataset("0", data=b"Ni,0,0,0,1,0")
+        sem.create_dataset("IY", data=rows.ravel())
+        sem.create_dataset("IX", data=cols.ravel())
+        zeros = np.zeros(nx * ny, np.float32)
+        for key, values in (("MAD", zeros), ("NIndexedBands", zeros.astype(np.int32)),
+                            ("DD", zeros), ("MADPhase", zeros.astype(np.int32)),
+                            ("PCX", zeros), ("PCY", zeros), ("RadonQuality", zeros),
+                            ("RadonBandCount", zeros.astype(np.int32)),
+                            ("Y BEAM", rows.ravel()), ("X BEAM", cols.ravel()),
+                            ("Z SAMPLE", zeros.astype(np.int32)),
+                            ("Y SAMPLE", rows.ravel() * step),
+                            ("X SAMPLE", (cols.ravel() * step)[::-1]), ("Phase", phase),
+                            ("phi1", euler[:, 0]), ("PHI", euler[:, 1]), ("phi2", euler[:, 2])):
+            data.create_dataset(key, data=values)
+        header.create_dataset("NROWS", data=ny, dtype=np.int32)
+        header.create_dataset("NCOLS", data=nx, dtype=np.int32)
+        header.create_dataset("Grid Type", data=b"isometric")
+    micro = micro_of(tmp_path / "bruker.h5", (nx, ny), fill_warning_fraction=0.5)
+    assert micro.symmetry.laue == "m-3m" and len(micro.orientations) == 2
+    assert micro.source_report["not_indexed_fraction"] == 1 / 24
+    assert micro.source_report["conducting_phase"] == "Nickel"

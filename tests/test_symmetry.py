@@ -46,3 +46,55 @@ def test_vectorized_and_symmetric_in_its_arguments():
     assert np.all(ab <= np.radians(104.5))  # no -3m misorientation exceeds ~104.5 degrees
     nan = np.full((3, 3), np.nan)
     assert np.isnan(misorientation_angle(nan, g_b[0]))
+
+
+# --- the Laue classes of orientation maps (through orix) ---------------------------------------
+
+LAUE = {"Ci": ("-1", 1), "C2h": ("2/m", 2), "D2h": ("mmm", 4), "C4h": ("4/m", 4),
+        "D4h": ("4/mmm", 8), "S6": ("-3", 3), "D3d": ("-3m", 6), "C6h": ("6/m", 6),
+        "D6h": ("6/mmm", 12), "Th": ("m-3", 12), "Oh": ("m-3m", 24)}
+
+
+@pytest.mark.parametrize("group", sorted(LAUE))
+def test_crystal_symmetry_of_every_laue_class_is_a_proper_group(group):
+    symmetry = pytest.importorskip("orix.quaternion.symmetry")
+    from netsolve.symmetry import crystal_symmetry
+
+    laue, order = LAUE[group]
+    sym = crystal_symmetry(getattr(symmetry, group))
+    ops = sym.rotations
+    assert sym.laue == laue and ops.shape == (order, 3, 3)
+    assert np.allclose(np.linalg.det(ops), 1.0) and np.allclose(ops @ ops.transpose(0, 2, 1),
+                                                                 np.eye(3))
+    products = np.einsum("aij,bjk->abik", ops, ops).reshape(-1, 1, 9)
+    assert (np.abs(products - ops.reshape(1, -1, 9)).max(axis=2).min(axis=1) < 1e-12).all()
+    assert sym.conduction == {"m-3": "isotropic", "m-3m": "isotropic", "4/m": "uniaxial",
+                              "4/mmm": "uniaxial", "-3": "uniaxial", "-3m": "uniaxial",
+                              "6/m": "uniaxial", "6/mmm": "uniaxial"}.get(laue, "biaxial")
+
+
+def test_orix_trigonal_group_is_netsolves():
+    symmetry = pytest.importorskip("orix.quaternion.symmetry")
+    from netsolve.symmetry import crystal_symmetry
+
+    ops = crystal_symmetry(symmetry.D3d).rotations
+    distance = np.abs(ops[:, None] - TRIGONAL_32[None]).max(axis=(2, 3))
+    assert distance.min(axis=0).max() < 1e-12 and distance.min(axis=1).max() < 1e-12
+
+
+@pytest.mark.parametrize("group", sorted(LAUE))
+def test_misorientation_equals_orix(group):
+    pytest.importorskip("orix")
+    from orix.quaternion import Orientation
+    from orix.quaternion import symmetry
+
+    from netsolve.symmetry import crystal_symmetry
+
+    point_group = getattr(symmetry, group)
+    rng = np.random.default_rng(7)
+    g_a = bunge_matrix(rng.random((200, 3)) * [2 * np.pi, np.pi, 2 * np.pi])
+    g_b = bunge_matrix(rng.random((200, 3)) * [2 * np.pi, np.pi, 2 * np.pi])
+    ours = misorientation_angle(g_a, g_b, crystal_symmetry(point_group).rotations)
+    theirs = Orientation.from_matrix(g_a, point_group).angle_with(
+        Orientation.from_matrix(g_b, point_group))
+    np.testing.assert_allclose(ours, theirs, atol=1e-9)

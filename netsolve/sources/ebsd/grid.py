@@ -49,15 +49,20 @@ def place_on_grid(raw: RawMap, hex_grid: str) -> Placement:
         order, shape, step = square_from_hexagonal(raw.x, raw.y, name)
         return Placement(order, shape, (step * raw.unit_nm,) * 2, True,
                          (f"hexagonal grid resampled to {shape[0]} x {shape[1]} square pixels",))
-    ix, step_x = _grid_index(raw.x, name, "x")
-    iy, step_y = _grid_index(raw.y, name, "y")
-    nx, ny = int(ix.max()) + 1, int(iy.max()) + 1
     n = raw.size
-    complete = n == nx * ny
-    if nx * ny > MAX_VOXELS_PER_PIXEL * n:
+    (x0, step_x), (y0, step_y) = (_axis_step(raw.x, header.step_x),
+                                  _axis_step(raw.y, header.step_y))
+    counts = [1.0 if step is None else (c.max() - c0) / step + 1
+              for c, c0, step in ((raw.x, x0, step_x), (raw.y, y0, step_y))]
+    if counts[0] * counts[1] > MAX_VOXELS_PER_PIXEL * n:  # floats: no overflow, nothing allocated
         raise CaseError(f"{name}: the pixel coordinates span x {raw.x.min():g} to "
-                        f"{raw.x.max():g}, y {raw.y.min():g} to {raw.y.max():g} (a {nx} x {ny} "
-                        f"grid for {n} pixels): an outlier coordinate, or not a grid map")
+                        f"{raw.x.max():g}, y {raw.y.min():g} to {raw.y.max():g} (a "
+                        f"{_count(counts[0])} x {_count(counts[1])} grid for {n} pixels): an "
+                        f"outlier coordinate, or not a grid map")
+    ix, step_x = _grid_index(raw.x, x0, step_x, name, "x")
+    iy, step_y = _grid_index(raw.y, y0, step_y, name, "y")
+    nx, ny = int(ix.max()) + 1, int(iy.max()) + 1
+    complete = n == nx * ny
     if complete:
         flat = ix * ny + (ny - 1 - iy)  # grid index [i, ny - 1 - r]: grid y points up the map
         complete = np.bincount(flat, minlength=nx * ny).max() == 1
@@ -95,23 +100,44 @@ def _against_header(raw: RawMap, shape, steps) -> tuple[str, ...]:
                     f"{header.n_points} pixels (truncated file?)")
 
 
-def _grid_index(coord: np.ndarray, name: str, axis: str) -> tuple[np.ndarray, float | None]:
-    """Integer pixel index along one map axis and the step (None if there is one pixel)."""
+def _count(value: float) -> str:
+    return f"{value:.0f}" if value < 1e15 else f"{value:.3g}"
+
+
+def _axis_step(coord: np.ndarray, header_step: float | None) -> tuple[float, float | None]:
+    """(first coordinate, step) along one map axis; None when all pixels share one coordinate.
+
+    The step is the extent over the number of distinct positions less one (positions closer
+    than half the median gap are one: rounding may split a column into two values), and the
+    header's step when it agrees within the grid tolerance: coordinates written with fewer
+    digits than the step (ASTAR: x 0.0019, 0.0038, 0.0058 for a step of 0.00192) give the
+    step only to a few digits.
+    """
     values = np.unique(coord)
     if len(values) == 1:
-        return np.zeros(len(coord), dtype=np.int64), None
+        return float(values[0]), None
     gaps = np.diff(values)
-    # The median gap is the step even when rounding splits a few columns into two values.
-    step = float(np.median(gaps))
-    index = np.rint((coord - values[0]) / step)
-    off = np.abs(index * step - (coord - values[0])) > GRID_TOLERANCE * step
+    positions = 1 + int(np.count_nonzero(gaps > 0.5 * np.median(gaps)))
+    step = float((values[-1] - values[0]) / max(positions - 1, 1))
+    if header_step is not None and abs(header_step - step) <= GRID_TOLERANCE * step:
+        step = float(header_step)
+    return float(values[0]), step
+
+
+def _grid_index(coord: np.ndarray, origin: float, step: float | None, name: str,
+                axis: str) -> tuple[np.ndarray, float | None]:
+    """Integer pixel index along one map axis, and the step (None if there is one pixel)."""
+    if step is None:
+        return np.zeros(len(coord), dtype=np.int64), None
+    index = np.rint((coord - origin) / step)
+    off = np.abs(index * step - (coord - origin)) > GRID_TOLERANCE * step
     if off.any():
         row = int(np.flatnonzero(off)[0])
         raise CaseError(f"{name}: data row {row + 1}: {axis} = {coord[row]:g} is not on the "
                         f"regular grid of step {step:g} the other {axis} coordinates form "
                         f"({int(off.sum())} such pixel(s); a hexagonal grid without GRID: "
                         f"HexGrid?)")
-    return index.astype(np.int64), float((values[-1] - values[0]) / index.max())
+    return index.astype(np.int64), step
 
 
 def square_from_hexagonal(x: np.ndarray, y: np.ndarray, name: str):
@@ -138,13 +164,13 @@ def square_from_hexagonal(x: np.ndarray, y: np.ndarray, name: str):
         raise CaseError(f"{name}: rows {pitch:g} apart with pixels {step:g} apart are not a "
                         f"hexagonal grid (rows step * sqrt(3) / 2 = {step * np.sqrt(3) / 2:g} "
                         f"apart expected)")
-    nx = int(np.rint((x.max() - x.min()) / step)) + 1
-    ny = int(np.rint((y.max() - y.min()) / step)) + 1
-    if nx * ny > MAX_VOXELS_PER_PIXEL * len(x):
+    counts = [np.rint((c.max() - c.min()) / step) + 1 for c in (x, y)]  # floats: no overflow
+    if counts[0] * counts[1] > MAX_VOXELS_PER_PIXEL * len(x):
         raise CaseError(f"{name}: the hexagonal pixel coordinates span x {x.min():g} to "
                         f"{x.max():g}, y {y.min():g} to {y.max():g}: resampled to steps of "
-                        f"{step:g} that is a {nx} x {ny} grid for {len(x)} pixels (an outlier "
-                        f"coordinate?)")
+                        f"{step:g} that is a {_count(counts[0])} x {_count(counts[1])} grid for "
+                        f"{len(x)} pixels (an outlier coordinate?)")
+    nx, ny = int(counts[0]), int(counts[1])
     i, j = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")  # grid order, y up
     centres = np.column_stack([x.min() + i.ravel() * step,
                                y.min() + (ny - 1 - j.ravel()) * step])
