@@ -29,7 +29,7 @@ def _real_folder() -> Path | None:
     """``shared/real-ebsd`` next to the clone (or next to the folder holding the clone, for a
     worktree of it)."""
     here = Path(__file__).resolve()
-    for up in here.parents[2:4]:
+    for up in here.parents[2:4]:  # next to the clone, or to the folder of a worktree
         folder = up / "shared" / "real-ebsd"
         if folder.is_dir():
             return folder
