@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from netsolve.orientation import bunge_matrix
-from netsolve.symmetry import TRIGONAL_32, _rotation, misorientation_angle
+from netsolve.symmetry import TRIGONAL_32, _rotation, axis_rotation, misorientation_angle
 
 
 def test_group_is_closed_and_proper():
@@ -98,3 +98,27 @@ def test_misorientation_equals_orix(group):
     theirs = Orientation.from_matrix(g_a, point_group).angle_with(
         Orientation.from_matrix(g_b, point_group))
     np.testing.assert_allclose(ours, theirs, atol=1e-9)
+
+
+def test_quaternions_are_the_matrices():
+    from netsolve.symmetry import (BETA_ALUMINA, matrix_from_quaternion, misorientation_below,
+                                   quaternion_from_euler, quaternion_from_matrix,
+                                   quaternion_multiply)
+
+    rng = np.random.default_rng(11)
+    euler = rng.random((300, 3)) * [2 * np.pi, np.pi, 2 * np.pi]
+    q, g = quaternion_from_euler(euler), bunge_matrix(euler)
+    np.testing.assert_allclose(matrix_from_quaternion(q), g, atol=1e-14)
+    np.testing.assert_allclose(np.abs((quaternion_from_matrix(g) * q).sum(axis=1)), 1.0,
+                               atol=1e-14)  # the same rotation (q and -q)
+    np.testing.assert_allclose(matrix_from_quaternion(quaternion_multiply(q[:150], q[150:])),
+                               g[:150] @ g[150:], atol=1e-14)
+    # Pairs near the threshold: a small rotation of b, some of them after a symmetry operator.
+    angle = np.radians(rng.uniform(0.0, 10.0, 150))
+    turn = np.stack([axis_rotation(a, w) for a, w in zip(rng.normal(size=(150, 3)), angle)])
+    g_b = TRIGONAL_32[rng.integers(0, 6, 150)] @ turn @ g[:150]
+    expected = misorientation_angle(g[:150], g_b) < np.radians(5.0)
+    assert 0 < expected.sum() < 150
+    np.testing.assert_array_equal(
+        misorientation_below(q[:150], quaternion_from_matrix(g_b), BETA_ALUMINA.quaternions,
+                             np.radians(5.0)), expected)

@@ -135,8 +135,8 @@ def bench_ebsd(size: int, repeat: int) -> list[tuple[str, float, str]]:
     except ImportError:
         return [("ebsd: skipped (pip install 'netsolve[ebsd]')", float("nan"), "")]
     from netsolve.orientation import random_orientations
-    from netsolve.orientation import bunge_matrix
     from netsolve.sources.ebsd import grains_of, place_on_grid, read_raw, write_ang
+    from netsolve.symmetry import quaternion_from_euler
     from netsolve.sources.voronoi import voronoi_labels
 
     rng = np.random.default_rng(4)
@@ -162,12 +162,12 @@ def bench_ebsd(size: int, repeat: int) -> list[tuple[str, float, str]]:
         t_voxel, _ = best_of(repeat, lambda: build_microstructure(per_voxel))
         raw = read_raw(path)
         placed = place_on_grid(raw, "refuse")
-        g = bunge_matrix(raw.euler_rad[placed.order]).reshape(placed.shape + (3, 3))
+        q = quaternion_from_euler(raw.euler_rad[placed.order]).reshape(placed.shape + (4,))
         good = (raw.indexed & (raw.quality["confidence"] >= 0.1))[placed.order]
         good = good.reshape(placed.shape)
 
         def segment():
-            return grains_of(g, good, np.zeros(placed.shape, np.int64), True, np.radians(5.0), 5)
+            return grains_of(q, good, np.zeros(placed.shape, np.int64), True, np.radians(5.0), 5)
 
         t_seg, _ = best_of(repeat, segment)
         # The same pixels written on a hexagonal grid (rows sqrt(3)/2 apart), resampled.

@@ -27,12 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import CaseError, NetsolveWarning
-from ...orientation import (GrainOrientations, bunge_matrix, canonical_c_axis, euler_from_matrix,
+from ...orientation import (GrainOrientations, canonical_c_axis, euler_from_matrix,
                             theta_alpha_from_c)
+from ...symmetry import (conjugate, matrix_from_quaternion, quaternion_from_euler,
+                         quaternion_from_matrix, quaternion_multiply)
 from .frames import EULER_FRAMES, read_euler_frame
 from .grid import place_on_grid, square_from_hexagonal
 from .phases import read_phase_map, resolve_phases
-from .readers import EXTRA_MESSAGE, HDF5_SUFFIXES, MAP_SUFFIXES, RawMap, read_raw
+from .readers import EXTRA_MESSAGE, MAP_SUFFIXES, RawMap, read_raw
 from .segmentation import (face_pairs, fill_from_neighbours, grains_of, mean_orientations,
                            segment_grains)
 from .writer import write_ang
@@ -115,11 +117,12 @@ def load(options: dict, case):
     for k, value in enumerate(FIXED_PHASES):
         fixed[usable & (target == value)] = k + 1
     # Bunge g maps Euler-frame vectors to the crystal: g R^T maps netsolve-frame vectors.
-    g = bunge_matrix(on_grid(raw.euler_rad)) @ options["euler_frame"].T
+    frame = conjugate(quaternion_from_matrix(options["euler_frame"]))
+    q = quaternion_multiply(quaternion_from_euler(on_grid(raw.euler_rad)), frame)
     symmetry = roles.symmetry
     merge = options["bad_pixels"] == "merge"
-    grains = grains_of(g, good, fixed, merge, np.radians(options["threshold_deg"]),
-                       options["min_grain_voxels"], symmetry.rotations)
+    grains = grains_of(q, good, fixed, merge, np.radians(options["threshold_deg"]),
+                       options["min_grain_voxels"], symmetry.quaternions)
 
     labels = grains.labels
     used = {FIXED_PHASES[-2 - v] for v in np.unique(labels[labels < -1])}
@@ -140,7 +143,7 @@ def load(options: dict, case):
     if options["orientation"] == "voxel" and symmetry.conduction == "uniaxial":
         measured = good & (labels > 0)  # measured pixels keep their own c; filled ones NaN
         voxel_c = np.full(shape + (3,), np.nan)
-        voxel_c[measured] = canonical_c_axis(g[measured][:, 2, :])
+        voxel_c[measured] = canonical_c_axis(matrix_from_quaternion(q[measured])[:, 2, :])
     report = _report(raw, placed, roles, phase, indexed, usable, good, grains, options)
     for message in report["warnings"]:
         warnings.warn(message, NetsolveWarning, stacklevel=2)

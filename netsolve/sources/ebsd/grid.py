@@ -107,18 +107,25 @@ def _count(value: float) -> str:
 def _axis_step(coord: np.ndarray, header_step: float | None) -> tuple[float, float | None]:
     """(first coordinate, step) along one map axis; None when all pixels share one coordinate.
 
-    The step is the extent over the number of distinct positions less one (positions closer
-    than half the median gap are one: rounding may split a column into two values), and the
-    header's step when it agrees within the grid tolerance: coordinates written with fewer
-    digits than the step (ASTAR: x 0.0019, 0.0038, 0.0058 for a step of 0.00192) give the
-    step only to a few digits.
+    Positions closer than half the median gap are one (rounding may split a column into two
+    values). The step is the extent over the number of positions less one when that puts every
+    position on its own grid point (coordinates written with fewer digits than the step, e.g.
+    ASTAR's x 0.0019, 0.0038, 0.0058 for 0.00192, give no exact gap), else the median gap (an
+    outlier far off the map); the header's step when it agrees within the grid tolerance.
     """
     values = np.unique(coord)
     if len(values) == 1:
         return float(values[0]), None
     gaps = np.diff(values)
-    positions = 1 + int(np.count_nonzero(gaps > 0.5 * np.median(gaps)))
-    step = float((values[-1] - values[0]) / max(positions - 1, 1))
+    typical = float(np.median(gaps))
+    positions = values[np.concatenate([[True], gaps > 0.5 * typical])] - values[0]
+    step = typical
+    if len(positions) > 1:
+        spread = float(positions[-1] / (len(positions) - 1))
+        index = np.rint(positions / spread)
+        if (len(np.unique(index)) == len(positions)
+                and np.abs(index * spread - positions).max() <= GRID_TOLERANCE * spread):
+            step = spread
     if header_step is not None and abs(header_step - step) <= GRID_TOLERANCE * step:
         step = float(header_step)
     return float(values[0]), step

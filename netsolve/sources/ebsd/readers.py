@@ -136,7 +136,6 @@ def _file_kind(mode: int) -> str:
 
 def import_orix():
     try:
-        import orix  # noqa: F401
         from orix.crystal_map import Phase
     except ImportError:
         raise CaseError(f"source 'ebsd' {EXTRA_MESSAGE}") from None
