@@ -89,6 +89,21 @@ def crystal_symmetry(point_group) -> CrystalSymmetry:
     return CrystalSymmetry(point_group.laue.name, point_group.system, rotations)
 
 
+def laue_symmetry(laue: str) -> CrystalSymmetry:
+    """The :class:`CrystalSymmetry` of a Laue class name (e.g. a saved result's
+    ``summary.json`` ``microstructure_source.crystal_symmetry.laue_class``): -3m without orix,
+    the others through orix (``orix.quaternion.symmetry``)."""
+    if laue == BETA_ALUMINA.laue:
+        return BETA_ALUMINA
+    from orix.quaternion import symmetry
+
+    groups = [g for g in vars(symmetry).values() if isinstance(g, symmetry.Symmetry)]
+    match = next((g for g in groups if g.name == laue and g.laue.name == laue), None)
+    if match is None:
+        raise ValueError(f"unknown Laue class {laue!r}")
+    return crystal_symmetry(match)
+
+
 def rotation_angle(matrices: np.ndarray) -> np.ndarray:
     """Rotation angle in radians of rotation matrices (..., 3, 3)."""
     trace = np.trace(matrices, axis1=-2, axis2=-1)

@@ -122,3 +122,14 @@ def test_quaternions_are_the_matrices():
     np.testing.assert_array_equal(
         misorientation_below(q[:150], quaternion_from_matrix(g_b), BETA_ALUMINA.quaternions,
                              np.radians(5.0)), expected)
+
+
+@pytest.mark.parametrize("group", sorted(LAUE))
+def test_laue_symmetry_by_name(group):
+    symmetry = pytest.importorskip("orix.quaternion.symmetry")
+    from netsolve.symmetry import crystal_symmetry, laue_symmetry
+
+    expected = crystal_symmetry(getattr(symmetry, group))
+    got = laue_symmetry(LAUE[group][0])
+    assert (got.laue, got.system) == (expected.laue, expected.system)
+    np.testing.assert_allclose(got.rotations, expected.rotations, atol=1e-12)

@@ -74,7 +74,7 @@ def row(path: Path, repeat: int) -> str:
     return (f"| {path.name} | {r['vendor']} | {shape}, {step:g} nm | {phases}; not indexed "
             f"{100 * r['not_indexed_fraction']:.1f} % | {r['grains']} ({r['segments']} segments, "
             f"{r['merged_after_filling']} merged, {filled:.1f} % filled) | {min(times):.2f} s | "
-            f"{peak:.0f} MB |")
+            f"{peak:.1f} MB |")
 
 
 def main() -> None:

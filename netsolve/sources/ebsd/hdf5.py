@@ -102,7 +102,10 @@ def _read_edax(f, name: str) -> RawMap:
     check_euler_angles(name, euler, indexed, 2 * np.pi, "rad")
     check_coordinates(name, x, y)
     euler = np.where(indexed[:, None], euler, 0.0)
-    grid = HeaderGrid(ncols, nrows, None, step_x, step_y, "Hex" in grid_type)
+    hexagonal = "Hex" in grid_type
+    # The header's counts describe a square grid; a hexagonal one is checked by its coordinates.
+    grid = (HeaderGrid(None, None, None, step_x, step_y, True) if hexagonal
+            else HeaderGrid(ncols, nrows, None, step_x, step_y))
     return RawMap(name, "edax_h5", euler, x, y, 1e3, phase, indexed, {"confidence": ci},
                   phases, grid, tuple(notes))
 
