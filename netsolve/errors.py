@@ -21,4 +21,4 @@ class NoConductingPathError(CaseError):
 
 class NetsolveWarning(UserWarning):
     """Something the user should look at that does not stop the run (e.g. a large part of an
-    orientation map filled from neighbouring grains); it is also recorded in the result."""
+    orientation map filled from neighbouring pixels); it is also recorded in the result."""

@@ -218,7 +218,7 @@ def test_large_fills_warn_and_are_recorded(orix, tmp_path):
     path = write_grid(tmp_path / "holes.ang", np.broadcast_to(E_A, shape + (3,)), ci)
     with pytest.warns(NetsolveWarning) as caught:
         micro = micro_of(path, shape)
-    message = ("holes.ang: 20.0 % of the map's pixels were filled from neighbouring grains "
+    message = ("holes.ang: 20.0 % of the map's pixels were filled from their neighbours "
                "(not_indexed 20.0 %), more than microstructure.fill_warning_fraction = 0.05: "
                "check the map (bad_pixels = \"void\" keeps them out of the grains)")
     assert [str(w.message) for w in caught] == [message]
@@ -498,3 +498,12 @@ def test_bruker_h5ebsd_through_orix(orix, tmp_path):
     assert micro.symmetry.laue == "m-3m" and len(micro.orientations) == 2
     assert micro.source_report["not_indexed_fraction"] == 1 / 24
     assert micro.source_report["conducting_phase"] == "Nickel"
+
+
+def test_byte_order_mark_and_crlf_line_ends(orix, tmp_path):
+    path = write_grid(tmp_path / "plain.ang", np.broadcast_to(E_A, (6, 4, 3)))
+    text = path.read_text()
+    (tmp_path / "windows.ang").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    plain, windows = micro_of(path, (6, 4)), micro_of(tmp_path / "windows.ang", (6, 4))
+    np.testing.assert_array_equal(windows.labels, plain.labels)
+    np.testing.assert_array_equal(windows.orientations.euler_rad, plain.orientations.euler_rad)

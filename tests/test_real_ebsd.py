@@ -248,6 +248,24 @@ def test_a_quarter_filled_map_warns(orix):
         micro = build_microstructure(case)
     messages = [str(w.message) for w in caught if w.category is NetsolveWarning]
     assert messages == micro.source_report["warnings"] == [
-        "mtex_3dData_S00.ANG: 24.4 % of the map's pixels were filled from neighbouring grains "
+        "mtex_3dData_S00.ANG: 24.4 % of the map's pixels were filled from their neighbours "
         "(not_indexed 24.4 %), more than microstructure.fill_warning_fraction = 0.05: check the "
         "map (bad_pixels = \"void\" keeps them out of the grains)"]
+
+
+def test_inspect_a_map_before_writing_a_case(orix):
+    from netsolve.sources.ebsd import inspect_map
+
+    twins = inspect_map(REAL / "mtex_twins.ctf")
+    micro = loaded("mtex_twins.ctf")
+    assert twins["grid"] == {"shape": [167, 137], "step_nm": [300.0, 300.0],
+                             "resampled_from_hexagonal": False}
+    assert twins["crystal_symmetry"] == micro.source_report["crystal_symmetry"]
+    assert twins["grains"] == len(micro.orientations)
+    assert twins["not_indexed_fraction"] == micro.source_report["not_indexed_fraction"]
+    two = inspect_map(REAL / "ebsdtools_test_ctfFile.ctf")
+    assert two["grains"] is None
+    assert two["no_grains_because"].startswith("ebsdtools_test_ctfFile.ctf: the map holds "
+                                               "several phases")
+    assert {p["name"]: round(p["pixel_fraction"], 3) for p in two["phases"]
+            if p["pixel_fraction"]} == {"iron Gamma Cr_Fe_Ni_": 0.114, "Iron Alpha PH": 0.713}

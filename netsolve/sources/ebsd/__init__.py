@@ -22,6 +22,7 @@ each taken as its symmetry equivalent closest to the grain's orientation. With `
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,15 +34,16 @@ from ...symmetry import (conjugate, matrix_from_quaternion, quaternion_from_eule
                          quaternion_from_matrix, quaternion_multiply)
 from .frames import EULER_FRAMES, read_euler_frame
 from .grid import place_on_grid, square_from_hexagonal
-from .phases import read_phase_map, resolve_phases
+from .phases import PhaseRoles, read_phase_map, resolve_phases
 from .readers import EXTRA_MESSAGE, MAP_SUFFIXES, RawMap, read_raw
-from .segmentation import (face_pairs, fill_from_neighbours, grains_of, mean_orientations,
-                           segment_grains)
+from .segmentation import (Grains, face_pairs, fill_from_neighbours, grains_of,
+                           mean_orientations, segment_grains)
 from .writer import write_ang
 
-__all__ = ["read_options", "load", "read_raw", "place_on_grid", "write_ang", "EULER_FRAMES",
-           "segment_grains", "grains_of", "mean_orientations", "fill_from_neighbours",
-           "face_pairs", "square_from_hexagonal", "RawMap", "EXTRA_MESSAGE"]
+__all__ = ["read_options", "load", "inspect_map", "read_raw", "place_on_grid", "write_ang",
+           "EULER_FRAMES", "segment_grains", "grains_of", "mean_orientations",
+           "fill_from_neighbours", "face_pairs", "square_from_hexagonal", "RawMap",
+           "EXTRA_MESSAGE"]
 
 STEP_RTOL = 1e-3  # relative agreement of the map's pixel step with grid.voxel_size_nm
 FIXED_PHASES = ("zro2", "backbone", "void")  # file phases that stay a netsolve phase
@@ -100,30 +102,8 @@ def load(options: dict, case):
         if step is not None and abs(step - h_nm) > STEP_RTOL * h_nm:
             raise CaseError(f"{name}: the map's {axis} step is {step:g} nm, but "
                             f"grid.voxel_size_nm is {h_nm:g} (they must agree)")
-    shape, order = placed.shape, placed.order
-
-    def on_grid(values):
-        return values[order].reshape(shape + values.shape[1:])
-
-    phase, indexed = on_grid(raw.phase), on_grid(raw.indexed)
-    roles = resolve_phases(name, raw.phases, phase, indexed, options,
-                           case.materials.conductivity_model)
-    usable = indexed & on_grid(_quality_ok(raw, options))
-    target = np.full(phase.shape, "", dtype=object)
-    for pid, value in roles.target.items():
-        target[phase == pid] = value
-    good = usable & (phase == roles.grain_id)
-    fixed = np.zeros(shape, np.int64)
-    for k, value in enumerate(FIXED_PHASES):
-        fixed[usable & (target == value)] = k + 1
-    # Bunge g maps Euler-frame vectors to the crystal: g R^T maps netsolve-frame vectors.
-    frame = conjugate(quaternion_from_matrix(options["euler_frame"]))
-    q = quaternion_multiply(quaternion_from_euler(on_grid(raw.euler_rad)), frame)
-    symmetry = roles.symmetry
-    merge = options["bad_pixels"] == "merge"
-    grains = grains_of(q, good, fixed, merge, np.radians(options["threshold_deg"]),
-                       options["min_grain_voxels"], symmetry.quaternions)
-
+    seg = _segment(raw, placed, options, case.materials.conductivity_model)
+    grains, symmetry, shape = seg.grains, seg.roles.symmetry, placed.shape
     labels = grains.labels
     used = {FIXED_PHASES[-2 - v] for v in np.unique(labels[labels < -1])}
     if (labels == -1).any():  # bad pixels that were not filled
@@ -141,14 +121,89 @@ def load(options: dict, case):
     theta, alpha = theta_alpha_from_c(c)
     voxel_c = None
     if options["orientation"] == "voxel" and symmetry.conduction == "uniaxial":
-        measured = good & (labels > 0)  # measured pixels keep their own c; filled ones NaN
+        measured = seg.good & (labels > 0)  # measured pixels keep their own c; filled: NaN
         voxel_c = np.full(shape + (3,), np.nan)
-        voxel_c[measured] = canonical_c_axis(matrix_from_quaternion(q[measured])[:, 2, :])
-    report = _report(raw, placed, roles, phase, indexed, usable, good, grains, options)
+        voxel_c[measured] = canonical_c_axis(matrix_from_quaternion(seg.q[measured])[:, 2, :])
+    report = _report(raw, placed, seg, options)
     for message in report["warnings"]:
         warnings.warn(message, NetsolveWarning, stacklevel=2)
     return SourceMap(out.astype(np.int32), GrainOrientations(ids, c, euler, theta, alpha),
                      phases, voxel_c, symmetry=symmetry, report=report)
+
+
+@dataclass(frozen=True)
+class _Segmented:
+    """The map on the grid (``phase``, ``indexed``, ``usable``: indexed and of good quality,
+    ``good``: usable pixels of the conducting phase, ``q`` orientations in netsolve's frame),
+    the phase roles and the grains."""
+
+    phase: np.ndarray
+    indexed: np.ndarray
+    usable: np.ndarray
+    good: np.ndarray
+    q: np.ndarray
+    roles: PhaseRoles
+    grains: Grains
+
+
+def _segment(raw: RawMap, placed, options: dict, model: str) -> _Segmented:
+    shape, order = placed.shape, placed.order
+
+    def on_grid(values):
+        return values[order].reshape(shape + values.shape[1:])
+
+    phase, indexed = on_grid(raw.phase), on_grid(raw.indexed)
+    roles = resolve_phases(raw.name, raw.phases, phase, indexed, options, model)
+    usable = indexed & on_grid(_quality_ok(raw, options))
+    target = np.full(phase.shape, "", dtype=object)
+    for pid, value in roles.target.items():
+        target[phase == pid] = value
+    good = usable & (phase == roles.grain_id)
+    fixed = np.zeros(shape, np.int64)
+    for k, value in enumerate(FIXED_PHASES):
+        fixed[usable & (target == value)] = k + 1
+    # Bunge g maps Euler-frame vectors to the crystal: g R^T maps netsolve-frame vectors.
+    frame = conjugate(quaternion_from_matrix(options["euler_frame"]))
+    q = quaternion_multiply(quaternion_from_euler(on_grid(raw.euler_rad)), frame)
+    grains = grains_of(q, good, fixed, options["bad_pixels"] == "merge",
+                       np.radians(options["threshold_deg"]), options["min_grain_voxels"],
+                       roles.symmetry.quaternions)
+    return _Segmented(phase, indexed, usable, good, q, roles, grains)
+
+
+def inspect_map(path, phase_map: dict[str, str] | None = None, threshold_deg: float = 5.0,
+                hex_grid: str = "nearest") -> dict:
+    """What an orientation map holds, before a case is written for it (the same JSON-ready
+    report as ``summary.json``'s ``microstructure_source``, with the grid a case needs):
+    vendor, grid shape and step (nm), phases with their symmetry and pixel fractions, the
+    not-indexed fraction, notes, and the grains of the conducting phase (the only phase, or
+    the one ``phase_map`` maps to "grain"; threshold in degrees, bad pixels filled). When no
+    conducting phase can be chosen, ``grains`` is None and ``no_grains_because`` says why."""
+    raw = read_raw(Path(path))
+    placed = place_on_grid(raw, hex_grid)
+    options = {"phase_map": phase_map, "phase": None, "threshold_deg": threshold_deg,
+               "bad_pixels": "merge", "min_grain_voxels": 1, "euler_frame": np.eye(3),
+               "min_confidence": None, "max_mad_deg": None, "min_bands": 0,
+               "fill_warning_fraction": 1.0}
+    try:
+        seg = _segment(raw, placed, options, "isotropic")
+    except CaseError as exc:
+        indexed = raw.indexed
+        ids, counts = np.unique(raw.phase[indexed], return_counts=True)
+        fractions = dict(zip(ids.tolist(), (counts / raw.size).tolist()))
+        return {"file": raw.name, "vendor": raw.vendor,
+                "grid": {"shape": list(placed.shape), "step_nm": list(placed.step_nm),
+                         "resampled_from_hexagonal": placed.hexagonal},
+                "phases": [{"id": pid, "name": p.name, "symmetry": p.declared,
+                            "laue_class": None if p.symmetry is None else p.symmetry.laue,
+                            "pixel_fraction": fractions.get(pid, 0.0)}
+                           for pid, p in raw.phases.items()],
+                "not_indexed_fraction": float(1 - indexed.mean()),
+                "notes": list(raw.notes) + list(placed.notes),
+                "grains": None, "no_grains_because": str(exc)}
+    report = _report(raw, placed, seg, options)
+    report["crystal_symmetry"] = {"phase": seg.roles.grain_name, **seg.roles.symmetry.as_dict()}
+    return report
 
 
 def _quality_ok(raw: RawMap, options: dict) -> np.ndarray:
@@ -167,10 +222,12 @@ def _quality_ok(raw: RawMap, options: dict) -> np.ndarray:
     return ok
 
 
-def _report(raw, placed, roles, phase, indexed, usable, good, grains, options) -> dict:
+def _report(raw: RawMap, placed, seg: _Segmented, options: dict) -> dict:
     """What the source did, JSON-ready (summary.json ``microstructure_source``): phases and
     their mapping, fractions of the map's pixels filled (or made void) per cause, grain counts,
     notes and warnings."""
+    phase, indexed, usable, good = seg.phase, seg.indexed, seg.usable, seg.good
+    roles, grains = seg.roles, seg.grains
     size = indexed.size
 
     def fraction(mask) -> float:
@@ -208,6 +265,6 @@ def _report(raw, placed, roles, phase, indexed, usable, good, grains, options) -
         parts = ", ".join(f"{k} {100 * v:.1f} %" for k, v in filled.items() if k != "total")
         report["warnings"].append(
             f"{raw.name}: {100 * filled['total']:.1f} % of the map's pixels were filled from "
-            f"neighbouring grains ({parts}), more than microstructure.fill_warning_fraction = "
+            f"their neighbours ({parts}), more than microstructure.fill_warning_fraction = "
             f"{limit:g}: check the map (bad_pixels = \"void\" keeps them out of the grains)")
     return report

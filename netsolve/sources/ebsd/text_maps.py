@@ -22,6 +22,7 @@ from .readers import (HEADER_LINES, FilePhase, HeaderGrid, RawMap, check_coordin
 
 UNIT_NM = {"nm": 1.0, "um": 1e3, "µm": 1e3, "mm": 1e6}
 ANG_MIN_COLUMNS = 6  # OIM version 1: phi1 PHI phi2 x y IQ
+UTF8_BOM = "\xef\xbb\xbf"  # as latin-1 reads it
 
 
 def _header_lines(path: Path, is_header) -> tuple[list[str], int]:
@@ -29,6 +30,8 @@ def _header_lines(path: Path, is_header) -> tuple[list[str], int]:
     lines = []
     with open(path, encoding="latin-1", newline=None) as f:
         for line in f:
+            if not lines:
+                line = line.removeprefix(UTF8_BOM)
             if not is_header(line):
                 break
             lines.append(line.rstrip("\r\n"))
@@ -128,10 +131,10 @@ def _ang_columns(header: list[str], vendor: str, n_columns: int, name: str) -> d
 
 def read_ang(path: Path) -> RawMap:
     name = path.name
-    header, n_header = _header_lines(path, lambda line: line.startswith("#"))
+    header, n_header = _header_lines(path, lambda line: line.startswith("#") or not line.strip())
     text = "\n".join(header)
     vendor = "astar" if "ACOM" in text else "emsoft" if "EMsoft" in text else "tsl"
-    data = read_table(path, name, comments="#", encoding="latin-1")
+    data = read_table(path, name, comments="#", skiprows=n_header, encoding="latin-1")
     columns = _ang_columns(header, vendor, data.shape[1], name)
     phases = _ang_phases(header)
     if not phases:
@@ -182,7 +185,7 @@ def _ctf_header(header: list[str], name: str) -> tuple[dict[str, str], dict[int,
     fields: dict[str, str] = {}
     phases: dict[int, FilePhase] = {}
     for k, line in enumerate(header):
-        cells = line.split("\t")
+        cells = line.split("\t") if "\t" in line else line.split(None, 1)
         if len(cells) >= 2 and cells[0].strip() in ("JobMode", "XCells", "YCells", "XStep",
                                                      "YStep", "NoMeas", "Author", "Prj"):
             fields[cells[0].strip()] = cells[1].strip()
