@@ -571,3 +571,27 @@ def test_truncated_hexagonal_map_is_a_clear_error(orix, tmp_path):
     with pytest.raises(CaseError, match=rf"cut\.ang: {announced - 3} data rows, but the header "
                                         rf"announces {announced} pixels"):
         micro_of(tmp_path / "cut.ang", tmp_path, **{"hex_grid": "nearest"})
+
+
+def test_bad_pixel_inside_a_mapped_phase_becomes_that_phase(orix, tmp_path):
+    path, zro2, expected = two_phase_map(tmp_path)
+    header, data = _data_lines(path)
+    inside = np.zeros(SHAPE, dtype=bool)
+    inside[25, 2] = True  # three of its four neighbours are ZrO2
+    row = int(np.flatnonzero(to_image(inside).ravel())[0])
+    cells = data[row].split()
+    data[row] = " ".join(cells[:6] + ["-1.000"] + cells[7:]) + "\n"
+    path.write_text("".join(header + data))
+    micro = micro_of(path, tmp_path, phase_map={"Na-beta-alumina": "grain", "ZrO2": "zro2"})
+    assert (micro.phase[zro2] == Phase.ZRO2).all() and (micro.phase[~zro2] == Phase.GRAIN).all()
+    assert micro.source_report["filled_fraction"] == {"not_indexed": 1 / 360, "total": 1 / 360}
+
+
+def test_other_sources_report_the_assumed_symmetry():
+    data = case_dict(Path("unused.ang"))
+    data["microstructure"] = {"source": "voronoi", "n_grains": 4, "seed": 1}
+    micro = build_microstructure(netsolve.case_from_dict(data))
+    assert micro.source_report == {"source": "voronoi", "crystal_symmetry": {
+        "phase": "Na-beta''-alumina (assumed)", "laue_class": "-3m",
+        "crystal_system": "trigonal", "conduction": "uniaxial"}}
+    assert micro.uniaxial
