@@ -23,3 +23,8 @@ class SolveError(CaseError):
     """A solve whose result cannot be trusted: a residual, current balance or power balance
     beyond its tolerance, or a non-finite value. Nothing is written; the message names the
     quantity, its value, the tolerance and a remedy."""
+
+
+class NetsolveWarning(UserWarning):
+    """Something the user should look at that does not stop the run (e.g. a large part of an
+    orientation map filled from neighbouring pixels); it is also recorded in the result."""

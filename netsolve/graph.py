@@ -21,8 +21,9 @@ Edges join grains a < b (by id) that share at least one voxel face:
 - ``normal``: unit mean normal pointing from grain a (the smaller id) to grain b: the sum over
   the shared faces of the axis unit vector, signed to point from a's voxel to b's voxel,
   normalized (NaN when the faces cancel, e.g. a grain enclosed by the other);
-- ``misorientation_deg``: crystallographic misorientation angle with the -3m symmetry
-  (:func:`netsolve.symmetry.misorientation_angle`); NaN when either grain has no Euler angles;
+- ``misorientation_deg``: crystallographic misorientation angle with the grains' symmetry
+  (``Microstructure.symmetry``, -3m unless an orientation map declares another;
+  :func:`netsolve.symmetry.misorientation_angle`); NaN when either grain has no Euler angles;
 - ``plane_angle_deg``: angle between the conduction planes = angle between the c-axes folded
   into [0, 90];
 - ``path_misorientation_deg``: see :func:`path_misorientation_deg`.
@@ -176,7 +177,7 @@ def build_grain_graph(micro: Microstructure) -> nx.Graph:
     euler_deg = np.degrees(orient.euler_rad)
     theta_deg, alpha_deg = np.degrees(orient.theta_rad), np.degrees(orient.alpha_rad)
     g = bunge_matrix(orient.euler_rad)
-    misorientation = np.degrees(misorientation_angle(g[ea], g[eb]))
+    misorientation = np.degrees(misorientation_angle(g[ea], g[eb], micro.symmetry.rotations))
     cos_planes = np.abs(np.einsum("ij,ij->i", orient.c_axis[ea], orient.c_axis[eb]))
     plane_angle = np.degrees(np.arccos(np.clip(cos_planes, 0.0, 1.0)))
     path = path_misorientation_deg(theta_deg[ea], theta_deg[eb])

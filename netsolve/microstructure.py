@@ -16,6 +16,7 @@ from .case import NM, Case, Grid
 from .errors import CaseError
 from .orientation import GrainOrientations, orientations_from_case
 from .sources import SOURCES
+from .symmetry import BETA_ALUMINA, CrystalSymmetry
 
 
 class Phase(IntEnum):
@@ -48,6 +49,9 @@ class Microstructure:
     ``orientations.c_axis``), NaN in voxels that take their grain's orientation (and in all
     other voxels). Only the conductivity uses it; the grain graph and the GB classification use
     the grains' mean orientations.
+    ``symmetry``: the crystal symmetry of the grains (misorientations; a cubic crystal conducts
+    isotropically, see ``uniaxial``); ``source_report``: what the source did and the symmetry
+    used, JSON-ready (summary.json ``microstructure_source``).
     """
 
     grid: Grid
@@ -58,6 +62,16 @@ class Microstructure:
     orientations: GrainOrientations
     unoriented_grain_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     voxel_c_axis: np.ndarray | None = None
+    symmetry: CrystalSymmetry = BETA_ALUMINA
+    source_report: dict = field(default_factory=dict)
+
+    @property
+    def uniaxial(self) -> bool:
+        """True when the grains conduct uniaxially about their c-axis (tetragonal, trigonal,
+        hexagonal crystals); else (cubic crystals, and biaxial ones, which a source admits
+        under the isotropic model only) they conduct isotropically and GBs get no type
+        I-III."""
+        return self.symmetry.conduction == "uniaxial"
 
     @property
     def voxel_oriented(self) -> np.ndarray | None:
@@ -126,10 +140,18 @@ def build_microstructure(case: Case, *, require_orientations: bool = True) -> Mi
         orientations = _merge(orientations, _placeholder(missing))
     grain_index = np.full(grid.shape, -1, dtype=np.int32)
     grain_index[grain_mask] = np.searchsorted(orientations.grain_ids, labels[grain_mask])
+    symmetry = source.symmetry or BETA_ALUMINA
+    phase_name = source.report.get("conducting_phase",
+                                   "Na-beta''-alumina (assumed)" if source.symmetry is None
+                                   else None)
+    report = {"source": spec.source,
+              "crystal_symmetry": {"phase": phase_name, **symmetry.as_dict()},
+              **source.report}
     return Microstructure(grid, labels, phase, grain_index, electrode_index, orientations,
                           unoriented_grain_ids=np.asarray(missing, np.int64),
                           voxel_c_axis=_voxel_c_axis(source.voxel_c_axis, labels, grain_mask,
-                                                     given.grain_ids))
+                                                     given.grain_ids),
+                          symmetry=symmetry, source_report=report)
 
 
 def apply_phase_regions(regions, labels: np.ndarray, phases: dict[str, int],

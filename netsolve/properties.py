@@ -10,6 +10,9 @@ Three conductivity models (``[materials] conductivity_model``):
   only, 2D only. Not a tensor projection (it exceeds sigma_ip at alpha = 0, theta = 45 deg).
 - ``isotropic``: every grain conducts sigma_ip in all directions (the paper's uniform reference).
 
+Crystals that are not uniaxial (``Microstructure.uniaxial``: cubic crystals of an EBSD map)
+conduct sigma_ip in all directions under every model.
+
 Each grain keeps its full tensor (``grain_tensor``, from its mean orientation). The tensor of
 a grain voxel is ``tensor_table[tensor_index[voxel]]``: the grain's row, or, for voxels with
 their own orientation (``Microstructure.voxel_c_axis``, e.g. an EBSD map read with
@@ -20,7 +23,7 @@ Eq. 4-1), the FEM the full table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -85,6 +88,8 @@ def ding2023_axis_sigma(theta_rad: np.ndarray, alpha_rad: np.ndarray, sigma_ip: 
 def grain_conductivity(micro: Microstructure, materials: Materials) -> tuple[np.ndarray, np.ndarray]:
     """Per-grain (tensor, axis conductivities) for the chosen model."""
     ori = micro.orientations
+    if not micro.uniaxial:
+        materials = replace(materials, conductivity_model="isotropic")
     return conductivity_of(ori.c_axis, ori.theta_rad, ori.alpha_rad, micro.grid.ndim, materials)
 
 
@@ -137,7 +142,7 @@ def compute_properties(micro: Microstructure, materials: Materials) -> Propertie
     grains = micro.phase == Phase.GRAIN
     tensor_index = np.where(grains, micro.grain_index, -1).astype(np.int32)
     table = tensor
-    own = micro.voxel_oriented
+    own = micro.voxel_oriented if micro.uniaxial else None
     if own is not None and own.any():
         grains &= ~own
         own_voxels = np.flatnonzero(own)

@@ -167,6 +167,7 @@ class Result:
             "n_floating_voxels": self.n_floating_voxels,
             "floating_fraction": self.floating_fraction,
             "phase_fractions": micro.phase_fractions(),
+            "microstructure_source": micro.source_report,
             "solver": self.solution.stats.as_dict(),
             "bounds": self.bounds_summary(),
         })

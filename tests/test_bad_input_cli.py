@@ -123,8 +123,8 @@ BAD_INPUTS = {
     "truncated .ang": (lambda p: damaged_ang(p, lambda d: d[:-5]),
                        ["map.ang: ", "header announces 48", "truncated"]),
     "wrong column count in an .ang": (
-        lambda p: damaged_ang(p, lambda d: [" ".join(r.split()[:9]) + "\n" for r in d]),
-        ["map.ang: ", "9 columns", "expected"]),
+        lambda p: damaged_ang(p, lambda d: [" ".join(r.split()[:5]) + "\n" for r in d]),
+        ["map.ang: ", "5 columns", "at least 6"]),
     "truncated .ctf": (lambda p: damaged_ctf(p, lambda rows: rows[:-7]),
                        ["map.ctf: ", "41 data rows", "truncated"]),
     "wrong column count in a .ctf": (

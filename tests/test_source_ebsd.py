@@ -206,7 +206,8 @@ def write_ctf(path: Path, euler_rad: np.ndarray, step_nm: float, mad: np.ndarray
     path.write_text("\n".join(lines) + "\n")
 
 
-def test_multi_phase_map_needs_the_phase_key(orix, tmp_path):
+def two_phase_map(tmp_path):
+    """The known map with a 3 x 2 ZrO2 (cubic, TSL phase 2) particle inside C."""
     euler, expected = known_map()
     header, data = _data_lines(write_map(tmp_path / "one.ang", euler))
     at = header.index(next(h for h in header if "NumberFamilies" in h)) + 1
@@ -220,13 +221,45 @@ def test_multi_phase_map_needs_the_phase_key(orix, tmp_path):
             for d, z in zip(data, rows)]
     path = tmp_path / "two.ang"
     path.write_text("".join(header + data))
-    with pytest.raises(CaseError, match=r"two\.ang: the map holds several phases"):
+    return path, zro2, expected
+
+
+def test_multi_phase_map_needs_a_phase_map(orix, tmp_path):
+    path, zro2, expected = two_phase_map(tmp_path)
+    with pytest.raises(CaseError) as err:
         micro_of(path, tmp_path)
-    with pytest.raises(CaseError, match=r"no phase named 'Alumina'"):
-        micro_of(path, tmp_path, phase="Alumina")
-    micro = micro_of(path, tmp_path, phase="Na-beta-alumina", bad_pixels="void")
-    assert (micro.phase[zro2] == Phase.VOID).all() and (micro.phase[~zro2] == Phase.GRAIN).all()
-    assert_same_partition(micro_of(path, tmp_path, phase="Na-beta-alumina").labels, expected)
+    assert str(err.value) == (
+        "two.ang: the map holds several phases 'Na-beta-alumina' (98.3 %), 'ZrO2' (1.67 %): "
+        "map each to a netsolve phase in [microstructure.phase_map] (grain, zro2, backbone, "
+        "void or fill), e.g. { \"Na-beta-alumina\" = \"grain\", \"ZrO2\" = \"void\" }")
+    with pytest.raises(CaseError) as err:  # phase = NAME maps that phase only
+        micro_of(path, tmp_path, phase="Na-beta-alumina")
+    assert str(err.value) == (
+        "two.ang: phase(s) 'ZrO2' (1.67 %) of the map are not mapped: add them to "
+        "[microstructure.phase_map] (grain, zro2, backbone, void or fill)")
+    with pytest.raises(CaseError) as err:
+        micro_of(path, tmp_path, phase_map={"Alumina": "grain", "ZrO2": "zro2"})
+    assert str(err.value) == ("two.ang: no phase named 'Alumina' in the file (phases: "
+                              "'Na-beta-alumina', 'ZrO2')")
+    with pytest.raises(CaseError, match=r"two\.ang: exactly one phase must map to \"grain\" "
+                                        r"\(the conducting crystal phase\), got none"):
+        micro_of(path, tmp_path, phase_map={"Na-beta-alumina": "zro2", "ZrO2": "zro2"})
+
+
+@pytest.mark.parametrize("target,phase", [("zro2", Phase.ZRO2), ("void", Phase.VOID),
+                                          ("backbone", Phase.BACKBONE), ("fill", Phase.GRAIN)])
+def test_phase_map_turns_file_phases_into_netsolve_phases(orix, tmp_path, target, phase):
+    path, zro2, expected = two_phase_map(tmp_path)
+    micro = micro_of(path, tmp_path, phase_map={"Na-beta-alumina": "grain", "ZrO2": target})
+    assert (micro.phase[zro2] == phase).all() and (micro.phase[~zro2] == Phase.GRAIN).all()
+    grains = micro.phase == Phase.GRAIN
+    assert_same_partition(micro.labels[grains], expected[grains])
+    filled = micro.source_report["filled_fraction"]
+    assert filled == ({"phase ZrO2": 6 / 360, "total": 6 / 360} if target == "fill"
+                      else {"total": 0.0})
+    assert micro.source_report["crystal_symmetry"] == {
+        "phase": "Na-beta-alumina", "laue_class": "-3m", "crystal_system": "trigonal",
+        "conduction": "uniaxial"}
 
 
 def test_shipped_demo_has_six_grains(orix):
@@ -252,7 +285,7 @@ def _data_lines(path: Path) -> tuple[list[str], list[str]]:
     ("cut_mid_line", ["columns instead of 10", "truncated"]),
     ("cut_rows", ["data rows", "header announces 360", "truncated"]),
     ("header_only", ["no data rows"]),
-    ("nine_columns", ["9 columns", "expected"]),
+    ("five_columns", ["the data rows have 5 columns", "at least 6 (phi1 PHI phi2 x y IQ"]),
 ])
 def test_damaged_ang_is_a_clear_error(good_ang, tmp_path, damage, words):
     header, data = _data_lines(good_ang)
@@ -265,7 +298,7 @@ def test_damaged_ang_is_a_clear_error(good_ang, tmp_path, damage, words):
     elif damage == "header_only":
         bad.write_text("".join(header))
     else:
-        bad.write_text("".join(header + [" ".join(d.split()[:9]) + "\n" for d in data]))
+        bad.write_text("".join(header + [" ".join(d.split()[:5]) + "\n" for d in data]))
     with pytest.raises(CaseError) as err:
         micro_of(bad, tmp_path)
     message = str(err.value)
@@ -284,8 +317,8 @@ def test_step_and_shape_must_match_the_grid(good_ang, tmp_path):
 
 
 @pytest.mark.parametrize("micro,words", [
-    ({"min_confidence": 0.1, "path": "map.ctf"}, ["min_confidence", ".ang maps"]),
-    ({"max_mad_deg": 1.0}, ["max_mad_deg", ".ctf maps"]),
+    ({"min_confidence": 0.1, "path": "map.ctf"}, ["min_confidence", ".ang (and HDF5) maps"]),
+    ({"max_mad_deg": 1.0}, ["max_mad_deg", ".ctf (and HDF5) maps"]),
     ({"orientation": "pixel"}, ["orientation", "'grain_mean', 'voxel'"]),
     ({"euler_frame": "tsl"}, ["euler_frame", "'tsl_setting1'"]),
     ({"euler_frame": "map", "euler_rotation_deg": 90.0}, ["either", "not both"]),
@@ -293,7 +326,12 @@ def test_step_and_shape_must_match_the_grid(good_ang, tmp_path):
     ({"euler_rotation_axis": [0, 0, 0], "euler_rotation_deg": 9.0}, ["must not be [0, 0, 0]"]),
     ({"bad_pixels": "drop"}, ["bad_pixels", "'merge', 'void'"]),
     ({"threshold_deg": 0.0}, ["threshold_deg", "> 0"]),
-    ({"path": "map.png"}, ["map.png", ".ang or .ctf"]),
+    ({"path": "map.png"}, ["map.png", ".ang, .ctf or HDF5"]),
+    ({"phase_map": {"Na-beta-alumina": "ceramic"}}, ["phase_map.Na-beta-alumina", "'ceramic'",
+                                                     "grain, zro2, backbone, void, fill"]),
+    ({"phase_map": {"A": "grain"}, "phase": "A"}, ["either 'microstructure.phase' or "
+                                                   "[microstructure.phase_map]"]),
+    ({"fill_warning_fraction": 1.5}, ["fill_warning_fraction", "[0, 1]"]),
     ({"treshold_deg": 5.0}, ["treshold_deg", "threshold_deg"]),
 ])
 def test_option_errors(tmp_path, micro, words):
@@ -479,24 +517,24 @@ def test_hexagonal_grid_needs_hex_grid_nearest(orix, tmp_path):
 def test_hexagonal_grid_resamples_to_the_nearest_pixel(orix, tmp_path):
     """Every square pixel gets the orientation of its nearest hexagonal pixel (checked by
     brute force; a pixel equidistant to several may take any of them)."""
-    from netsolve.sources.ebsd import read_map
+    from netsolve.sources.ebsd import place_on_grid, read_raw
 
     rng = np.random.default_rng(3)
     euler = rng.uniform(0.0, 1.0, (HEX_ROWS, HEX_COLS, 3)) * np.array([2 * np.pi, np.pi,
                                                                        2 * np.pi])
     path = write_hex(tmp_path / "hex.ang", euler)
-    case = netsolve.case_from_dict(hex_case(path), tmp_path)
-    emap = read_map(case.microstructure.options)
+    raw = read_raw(path)
+    placed = place_on_grid(raw, "nearest")
     x, y, keep = hex_points()
-    nx, ny = emap.shape
+    nx, ny = placed.shape
     assert (nx, ny) == (HEX_COLS, int(np.rint(y.max() / STEP_NM)) + 1)
-    assert emap.step_nm == pytest.approx((STEP_NM, STEP_NM), rel=1e-4)
+    assert placed.step_nm == pytest.approx((STEP_NM, STEP_NM), rel=1e-4)
     i, j = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")
     cx, cy = i.ravel() * STEP_NM, (ny - 1 - j.ravel()) * STEP_NM  # grid y up, file y down
     distance = np.hypot(cx[:, None] - x[None], cy[:, None] - y[None])
     nearest = distance <= distance.min(axis=1, keepdims=True) + 1e-3 * STEP_NM
     written = bunge_matrix(np.mod(euler[keep], 2 * np.pi))
-    got = emap.g.reshape(-1, 3, 3)
+    got = bunge_matrix(raw.euler_rad[placed.order])
     match = np.abs(got[:, None] - written[None]).max(axis=(2, 3)) < 1e-4
     assert (match & nearest).any(axis=1).all()
     assert (match.sum(axis=1) == 1).all()  # the random orientations are all distinct
@@ -533,3 +571,27 @@ def test_truncated_hexagonal_map_is_a_clear_error(orix, tmp_path):
     with pytest.raises(CaseError, match=rf"cut\.ang: {announced - 3} data rows, but the header "
                                         rf"announces {announced} pixels"):
         micro_of(tmp_path / "cut.ang", tmp_path, **{"hex_grid": "nearest"})
+
+
+def test_bad_pixel_inside_a_mapped_phase_becomes_that_phase(orix, tmp_path):
+    path, zro2, expected = two_phase_map(tmp_path)
+    header, data = _data_lines(path)
+    inside = np.zeros(SHAPE, dtype=bool)
+    inside[25, 2] = True  # three of its four neighbours are ZrO2
+    row = int(np.flatnonzero(to_image(inside).ravel())[0])
+    cells = data[row].split()
+    data[row] = " ".join(cells[:6] + ["-1.000"] + cells[7:]) + "\n"
+    path.write_text("".join(header + data))
+    micro = micro_of(path, tmp_path, phase_map={"Na-beta-alumina": "grain", "ZrO2": "zro2"})
+    assert (micro.phase[zro2] == Phase.ZRO2).all() and (micro.phase[~zro2] == Phase.GRAIN).all()
+    assert micro.source_report["filled_fraction"] == {"not_indexed": 1 / 360, "total": 1 / 360}
+
+
+def test_other_sources_report_the_assumed_symmetry():
+    data = case_dict(Path("unused.ang"))
+    data["microstructure"] = {"source": "voronoi", "n_grains": 4, "seed": 1}
+    micro = build_microstructure(netsolve.case_from_dict(data))
+    assert micro.source_report == {"source": "voronoi", "crystal_symmetry": {
+        "phase": "Na-beta''-alumina (assumed)", "laue_class": "-3m",
+        "crystal_system": "trigonal", "conduction": "uniaxial"}}
+    assert micro.uniaxial

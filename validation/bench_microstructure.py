@@ -16,7 +16,7 @@
    orientations, 0.1 degree noise, 3 % low-CI pixels) written by ``write_ang``. Timed: the whole
    ``build_microstructure`` (orix reading + segmentation + grain means; target <= 10 s on 2
    cores), the same with ``orientation = "voxel"`` (per-voxel c-axes), and the segmentation
-   alone (misorientations, components, clean-up, means); then the same pixels written on a
+   alone (misorientations, components, filling, merging, means); then the same pixels written on a
    hexagonal grid (``hex_grid = "nearest"``, resampled to square pixels) through
    ``build_microstructure``.
 4. Per-voxel conductivities: ``compute_properties`` of a ``--voronoi-size``^2 voronoi map, per
@@ -135,8 +135,8 @@ def bench_ebsd(size: int, repeat: int) -> list[tuple[str, float, str]]:
     except ImportError:
         return [("ebsd: skipped (pip install 'netsolve[ebsd]')", float("nan"), "")]
     from netsolve.orientation import random_orientations
-    from netsolve.sources.ebsd import (clean_grains, mean_orientations, read_map,
-                                       segment_grains, write_ang)
+    from netsolve.sources.ebsd import grains_of, place_on_grid, read_raw, write_ang
+    from netsolve.symmetry import quaternion_from_euler
     from netsolve.sources.voronoi import voronoi_labels
 
     rng = np.random.default_rng(4)
@@ -160,12 +160,14 @@ def bench_ebsd(size: int, repeat: int) -> list[tuple[str, float, str]]:
                                                       "voxel_size_nm": H_NM},
                                              "microstructure": keys, "electrodes": ELECTRODES})
         t_voxel, _ = best_of(repeat, lambda: build_microstructure(per_voxel))
-        emap = read_map(case.microstructure.options)
+        raw = read_raw(path)
+        placed = place_on_grid(raw, "refuse")
+        q = quaternion_from_euler(raw.euler_rad[placed.order]).reshape(placed.shape + (4,))
+        good = (raw.indexed & (raw.quality["confidence"] >= 0.1))[placed.order]
+        good = good.reshape(placed.shape)
 
         def segment():
-            labels, own = clean_grains(segment_grains(emap.g, emap.good, np.radians(5.0)),
-                                       emap.good, 5, True)
-            return mean_orientations(emap.g[own > 0], own[own > 0] - 1, int(labels.max()))
+            return grains_of(q, good, np.zeros(placed.shape, np.int64), True, np.radians(5.0), 5)
 
         t_seg, _ = best_of(repeat, segment)
         # The same pixels written on a hexagonal grid (rows sqrt(3)/2 apart), resampled.

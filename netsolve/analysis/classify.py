@@ -22,6 +22,8 @@ _DRIFT_EPS = 1e-9
 
 NONE, ACROSS, BLOCKING, BLOCKING_ALONG = "none", "across", "blocking", "blocking_along"
 NOT_CLASSIFIED, UNDETERMINED = "not_classified", "undetermined"
+# The type of GBs between crystals that conduct isotropically (cubic): no type I-III.
+ISOTROPIC = "isotropic"
 TYPE_NAMES = np.array(["", "I", "II", "III"])
 # Expected behaviour by (type, letter, suffix) (the paper's colours cyan/black/red/orange).
 BEHAVIOUR = {

@@ -17,7 +17,7 @@ import numpy as np
 from ..case import Case
 from ..errors import CaseError
 from ..microstructure import Microstructure
-from .classify import NOT_CLASSIFIED, classify, drift_tensors, unit
+from .classify import ISOTROPIC, NOT_CLASSIFIED, classify, drift_tensors, unit
 from .geometry import WHOLE_GB, GBGeometry, gb_geometry
 from .metrics import (band_mean, electrode_distance, group_mean, group_sum, local_field,
                       risk_score)
@@ -78,8 +78,9 @@ class GBTable:
 
     @property
     def subtype(self) -> np.ndarray:
-        """"II b1" etc. ("not_classified" for grain|phase rows, "" when undetermined)."""
-        return np.array([t if t == NOT_CLASSIFIED else (f"{t} {lt}{s}" if lt else "")
+        """"II b1" etc. ("not_classified" for grain|phase rows, "isotropic" between isotropic
+        crystals, "" when undetermined)."""
+        return np.array([t if t in (NOT_CLASSIFIED, ISOTROPIC) else (f"{t} {lt}{s}" if lt else "")
                          for t, lt, s in zip(self.gb_type, self.letter, self.suffix)],
                         dtype=object)
 
@@ -300,6 +301,8 @@ def gb_table(case: Case, micro: Microstructure, graph, fields=None,
                    options.across_angle_deg)
     if len(micro.unoriented_grain_ids):
         cls = _without_unoriented(cls, micro, rows_a, rows_b)
+    if not micro.uniaxial:
+        cls = _isotropic(cls)
 
     metrics = _metrics(case, micro, fields, electrode_potentials, g, cls.blocking)
     ids = orient.grain_ids
@@ -317,6 +320,19 @@ def gb_table(case: Case, micro: Microstructure, graph, fields=None,
     columns = _append(columns, _interface_rows(g.interface, ndim))
     return GBTable(**columns, face_lower_voxel=g.faces.gb_lower_voxel,
                    face_axis=g.faces.gb_axis, face_segment_row=g.face_segment_row)
+
+
+def _isotropic(cls):
+    """The classification of GBs between isotropic (cubic) crystals: type "isotropic", no
+    letter or suffix, behaviour "none" (a GB resistor, nothing the crystal planes decide)."""
+    from dataclasses import replace
+
+    from .classify import NONE
+
+    n = len(cls.psi_deg)
+    return replace(cls, psi_deg=np.full(n, np.nan), gb_type=np.full(n, ISOTROPIC, object),
+                   letter=np.full(n, "", object), suffix=np.zeros(n, np.int8),
+                   behaviour=np.full(n, NONE, object), blocking=np.zeros(n, bool))
 
 
 def _without_unoriented(cls, micro: Microstructure, rows_a, rows_b):

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..case import PHASE_NAMES
 from ..orientation import GrainOrientations
+from ..symmetry import CrystalSymmetry
 from . import ebsd, image, labels, polygons, uniform, voronoi
 
 
@@ -27,12 +28,16 @@ class SourceMap:
     source knows the orientation of (None: all come from [[grains]]); ``phases`` = phase label
     values the source itself introduced (e.g. generated ZrO2 particles); ``voxel_c_axis``
     (grid shape + (3,), NaN where none) per-voxel c-axes of grain voxels, for sources asked for
-    per-voxel orientations (see ``Microstructure.voxel_c_axis``)."""
+    per-voxel orientations (see ``Microstructure.voxel_c_axis``); ``symmetry`` the conducting
+    crystal's symmetry when the source knows it (None: Na-beta''-alumina, -3m); ``report`` what
+    the source did, JSON-ready (summary.json)."""
 
     labels: np.ndarray
     orientations: GrainOrientations | None = None
     phases: dict[str, int] = field(default_factory=dict)
     voxel_c_axis: np.ndarray | None = None
+    symmetry: CrystalSymmetry | None = None
+    report: dict = field(default_factory=dict)
 
 
 SOURCES = {"uniform": uniform, "labels": labels, "voronoi": voronoi, "image": image,
