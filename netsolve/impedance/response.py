@@ -17,12 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..microstructure import Microstructure, Phase
-from ..solvers import DIRECT_MAX_UNKNOWNS
 from .admittance import AdmittanceNetwork
 from .krylov import ComplexAMG, FrequencyStats, solve_direct, solve_krylov
 from .options import ImpedanceOptions
 from .system import TerminalSystem
 
+# "auto" factorizes (SuperLU, complex) up to these sizes and iterates above: measured
+# crossover of one frequency, factorization against AMG setup + COCG (docs/performance.md)
+DIRECT_MAX_UNKNOWNS = {2: 20_000, 3: 3_000}
 # An AMG hierarchy set up at one frequency is reused at the next ones until a solve needs
 # more than this many iterations beyond those of the solve that set it up; a setup costs
 # about as much as this many COCG iterations (measured at 500 x 600, docs/performance.md).
