@@ -200,7 +200,8 @@ def cmd_impedance(args: argparse.Namespace) -> int:
     kk = result.kk
     print(f"  Lin-KK: largest residual {kk.max_residual:.1e} ({kk.n_elements} RC elements)"
           + ("" if kk.passed else f"; WARNING: above kk_tolerance {kk.tolerance:g}: the "
-                                  f"spectrum is not Kramers-Kronig consistent"))
+                                  f"spectrum is not Kramers-Kronig consistent, or too coarsely sampled "
+                                  f"(points_per_decade < 5)"))
     print(f"wrote {out}")
     return 0
 

@@ -43,7 +43,11 @@ def _nyquist(result: ImpedanceResult, path: Path) -> Path:
                cmap="viridis", zorder=3)
     decades = np.flatnonzero(np.isclose(np.log10(r.frequency_Hz),
                                         np.round(np.log10(r.frequency_Hz)), atol=1e-9))
-    for k in decades:
+    labelled = []
+    for k in decades:  # skip labels that would sit on an earlier one (the ends of an arc)
+        if any(abs(z[k] - z[j]) < 0.03 * np.abs(z).max() for j in labelled):
+            continue
+        labelled.append(k)
         ax.annotate(f"1e{int(round(np.log10(r.frequency_Hz[k])))}", (z[k].real / scale,
                     -z[k].imag / scale), textcoords="offset points", xytext=(3, 5),
                     fontsize="x-small")

@@ -9,8 +9,8 @@ Lin-KK (Schoenleber et al., Electrochim. Acta 131 (2014) 20): M RC elements with
 constants spread log-evenly over [1/omega_max, 1/omega_min] and a series R are fitted to Z by
 linear least squares with modulus weighting 1/|Z|. Their rule for M (grow M until
 mu = 1 - sum|R_k<0| / sum R_k>=0 falls to 0.85) guards against fitting measurement noise; a
-computed spectrum has none, and the rule stops far too early on it (measured: M = 8 and a
-13 % residual for an exact single-RC spectrum, 10 points per decade). Here M = one fewer than
+computed spectrum has none, and the rule stops far too early on it (measured: M = 4 and a
+65 % residual for an exact single-RC spectrum, 10 points per decade). Here M = one fewer than
 the number of frequencies (at most KK_MAX_ELEMENTS): the fit still has twice as many
 equations as unknowns, so a spectrum whose real and imaginary parts disagree cannot be
 fitted (a 30 % error in Z'' leaves a 14 % residual at any M), while exact RC-network spectra
