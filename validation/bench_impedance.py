@@ -125,7 +125,7 @@ def run_krylov(shape):
 def run_direct(shape):
     from threadpoolctl import threadpool_limits
 
-    from netsolve.impedance.krylov import ComplexAMG, solve_direct, solve_krylov
+    from netsolve.impedance.krylov import HierarchyReuse, solve_amg, solve_direct
 
     admittance, system = systems(shape)
     y = admittance(1e9)
@@ -133,8 +133,8 @@ def run_direct(shape):
     with threadpool_limits(limits=1, user_api="blas"):
         _, direct = solve_direct(matrix, rhs)
         t = time.perf_counter()
-        amg = ComplexAMG(system.matrix(y.real + y.imag).real.tocsr(), system.ndim)
-        _, krylov = solve_krylov(matrix, rhs, amg, 1e-8, 2000, None, "bench", True)
+        _, krylov = solve_amg(matrix, rhs, lambda: system.matrix(y.real + y.imag).real.tocsr(),
+                              system.ndim, HierarchyReuse(), 1e-8, 2000, "bench")
     return {"size": "x".join(map(str, shape)), "unknowns": system.n_unknowns,
             "direct_s": round(direct.time_s, 3),
             "amg_s": round(time.perf_counter() - t, 3), "amg_iterations": krylov.iterations}

@@ -84,13 +84,41 @@ def solve_direct(matrix: sp.csr_matrix, rhs: np.ndarray):
                              time.perf_counter() - start)
 
 
-def solve_krylov(matrix, rhs, preconditioner: ComplexAMG, rtol: float, maxiter: int, x0,
-                 origin: str, setup: bool):
+# A hierarchy set up at one frequency is reused at the next ones with a budget of this many
+# COCG iterations beyond those it took where it was set up; a solve that runs out of budget
+# sets up a hierarchy for its own matrix and goes on from where it stopped. A setup costs
+# about as much as this many iterations (measured at 512^2, docs/impedance.md).
+REBUILD_EXTRA_ITERATIONS = 10
+
+
+@dataclass
+class HierarchyReuse:
+    """What one frequency hands to the next (mutable): the AMG preconditioner, the iterations
+    it took at the frequency where it was set up, and the last solution (initial guess)."""
+
+    preconditioner: ComplexAMG | None = None
+    fresh_iterations: int = 0
+    previous: np.ndarray | None = None
+
+
+def solve_amg(matrix, rhs, real_matrix, ndim: int, reuse: HierarchyReuse, rtol: float,
+              maxiter: int, origin: str):
+    """COCG + AMG for one frequency. ``real_matrix()``: the real SPD matrix W + T to set up a
+    hierarchy for (called only when one is needed)."""
     start = time.perf_counter()
-    x, iterations, residual = cocg(matrix, rhs, preconditioner, rtol, maxiter, x0)
+    x, iterations, residual, setup = reuse.previous, 0, np.inf, False
+    if reuse.preconditioner is not None:
+        budget = min(maxiter, reuse.fresh_iterations + REBUILD_EXTRA_ITERATIONS)
+        x, iterations, residual = cocg(matrix, rhs, reuse.preconditioner, rtol, budget, x)
+    if residual > rtol:
+        reuse.preconditioner, setup = ComplexAMG(real_matrix(), ndim), True
+        x, fresh, residual = cocg(matrix, rhs, reuse.preconditioner, rtol,
+                                  maxiter - iterations, x)
+        reuse.fresh_iterations = fresh
+        iterations += fresh
     if residual > rtol:  # COCG broke down or stalled: GMRES from where it stopped
         count = [0]
-        operator = spla.LinearOperator(matrix.shape, matvec=preconditioner, dtype=complex)
+        operator = spla.LinearOperator(matrix.shape, matvec=reuse.preconditioner, dtype=complex)
         x, _ = spla.gmres(matrix, rhs, x0=x, rtol=rtol, atol=0.0, restart=50, maxiter=maxiter,
                           M=operator, callback=lambda _r: count.__setitem__(0, count[0] + 1),
                           callback_type="pr_norm")
@@ -100,6 +128,7 @@ def solve_krylov(matrix, rhs, preconditioner: ComplexAMG, rtol: float, maxiter: 
         raise CaseError(f"{origin}: impedance solver 'amg' did not converge: relative residual "
                         f"{residual:.2e} > rtol {rtol:.1e} after {iterations} iterations (raise "
                         f"impedance.maxiter or use impedance.method = \"direct\")")
+    reuse.previous = x
     return x, FrequencyStats("amg", iterations, residual, time.perf_counter() - start, setup)
 
 

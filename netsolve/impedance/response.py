@@ -18,17 +18,13 @@ import numpy as np
 
 from ..microstructure import Microstructure, Phase
 from .admittance import AdmittanceNetwork
-from .krylov import ComplexAMG, FrequencyStats, solve_direct, solve_krylov
+from .krylov import FrequencyStats, HierarchyReuse, solve_amg, solve_direct
 from .options import ImpedanceOptions
 from .system import TerminalSystem
 
 # "auto" factorizes (SuperLU, complex) up to these sizes and iterates above: measured
-# crossover of one frequency, factorization against AMG setup + COCG (docs/performance.md)
+# crossover of one frequency, factorization against AMG setup + COCG (docs/impedance.md)
 DIRECT_MAX_UNKNOWNS = {2: 20_000, 3: 3_000}
-# An AMG hierarchy set up at one frequency is reused at the next ones until a solve needs
-# more than this many iterations beyond those of the solve that set it up; a setup costs
-# about as much as this many COCG iterations (measured at 500 x 600, docs/performance.md).
-REBUILD_EXTRA_ITERATIONS = 10
 
 
 @dataclass(frozen=True)
@@ -116,7 +112,7 @@ def _sweep(model, system, owners, frequency_Hz, options, origin) -> Response:
     contact_share = np.zeros((n_f, n_e), complex)
     balance = np.zeros(n_f)
     stats: list[FrequencyStats] = []
-    preconditioner, fresh_iterations, previous = None, 0, None
+    reuse = HierarchyReuse()
     a, b = net.link_nodes[:, 0], net.link_nodes[:, 1]
     e_node = net.electrode_link_node
     gb_links = owners.link_gb >= 0
@@ -129,16 +125,9 @@ def _sweep(model, system, owners, frequency_Hz, options, origin) -> Response:
         if method == "direct":
             solution, stat = solve_direct(matrix, rhs)
         else:
-            setup = preconditioner is None
-            if setup:
-                preconditioner = _preconditioner(system, admittance)
-            solution, stat = solve_krylov(matrix, rhs, preconditioner, options.rtol,
-                                          options.maxiter, previous, origin, setup)
-            if setup:
-                fresh_iterations = stat.iterations
-            elif stat.iterations > fresh_iterations + REBUILD_EXTRA_ITERATIONS:
-                preconditioner = None  # set up a new hierarchy at the next frequency
-            previous = solution
+            solution, stat = solve_amg(
+                matrix, rhs, lambda: _real_matrix(system, admittance), system.ndim, reuse,
+                options.rtol, options.maxiter, origin)
         stats.append(stat)
         current = admittance * system.branch_voltage(system.potentials(solution))
         i_a, i_b = system.terminal_currents(current)
@@ -160,10 +149,10 @@ def _sweep(model, system, owners, frequency_Hz, options, origin) -> Response:
                     tuple(stats), owners)
 
 
-def _preconditioner(system: TerminalSystem, admittance: np.ndarray) -> ComplexAMG:
-    """AMG of P = W + T, the Laplacian of Re y + Im y (real SPD over the unknowns)."""
-    real = system.matrix(admittance.real + admittance.imag).real.tocsr()
-    return ComplexAMG(real, system.ndim)
+def _real_matrix(system: TerminalSystem, admittance: np.ndarray):
+    """P = W + T, the Laplacian of Re y + Im y (real SPD over the unknowns): the matrix the
+    AMG hierarchy is set up for."""
+    return system.matrix(admittance.real + admittance.imag).real.tocsr()
 
 
 def _bincount(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
