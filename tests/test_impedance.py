@@ -95,6 +95,9 @@ def test_bicrystal_two_arcs_with_exact_summit_frequencies(tmp_path):
         assert tau / 10 ** (1 / 20) < peak["tau_s"] < tau * 10 ** (1 / 20)
         assert peak["resistance_ohm"] == pytest.approx(resistance, rel=0.02)
     assert result.kk.passed and result.kk.max_residual < 1e-6
+    # default shares: at the arc summits and the grid points nearest the DRT peaks
+    nearest = [f[np.argmin(np.abs(np.log(f * 2 * np.pi * p["tau_s"])))] for p in peaks]
+    assert result.contributions.frequency_Hz.tolist() == sorted(set(summits) | set(nearest))
 
 
 def test_parallel_layers_admittances_add(tmp_path):

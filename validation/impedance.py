@@ -13,8 +13,8 @@
    (N = L/G grains along the current): it has no GB volume and no parallel GB path. Printed:
    the network's GB resistance and summit frequency against the BLM's, for N and g/G, and
    for staggered bricks (rows shifted by half a brick), where current detours.
-3. ``--ding2023``: the spectra of the ding2023 cases (reduced, full, isotropic; 2 points per
-   decade; minutes), with the bulk / GB shares at the arc summits.
+3. ``--ding2023``: the spectra of the ding2023 cases (reduced, full, isotropic; 5 points per
+   decade; minutes), with the bulk / GB shares of the DC resistance and at the arc summits.
 """
 
 from __future__ import annotations
@@ -139,24 +139,35 @@ def brick_layer() -> None:
 
 
 def ding2023() -> None:
-    print("\n3. ding2023 cases (2 points per decade)")
+    print("\n3. ding2023 cases (5 points per decade): shares of Z' at the lowest frequency "
+          "(the DC resistance) and of Z'' at the arc summits")
     for name in ("ding2023_reduced", "ding2023_full", "ding2023_isotropic"):
         data = netsolve.load_case(ROOT / "cases" / f"{name}.toml")
-        impedance = default_options(data)
-        data = replace(data, impedance=replace(impedance, points_per_decade=2))
+        data = replace(data, impedance=replace(default_options(data), points_per_decade=5))
         result = compute_impedance(data)
-        z = result.impedance_ohm
-        print(f"   {name}: Z'(low f) {z[0].real:.4g} ohm, {result.n_unknowns} unknowns, "
-              f"Lin-KK {result.kk.max_residual:.1e}")
+        r = result.response
+        z = r.impedance_ohm
+        print(f"   {name}: {result.n_unknowns} unknowns, {len(z)} frequencies "
+              f"{r.frequency_Hz[0]:.0e}-{r.frequency_Hz[-1]:.0e} Hz, Lin-KK "
+              f"{result.kk.max_residual:.1e}; DRT peaks "
+              + ", ".join(f"{p['frequency_Hz']:.3g} Hz ({p['resistance_ohm'] / z[0].real:.1%})"
+                          for p in result.drt.peaks()))
+        print(f"     DC: Z' {z[0].real:.4g} ohm = bulk {r.bulk_ohm[0].real / z[0].real:.1%} + GB "
+              f"{r.gb_ohm[0].real / z[0].real:.1%} ({_top_gbs(r.owners, r.gb_share[0].real, z[0].real)})")
         c = result.contributions
         for k, f in enumerate(c.frequency_Hz):
-            gb = c.gb_share[k]
-            top = np.argsort(gb.imag)[:3]
-            pairs = ", ".join(f"G{a}/G{b} {gb[i].imag / c.impedance_ohm[k].imag:.0%}"
-                              for i, (a, b) in zip(top, c.owners.gb_pair[top]))
-            print(f"     summit {f:.3g} Hz: -Z'' {-c.impedance_ohm[k].imag:.4g} ohm; shares of "
-                  f"Z'': bulk {c.bulk_ohm[k].imag / c.impedance_ohm[k].imag:.0%}, GB "
-                  f"{c.gb_ohm[k].imag / c.impedance_ohm[k].imag:.0%} (largest: {pairs})")
+            zc = c.impedance_ohm[k]
+            print(f"     summit {f:.3g} Hz: -Z'' {-zc.imag:.4g} ohm = bulk "
+                  f"{c.bulk_ohm[k].imag / zc.imag:.1%} + GB {c.gb_ohm[k].imag / zc.imag:.1%} "
+                  f"({_top_gbs(c.owners, c.gb_share[k].imag, zc.imag)})")
+
+
+def _top_gbs(owners, share, total, n=3) -> str:
+    if not len(share):
+        return "no GBs"
+    top = np.argsort(-share / total)[:n]
+    return "largest " + ", ".join(f"G{a}/G{b} {share[i] / total:.1%}"
+                                  for i, (a, b) in zip(top, owners.gb_pair[top]))
 
 
 def main() -> None:

@@ -23,7 +23,8 @@ class ImpedanceOptions:
     names, each group shorted together; the spectrum is Z = (V_A - V_B) / I_A. Electrodes in
     neither group float (an equipotential metal that carries no net current).
     ``contribution_frequencies_Hz``: where the per-grain / per-GB shares are reported; empty =
-    at every arc summit of the computed spectrum. ``drt_lambda``: None = chosen by the
+    at every arc summit of the computed spectrum and the grid frequency nearest every DRT
+    peak. ``drt_lambda``: None = chosen by the
     discrepancy principle at ``drt_tolerance`` (docs/impedance.md)."""
 
     terminals: tuple[tuple[str, ...], tuple[str, ...]]

@@ -68,15 +68,15 @@ def compute_impedance(case: Case | str | Path) -> ImpedanceResult:
     response = compute_response(model, system, owners, freqs, options, case.label)
     _check_finite(response, case.label)
     arcs = arc_summits(freqs, response.impedance_ohm)
+    kk = lin_kk(freqs, response.impedance_ohm, options.kk_tolerance)
+    drt = (compute_drt(freqs, response.impedance_ohm, options.drt_tolerance, options.drt_lambda)
+           if options.drt else None)
     at = (np.array(options.contribution_frequencies_Hz) if options.contribution_frequencies_Hz
-          else np.array([a["frequency_Hz"] for a in arcs]))
+          else _feature_frequencies(freqs, arcs, drt))
     contributions = _select(response, at)
     if contributions is None:  # frequencies off the grid: solve them
         contributions = compute_response(model, system, owners, at, options, case.label)
         _check_finite(contributions, case.label)
-    kk = lin_kk(freqs, response.impedance_ohm, options.kk_tolerance)
-    drt = (compute_drt(freqs, response.impedance_ohm, options.drt_tolerance, options.drt_lambda)
-           if options.drt else None)
     return ImpedanceResult(case, options, response, contributions, kk, drt, arcs,
                            system.n_unknowns, response.stats[0].method)
 
@@ -104,6 +104,17 @@ def spectrum_window(model: AdmittanceNetwork, options: ImpedanceOptions) -> tupl
         raise CaseError(f"impedance: the frequency range [{f_min:g}, {f_max:g}] Hz is empty or "
                         f"inverted (set both impedance.f_min_Hz and impedance.f_max_Hz)")
     return f_min, f_max
+
+
+def _feature_frequencies(freqs: np.ndarray, arcs: list[dict], drt: DRT | None) -> np.ndarray:
+    """The arc summits and the grid frequencies nearest the DRT peaks inside the window (a DRT
+    peak also resolves an arc that shows only as a shoulder), ascending, without repeats."""
+    chosen = [a["frequency_Hz"] for a in arcs]
+    for peak in drt.peaks() if drt is not None else ():
+        f = peak["frequency_Hz"]
+        if freqs[0] <= f <= freqs[-1]:
+            chosen.append(float(freqs[np.argmin(np.abs(np.log(freqs / f)))]))
+    return np.unique(chosen)
 
 
 def _select(response: Response, at: np.ndarray) -> Response | None:
