@@ -30,7 +30,8 @@ ELECTRODE_LINKS = ("half_voxel", "full_voxel")
 SOLVER_METHODS = ("auto", "direct", "amg", "cg")
 DISCRETIZATIONS = ("tpfa", "fem", "mixed")
 TOP_LEVEL_KEYS = ("grid", "microstructure", "grains", "materials", "electrodes", "solver", "output",
-                  "analysis", "sweep")  # [sweep] is read by netsolve.sweep (netsolve sweep)
+                  "analysis", "sweep",  # [sweep] is read by netsolve.sweep (netsolve sweep)
+                  "impedance")  # [impedance]: netsolve.impedance (netsolve impedance)
 ANALYSIS_FIELDS = ("solved", "applied")
 
 
@@ -122,6 +123,12 @@ class Materials:
     conductivity_model: str
     electrode_link: str
     asr_ct_ohm_m2: float
+    # AC response only (netsolve impedance, docs/impedance.md): relative permittivities and
+    # the electrodes' default double-layer capacitance per contact area (F/m^2)
+    eps_r_bulk: float = 10.0
+    eps_r_gb: float = 10.0
+    eps_r_backbone: float = 10.0
+    double_layer_F_per_m2: float = 0.0
 
     @property
     def sigma_op(self) -> float:
@@ -178,6 +185,7 @@ class Electrode:
     potential_V: float | None
     current_A: float | None
     asr_ohm_m2: float
+    double_layer_F_per_m2: float = 0.0  # F/m^2, in parallel with asr_ohm_m2 (AC only)
 
 
 @dataclass(frozen=True)
@@ -246,6 +254,7 @@ class Case:
     path: Path | None = None
     name: str = "case"
     analysis: AnalysisOptions = AnalysisOptions()
+    impedance: Any = None  # netsolve.impedance.ImpedanceOptions of an [impedance] table, or None
 
     @property
     def label(self) -> str:
@@ -286,10 +295,11 @@ def case_from_dict(data: dict, base_dir: str | Path = ".", origin: str = "case",
     output = _read_output(Table(top.raw("output", {}), "output", origin), base_dir)
     analysis = _read_analysis(Table(top.raw("analysis", {}), "analysis", origin), grid,
                               electrodes)
+    impedance = _read_impedance(top, origin, electrodes)
     top.finish()
     return Case(grid=grid, microstructure=micro, grains=grains, materials=materials,
                 electrodes=electrodes, solver=solver, output=output, path=path, name=name,
-                analysis=analysis)
+                analysis=analysis, impedance=impedance)
 
 
 def _read_grid(t: Table) -> Grid:
@@ -458,6 +468,7 @@ def _read_materials(t: Table, grid: Grid) -> Materials:
         conductivity_model=t.string("conductivity_model", "tensor", choices=CONDUCTIVITY_MODELS),
         electrode_link=t.string("electrode_link", "half_voxel", choices=ELECTRODE_LINKS),
         asr_ct_ohm_m2=t.number("asr_ct_ohm_m2", 0.0, nonnegative=True),
+        **_read_permittivities(t),
     )
     if m.conductivity_model == "ding2023" and grid.ndim == 3:
         t.fail("'materials.conductivity_model' = \"ding2023\" (Eq. 4-1) is defined for 2D "
@@ -523,8 +534,10 @@ def _read_electrodes(raw: Any, origin: str, grid: Grid, micro: MicrostructureSpe
         potential = t.number("potential_V") if has_v else None
         current = t.number("current_A") if has_i else None
         asr = t.number("asr_ohm_m2", materials.asr_ct_ohm_m2, nonnegative=True)
+        double_layer = t.number("double_layer_F_per_m2", materials.double_layer_F_per_m2,
+                                nonnegative=True)
         t.finish()
-        electrodes.append(Electrode(name, region, potential, current, asr))
+        electrodes.append(Electrode(name, region, potential, current, asr, double_layer))
     if len(electrodes) < 2:
         raise CaseError(f"{origin}: need at least two [[electrodes]], got {len(electrodes)}")
     fixed = [e for e in electrodes if e.potential_V is not None]
@@ -618,3 +631,21 @@ def _read_analysis(t: Table, grid: Grid, electrodes: tuple[Electrode, ...]) -> A
     )
     t.finish()
     return options
+
+
+def _read_permittivities(t: Table) -> dict[str, float]:
+    """The AC keys of [materials] (docs/impedance.md: defaults and their sources)."""
+    bulk = t.number("eps_r_bulk", 10.0, positive=True)
+    return {"eps_r_bulk": bulk,
+            "eps_r_gb": t.number("eps_r_gb", bulk, positive=True),
+            "eps_r_backbone": t.number("eps_r_backbone", bulk, positive=True),
+            "double_layer_F_per_m2": t.number("double_layer_F_per_m2", 0.0, nonnegative=True)}
+
+
+def _read_impedance(top: Table, origin: str, electrodes: tuple[Electrode, ...]):
+    """The [impedance] table (netsolve.impedance.options), None when the case has none."""
+    if not top.has("impedance"):
+        return None
+    from .impedance.options import read_impedance_options
+
+    return read_impedance_options(Table(top.raw("impedance"), "impedance", origin), electrodes)

@@ -9,6 +9,8 @@
     netsolve compare CASE.toml [-o OUT] solve with both discretizations and compare them
     netsolve sweep CASE.toml --param KEY=VALUES ... -o OUT [--jobs N] [--resume]
                                         solve a grid of case values (docs/sweeps.md)
+    netsolve impedance CASE.toml [-o OUT]  impedance spectrum between two terminals
+                                        (docs/impedance.md)
 
 User errors print one line ``netsolve: error: ...`` on stderr and exit with status 2. SIGINT,
 SIGTERM and SIGHUP print one line and exit with 130, 143, 129, leaving no temporary files
@@ -225,6 +227,32 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_impedance(args: argparse.Namespace) -> int:
+    from .impedance import compute_impedance, write_impedance
+
+    case = load_case(args.case)
+    out = (Path(args.output) if args.output is not None
+           else Path("out") / f"{case.name}_impedance")
+    result = compute_impedance(case)
+    write_impedance(result, out, figures=not args.no_plots)
+    z = result.impedance_ohm
+    terminals = [" + ".join(group) for group in result.options.terminals]
+    print(f"{case.label}: Z({terminals[0]}, {terminals[1]}) at {len(z)} frequencies "
+          f"{result.frequency_Hz[0]:.3g}-{result.frequency_Hz[-1]:.3g} Hz: Z' "
+          f"{z[0].real:.6g} -> {z[-1].real:.6g} ohm; {result.n_unknowns} unknowns, "
+          f"{result.method}")
+    for arc in result.arcs:
+        print(f"  arc summit at {arc['frequency_Hz']:.4g} Hz: -Z'' = "
+              f"{arc['minus_z_imag_ohm']:.6g} ohm")
+    kk = result.kk
+    print(f"  Lin-KK: largest residual {kk.max_residual:.1e} ({kk.n_elements} RC elements)"
+          + ("" if kk.passed else f"; WARNING: above kk_tolerance {kk.tolerance:g}: the "
+                                  f"spectrum is not Kramers-Kronig consistent, or too coarsely sampled "
+                                  f"(points_per_decade < 5)"))
+    print(f"wrote {out}")
+    return 0
+
+
 def _human_summary(result) -> str:
     s = result.summary()
     lines = [f"{s['case']}: I = {s['total_current_A']:.6g} A, "
@@ -380,6 +408,14 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--yes", action="store_true", help="run a grid larger than the cap")
     sweep.add_argument("--no-plots", action="store_true", help="write no figures")
     sweep.set_defaults(func=cmd_sweep)
+    imp = sub.add_parser("impedance", help="impedance spectrum between two terminals: "
+                                           "impedance.csv, shares per grain and GB, DRT, "
+                                           "Nyquist and Bode figures (docs/impedance.md)")
+    imp.add_argument("case", help="case file (TOML), optionally with an [impedance] table")
+    imp.add_argument("-o", "--output", help="result directory (default: "
+                                            "out/<case name>_impedance)")
+    imp.add_argument("--no-plots", action="store_true", help="write no figures")
+    imp.set_defaults(func=cmd_impedance)
     return parser
 
 
