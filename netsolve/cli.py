@@ -216,7 +216,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         outcome = run_sweep(plan, out, jobs=args.jobs, scheduler=args.scheduler,
                             resume=args.resume, save_fields=args.save_fields,
                             plots=not args.no_plots, scheduler_timeout=args.scheduler_timeout)
-    except SweepInterrupted as stop:
+    except (SweepInterrupted, interrupts.Interrupted) as stop:  # the sweep's or the CLI's handler
         table = out / "sweep.csv"
         kept = f"; the finished points are in {table}: rerun with --resume" if table.exists() else ""
         print(f"netsolve: interrupted ({signal.Signals(stop.signum).name}){kept}", file=sys.stderr)
@@ -230,11 +230,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_impedance(args: argparse.Namespace) -> int:
     from .impedance import compute_impedance, write_impedance
 
-    case = load_case(args.case)
+    case = _load(args.case)
     out = (Path(args.output) if args.output is not None
            else Path("out") / f"{case.name}_impedance")
+    _check_output_dir(out, args.overwrite)
     result = compute_impedance(case)
-    write_impedance(result, out, figures=not args.no_plots)
+    write_impedance(result, out, figures=not args.no_plots, overwrite=args.overwrite)
     z = result.impedance_ohm
     terminals = [" + ".join(group) for group in result.options.terminals]
     print(f"{case.label}: Z({terminals[0]}, {terminals[1]}) at {len(z)} frequencies "
@@ -415,6 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("-o", "--output", help="result directory (default: "
                                             "out/<case name>_impedance)")
     imp.add_argument("--no-plots", action="store_true", help="write no figures")
+    imp.add_argument("--overwrite", action="store_true",
+                     help="replace an existing result directory; files netsolve did not write "
+                          "are kept")
     imp.set_defaults(func=cmd_impedance)
     return parser
 

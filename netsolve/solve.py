@@ -257,7 +257,11 @@ def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: 
         rhs[:, col] = np.bincount(e_node, e_g * boundary[e_id, col], n_active)
 
     ndim = len(network.shape)
-    method = choose_method(options.method, n_active, ndim, options.direct_max_unknowns)
+    # an operator may know that the direct solver wins for it up to more unknowns (measured)
+    direct_max = options.direct_max_unknowns
+    if direct_max is None:
+        direct_max = getattr(network, "direct_max_unknowns", {}).get(ndim)
+    method = choose_method(options.method, n_active, ndim, direct_max)
     coupling = electrode_coupling(network)
 
     def currents(u: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from netsolve.impedance.response import build_owners, compute_response
 from netsolve.impedance.spectrum import compute_drt, lin_kk
 from netsolve.impedance.system import build_terminal_system
 from netsolve.microstructure import build_microstructure
-from netsolve.network import build_network
+from netsolve.discretization.tpfa import build_network
 from netsolve.properties import compute_properties
 
 SIGMA = 2.0  # base_case's sigma_ip (S/m)

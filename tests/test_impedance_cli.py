@@ -51,7 +51,7 @@ def test_impedance_writes_spectrum_shares_drt_and_figures(tmp_path, capsys):
     assert "arc summit at" in printed and f"wrote {out}" in printed
     assert sorted(p.name for p in out.iterdir()) == [
         "bode.png", "case.toml", "contributions_gb.csv", "contributions_grain.csv", "drt.csv",
-        "drt.png", "impedance.csv", "nyquist.png", "summary.json"]
+        "drt.png", "impedance.csv", "netsolve_manifest.json", "nyquist.png", "summary.json"]
     with open(out / "impedance.csv") as handle:
         rows = list(csv.DictReader(handle))
     f = np.array([float(r["frequency_Hz"]) for r in rows])
@@ -69,10 +69,15 @@ def test_impedance_writes_spectrum_shares_drt_and_figures(tmp_path, capsys):
     with open(out / "contributions_grain.csv") as handle:
         grains = list(csv.DictReader(handle))
     assert grains[0]["part"] == "G1" and float(grains[0]["share_imag"]) == pytest.approx(1.0)
-    # a second run replaces the result (it holds summary.json)
+    # a second run is refused without --overwrite, and replaces netsolve's files with it
     assert cli.main(["impedance", str(tmp_path / "case.toml"), "-o", str(out),
-                     "--no-plots"]) == 0
+                     "--no-plots"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    (out / "notes.txt").write_text("mine")
+    assert cli.main(["impedance", str(tmp_path / "case.toml"), "-o", str(out),
+                     "--no-plots", "--overwrite"]) == 0
     assert not (out / "nyquist.png").exists()
+    assert (out / "notes.txt").read_text() == "mine"
 
 
 BAD = {

@@ -46,7 +46,7 @@ def systems(shape):
     from netsolve.impedance.options import default_options
     from netsolve.impedance.system import build_terminal_system
     from netsolve.microstructure import build_microstructure
-    from netsolve.network import build_network
+    from netsolve.discretization.tpfa import build_network
     from netsolve.properties import compute_properties
 
     case = impedance_case(shape, 9)

@@ -55,20 +55,53 @@ class Quadtree:
     def key(self) -> np.ndarray:
         return leaf_key(self.level, self.x0, self.y0)
 
-    def covering_leaf(self, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    def covering_leaf(self, px: np.ndarray, py: np.ndarray,
+                      near_level: np.ndarray | None = None) -> np.ndarray:
         """Index of the leaf that contains the fine cell with lower-left corner (px, py), -1
-        where no leaf does (outside the grid, or a voxel that does not conduct)."""
-        keys = self.key
+        where no leaf does (outside the grid, or a voxel that does not conduct).
+
+        ``near_level``: the level to try first for each point (a neighbour's level is usually
+        within one of the asking leaf's); the other levels are searched only for the points
+        still unresolved, each in the sorted keys of that level alone."""
         out = np.full(len(px), -1, dtype=np.int64)
-        inside = (px >= 0) & (py >= 0) & (px < self.shape[0] * FINE) & (py < self.shape[1] * FINE)
+        pending = np.flatnonzero((px >= 0) & (py >= 0) & (px < self.shape[0] * FINE)
+                                 & (py < self.shape[1] * FINE))
+        levels = list(self._keys_by_level)
+        order = [(lev, None) for lev in levels]
+        if near_level is not None:
+            order = [(None, delta) for delta in (0, -1, 1)] + order
+        for lev, delta in order:
+            if not len(pending):
+                break
+            if lev is None:  # try near_level + delta for the pending points, level by level
+                wanted = near_level[pending] + delta
+                for lv in np.unique(wanted):
+                    if int(lv) not in self._keys_by_level:
+                        continue
+                    points = pending[wanted == lv]
+                    out[points] = self._find_at_level(int(lv), px[points], py[points])
+            else:
+                out[pending] = np.where(out[pending] >= 0, out[pending],
+                                        self._find_at_level(lev, px[pending], py[pending]))
+            pending = pending[out[pending] < 0]
+        return out
+
+    def _find_at_level(self, level: int, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+        keys, index = self._keys_by_level[level]
+        shift = MAX_LEVEL - level
+        want = leaf_key(np.full(len(px), level, dtype=np.int8), (px >> shift) << shift,
+                        (py >> shift) << shift)
+        pos = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
+        return np.where(keys[pos] == want, index[pos], -1)
+
+    @cached_property
+    def _keys_by_level(self) -> dict:
+        """level -> (sorted keys of its leaves, their leaf indices)."""
+        keys = self.key
+        out = {}
         for lev in np.unique(self.level):
-            shift = MAX_LEVEL - int(lev)
-            want = leaf_key(np.full(len(px), lev, dtype=np.int8), (px >> shift) << shift,
-                            (py >> shift) << shift)
-            pos = np.searchsorted(keys, want)
-            pos = np.minimum(pos, len(keys) - 1)
-            found = inside & (keys[pos] == want) & (out < 0)
-            out[found] = pos[found]
+            idx = np.flatnonzero(self.level == lev)
+            out[int(lev)] = (keys[idx], idx)  # keys are sorted, so is every subset
         return out
 
     def neighbours(self, side: int) -> tuple[np.ndarray, np.ndarray]:
@@ -89,7 +122,8 @@ class Quadtree:
             x = x + step
         else:
             y = y + step
-        first = self.covering_leaf(x, y)
+        level = self.level.astype(np.int64)
+        first = self.covering_leaf(x, y, level)
         half = size // 2
         finer = np.zeros(self.n_leaves, dtype=bool)
         has = first >= 0
@@ -97,9 +131,11 @@ class Quadtree:
         second = np.full(self.n_leaves, -1, dtype=np.int64)
         if finer.any():
             if axis == 0:
-                second[finer] = self.covering_leaf(x[finer], y[finer] + half[finer])
+                second[finer] = self.covering_leaf(x[finer], y[finer] + half[finer],
+                                                   level[finer] + 1)
             else:
-                second[finer] = self.covering_leaf(x[finer] + half[finer], y[finer])
+                second[finer] = self.covering_leaf(x[finer] + half[finer], y[finer],
+                                                   level[finer] + 1)
         return first, second
 
 

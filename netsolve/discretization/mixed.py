@@ -95,6 +95,10 @@ class MixedOperator(MatrixOperator):
     contact_face_electrode: np.ndarray  # electrode of every contact face
     n_electrodes: int
     discretization: ClassVar[str] = "mixed"
+    # "auto" solves 2D systems directly up to this size: root-node AMG needs 200-250 CG
+    # iterations on the hybridized face system at 1000:1 (94k unknowns: 5.0 s against 2.2 s
+    # for SuperLU; docs/performance.md)
+    direct_max_unknowns: ClassVar[dict] = {2: 600_000}
     amg_hierarchy: ClassVar[str] = "rootnode"
 
     @property

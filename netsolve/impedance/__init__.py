@@ -16,8 +16,8 @@ __all__ = ["ImpedanceOptions", "ImpedanceResult", "compute_impedance", "default_
            "frequencies", "spectrum_window", "write_impedance"]
 
 
-def write_impedance(result, out_dir, *, figures: bool = True):
+def write_impedance(result, out_dir, *, figures: bool = True, overwrite: bool = False):
     """Write an impedance result directory atomically (:mod:`.output`)."""
     from .output import write_impedance as write
 
-    return write(result, out_dir, figures=figures)
+    return write(result, out_dir, figures=figures, overwrite=overwrite)

@@ -12,7 +12,7 @@ the same geometry). A link is, in series:
 
 an electrode link is the voxel's bulk part (length h/2 or h, as in the DC network) in series
 with ``R_ct || C_dl`` (``R_ct = ASR / A``, ``C_dl`` = double_layer_F_per_m2 * A). At omega = 0
-every link has exactly the DC network's conductance (:mod:`netsolve.network`).
+every link has exactly the DC network's conductance (:mod:`netsolve.discretization.tpfa`).
 
 2D lamellae with the ``tensor`` model: the DC in-plane conductivity is the Schur complement of
 the crystal tensor (J_z = 0, :mod:`netsolve.properties`). With displacement current the same
@@ -33,7 +33,7 @@ from scipy.constants import epsilon_0
 
 from ..case import Case
 from ..microstructure import Microstructure, Phase
-from ..network import Network
+from ..discretization.tpfa import Network
 from ..properties import Properties
 
 
@@ -100,7 +100,7 @@ def parallel_rc(resistance: np.ndarray, capacitance: np.ndarray, omega: float) -
 
 def build_admittance(case: Case, micro: Microstructure, props: Properties,
                      network: Network) -> AdmittanceNetwork:
-    """The AC parameters of ``network`` (built by :func:`netsolve.network.build_network`)."""
+    """The AC parameters of ``network`` (built by :func:`netsolve.discretization.tpfa.build_network`)."""
     grid, materials = case.grid, case.materials
     ndim = grid.ndim
     area = grid.face_area_m2

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..export import atomic_directory
+from ..result import strict_json
 from .pipeline import ImpedanceResult
 
 SPECTRUM_COLUMNS = ("frequency_Hz", "z_real_ohm", "z_imag_ohm", "z_abs_ohm", "phase_deg",
@@ -30,11 +31,13 @@ SPECTRUM_COLUMNS = ("frequency_Hz", "z_real_ohm", "z_imag_ohm", "z_abs_ohm", "ph
 
 
 def write_impedance(result: ImpedanceResult, out_dir: str | Path, *,
-                    figures: bool = True) -> Path:
-    """Write the result directory atomically; return its path."""
+                    figures: bool = True, overwrite: bool = False) -> Path:
+    """Write the result directory atomically; return its path. An existing non-empty
+    ``out_dir`` needs ``overwrite`` (then only netsolve's own files are replaced)."""
     out_dir = Path(out_dir).absolute()
-    with atomic_directory(out_dir) as tmp:
-        (tmp / "summary.json").write_text(json.dumps(summary(result), indent=2) + "\n")
+    with atomic_directory(out_dir, overwrite=overwrite) as tmp:
+        (tmp / "summary.json").write_text(json.dumps(strict_json(summary(result)), indent=2,
+                                                     allow_nan=False) + "\n")
         write_spectrum_csv(result, tmp / "impedance.csv")
         _write_contributions(result, tmp)
         if result.drt is not None:

@@ -12,7 +12,7 @@ import numpy as np
 from ..case import Case, load_case
 from ..errors import CaseError
 from ..microstructure import build_microstructure
-from ..network import build_network
+from ..discretization.tpfa import build_network
 from ..properties import compute_properties
 from .admittance import AdmittanceNetwork, build_admittance
 from .options import ImpedanceOptions, default_options, frequencies

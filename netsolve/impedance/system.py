@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import NoConductingPathError
-from ..network import Network
+from ..discretization.tpfa import Network
 from ..solve import electrode_groups
 
 
