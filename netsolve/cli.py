@@ -282,11 +282,20 @@ def _bounds_lines(bounds: dict | None) -> list[str]:
     else:
         return [f"  bounds: none ({power['reason']})"]
     gap = bounds["relative_gap"]
+    refinement = bounds.get("refinement")
     lines = [f"  bounds: {what} (relative gap {gap:.2%}, bound_tol {bounds['bound_tol']:.2%})"]
+    if refinement:
+        lines.append(f"  refined {refinement['steps']} times to {refinement['cells'][-1]} cells "
+                     f"(gap {refinement['relative_gap'][0]:.1%} on the voxels)")
     if not bounds["certified"]:
+        why = {"refine_max_cells": "the cell budget solver.refine_max_cells was reached",
+               "max_level": "the finest sub-voxel level was reached"}
+        reason = (why.get(refinement["stopped_by"], "") if refinement
+                  else "no refinement (3D, or solver.refine = false)")
         lines.append(f"  WARNING: not certified: the bracket is {gap:.1%} wide, more than "
-                     f"solver.bound_tol = {bounds['bound_tol']:.1%}; the error indicator "
-                     f"(error_indicator_W in fields.vti) shows where the answer is uncertain")
+                     f"solver.bound_tol = {bounds['bound_tol']:.1%} ({reason}); the error "
+                     f"indicator (error_indicator_W in fields.vti) shows where the answer is "
+                     f"uncertain")
     return lines
 
 

@@ -183,8 +183,11 @@ class Result:
         out["certified"] = bool(out["relative_gap"] <= self.case.solver.bound_tol)
         resistance = self.certificate.resistance_ohm
         if resistance.reason is None:
+            # the mixed (or Q1) answer is itself a bound, equal to it to the solver's balance
+            slack = self.case.solver.balance_tol
             out["resistance_ohm"]["this_result_inside"] = bool(
-                resistance.lower <= self.effective_resistance_ohm <= resistance.upper)
+                resistance.lower * (1 - slack) <= self.effective_resistance_ohm
+                <= resistance.upper * (1 + slack))
         return out
 
 

@@ -245,3 +245,29 @@ def test_bound_tol_outside_0_1_is_refused(tmp_path, value):
     data["solver"] = {"discretization": "mixed", "bound_tol": value}
     with pytest.raises(netsolve.errors.CaseError, match="solver.bound_tol"):
         netsolve.case_from_dict(data, base_dir=tmp_path)
+
+
+def test_three_dimensional_bounds_hypercircle_and_overlap_under_refinement(tmp_path):
+    # 3D: no refinement, but the bracket, the indicator identity (t_GB = 0) and the overlap
+    # of the brackets of one geometry at two resolutions.
+    rng = np.random.default_rng(11)
+    coarse = rng.integers(1, 5, size=(5, 4, 4)).astype(np.int32)
+    grains = [{"id": g, "c_axis": rng.normal(size=3).tolist()} for g in range(1, 5)]
+    brackets = []
+    for factor in (1, 2):
+        labels = np.kron(coarse, np.ones((factor,) * 3, dtype=np.int32))
+        data = with_labels(base_case(labels.shape, model="tensor", ratio_ip_op=100.0,
+                                     gb_thickness_nm=0.0), labels, tmp_path, grains=grains)
+        data["grid"]["voxel_size_nm"] = 10.0 / factor
+        data["solver"] = {"method": "direct", "discretization": "mixed"}
+        result = solve(data, tmp_path)
+        certificate = result.certificate
+        assert certificate.refinement is None  # 3D: bounds and indicator only
+        v, i = result.solution.electrode_potential, result.solution.electrode_current
+        dual = 2 * float(v @ i) - certificate.dual_power_W
+        assert certificate.indicator_total_W == pytest.approx(
+            certificate.primal_power_W - dual, rel=1e-9)
+        brackets.append(certificate.resistance_ohm)
+    (lo_c, up_c), (lo_f, up_f) = [(b.lower, b.upper) for b in brackets]
+    assert max(lo_c, lo_f) <= min(up_c, up_f)
+    assert brackets[1].relative_gap < brackets[0].relative_gap
