@@ -188,6 +188,11 @@ class Electrode:
     double_layer_F_per_m2: float = 0.0  # F/m^2, in parallel with asr_ohm_m2 (AC only)
 
 
+# Cell budget of the adaptive refinement when the case gives none (maps with more voxels are
+# bracketed on their voxels only, with a warning).
+DEFAULT_REFINE_MAX_CELLS = 2_000_000
+
+
 @dataclass(frozen=True)
 class SolverOptions:
     method: str = "auto"
@@ -204,7 +209,7 @@ class SolverOptions:
     bound_tol: float = 0.03
     # Adaptive sub-voxel refinement (2D) until the gap is <= bound_tol, within this many cells.
     refine: bool = True
-    refine_max_cells: int = 2_000_000
+    refine_max_cells: int | None = None  # None: DEFAULT_REFINE_MAX_CELLS
 
 
 EXPORT_FORMATS = ("vti", "vtu", "xdmf", "gbnet", "csv", "graphml")
@@ -562,7 +567,7 @@ def _read_solver(t: Table, grid: Grid) -> SolverOptions:
         bounds=t.boolean("bounds", t.raw("discretization", "tpfa") == "mixed"),
         bound_tol=t.number("bound_tol", 0.03, positive=True),
         refine=t.boolean("refine", True),
-        refine_max_cells=t.integer("refine_max_cells", 2_000_000, minimum=1),
+        refine_max_cells=t.integer("refine_max_cells", None, minimum=1),
     )
     if s.rtol >= 1:
         t.fail(f"'solver.rtol' must be < 1, got {s.rtol}")
@@ -571,7 +576,7 @@ def _read_solver(t: Table, grid: Grid) -> SolverOptions:
     if s.bound_tol >= 1:
         t.fail(f"'solver.bound_tol' must be in (0, 1), got {s.bound_tol}")
     n_voxels = math.prod(grid.shape)
-    if s.bounds and s.refine and s.refine_max_cells < n_voxels:
+    if s.bounds and s.refine and s.refine_max_cells is not None and s.refine_max_cells < n_voxels:
         t.fail(f"'solver.refine_max_cells' = {s.refine_max_cells} cannot hold the base grid "
                f"of {n_voxels} voxels: give at least {n_voxels} (or refine = false)")
     t.finish()

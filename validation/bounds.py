@@ -118,7 +118,7 @@ def slabs_and_bicrystal(folder: Path) -> bool:
             np.save(path, labels)
             case = netsolve.case_from_dict({
                 "grid": {"shape": list(fine), "voxel_size_nm": 10.0 / factor,
-                         "thickness_nm": THICKNESS_NM},
+                         **({"thickness_nm": THICKNESS_NM} if len(fine) == 2 else {})},
                 "microstructure": {"source": "labels", "path": str(path)},
                 "grains": [{"id": 1, "c_axis": [1.0, 0.7, 0.0]}],
                 "materials": {"sigma_ip_S_per_m": 1.0, "ratio_ip_op": 100.0,

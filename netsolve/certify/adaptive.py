@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..case import Case
+from ..case import DEFAULT_REFINE_MAX_CELLS, Case
 from ..microstructure import Microstructure
 from ..progress import stage
 from ..properties import Properties
@@ -50,6 +50,7 @@ def refine_until_certified(case: Case, micro: Microstructure, props: Properties,
     mixed operator, solution and fields of the last mesh and its :class:`Certificate` (with
     the indicator summed per voxel and the :class:`Refinement`)."""
     options = case.solver
+    budget = options.refine_max_cells or DEFAULT_REFINE_MAX_CELLS
     tree = root_tree(micro.conducting)
     eta = first.indicator_W[micro.conducting]  # leaves of the root tree are in voxel order
     cells, gaps = [tree.n_leaves], [first.relative_gap]
@@ -58,7 +59,7 @@ def refine_until_certified(case: Case, micro: Microstructure, props: Properties,
     while not gaps[-1] <= options.bound_tol:
         marked = doerfler(np.nan_to_num(eta), BULK)
         finer = refine(tree, marked)
-        if finer.n_leaves > options.refine_max_cells:
+        if finer.n_leaves > budget:
             stopped_by = "refine_max_cells"
             break
         if finer.n_leaves == tree.n_leaves:
