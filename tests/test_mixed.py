@@ -271,3 +271,31 @@ def test_three_dimensional_bounds_hypercircle_and_overlap_under_refinement(tmp_p
     (lo_c, up_c), (lo_f, up_f) = [(b.lower, b.upper) for b in brackets]
     assert max(lo_c, lo_f) <= min(up_c, up_f)
     assert brackets[1].relative_gap < brackets[0].relative_gap
+
+
+def test_electrodes_at_two_potentials_are_bracketed_like_two_electrodes(tmp_path):
+    # The last column as one 0 V electrode, or as two 0 V electrodes: the same problem, the
+    # same brackets (three electrodes at two potentials act as two).
+    labels = voronoi_labels(12, 5, seed=8)
+    data = in_plane_polycrystal(tmp_path, labels, 100.0, axis=0)
+    data["electrodes"][1] = {"name": "sink", "region": {"box": [[11, 12], [0, 12]]},
+                             "potential_V": 0.0}
+    one = certified(data, tmp_path)[3]
+    data["electrodes"][1:] = [
+        {"name": "low", "region": {"box": [[11, 12], [0, 6]]}, "potential_V": 0.0},
+        {"name": "high", "region": {"box": [[11, 12], [6, 12]]}, "potential_V": 0.0}]
+    split = certified(data, tmp_path)[3]
+    for a, b in ((one.conductance_S, split.conductance_S),
+                 (one.resistance_ohm, split.resistance_ohm)):
+        assert a.reason is None and b.reason is None
+        assert (b.lower, b.upper) == pytest.approx((a.lower, a.upper), rel=1e-9)
+
+
+def test_electrodes_touching_at_a_corner_at_different_potentials_have_no_bracket(tmp_path):
+    labels = voronoi_labels(12, 5, seed=8)
+    data = in_plane_polycrystal(tmp_path, labels, 100.0, axis=0)
+    data["electrodes"][1]["region"] = "bottom"  # meets 'left' at the grid corner
+    certificate = certified(data, tmp_path)[3]
+    for bracket in (certificate.power_W, certificate.conductance_S, certificate.resistance_ohm):
+        assert "touch at a voxel corner at different potentials" in bracket.reason
+    assert np.isnan(certificate.relative_gap)

@@ -38,8 +38,8 @@ def certified_solve(case: Case, micro: Microstructure, props: Properties):
     certificate = certify(case.electrodes, q_op, q_sol, q_fields.joule_power_W, m_op, m_sol,
                           m_fields.joule_power_W)
     own = case.solver.discretization
-    if (case.solver.refine and micro.labels.ndim == 2
-            and not certificate.relative_gap <= case.solver.bound_tol):
+    gap = certificate.relative_gap  # NaN: nothing bracketed, nothing to refine towards
+    if case.solver.refine and micro.labels.ndim == 2 and gap > case.solver.bound_tol:
         from .adaptive import refine_until_certified
 
         refined, refinement = refine_until_certified(case, micro, props, certificate)

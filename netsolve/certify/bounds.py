@@ -109,36 +109,56 @@ class Certificate:
 
 
 def brackets(electrodes, primal_solution: NetworkSolution, primal_power_W: float,
-             dual_solution: NetworkSolution, dual_power_W: float):
+             dual_solution: NetworkSolution, dual_power_W: float, touching=()):
     """The brackets of power, conductance and resistance from a primal solution with energy
     ``primal_power_W`` (E(u_h)) and a dual one dissipating ``dual_power_W`` (W of its flux);
     and the factor that scales the dual flux to the primal's electrode potentials (the
-    hypercircle compares the two at one drive)."""
+    hypercircle compares the two at one drive).
+
+    The conductance G = P / dV^2 (and R_eff = 1 / G) is bracketed for two electrodes, or for
+    fixed potentials that take two distinct values (electrodes at one potential act as one).
+    ``touching``: pairs of electrodes whose Dirichlet contacts meet at a node; at different
+    potentials the exact conductance is infinite and nothing is bracketed."""
     fixed = all(e.potential_V is not None for e in electrodes)
-    two = len(electrodes) == 2
+    potentials = {e.potential_V for e in electrodes}
+    two = len(electrodes) == 2 or (fixed and len(potentials) == 2)
     v_q, v_m = primal_solution.electrode_potential, dual_solution.electrode_potential
     i_m = dual_solution.electrode_current
     delivered = float(v_m @ i_m)  # V . I of the flux (potentials relative to the offset)
     lower_power = delivered**2 / dual_power_W if dual_power_W > 0 else 0.0
+    clash = [(a, b) for a, b in touching
+             if fixed and electrodes[a].potential_V != electrodes[b].potential_V]
+    if clash:
+        a, b = clash[0]
+        reason = (f"electrodes '{electrodes[a].name}' and '{electrodes[b].name}' touch at a "
+                  f"voxel corner at different potentials: the exact conductance of the voxel "
+                  f"map is infinite")
+        none = Bracket(NO_BRACKET, NO_BRACKET, reason)
+        return none, none, none, 1.0
     if fixed:
         power = Bracket(lower_power, primal_power_W)
     else:
         reason = "current-controlled electrodes with more than two electrodes"
         power = Bracket(NO_BRACKET, NO_BRACKET, None if two else reason)
     scale = 1.0
-    if two:
+    if two and fixed:
+        drop = max(potentials) - min(potentials)
+        conductance = Bracket(lower_power / drop**2, primal_power_W / drop**2)
+        resistance = Bracket(drop**2 / primal_power_W,
+                             drop**2 / lower_power if lower_power > 0 else np.inf)
+    elif two:
         drop_q = float(abs(v_q[0] - v_q[1]))
         current_m = float(0.5 * (abs(i_m[0]) + abs(i_m[1])))
         g_upper = primal_power_W / drop_q**2
         g_lower = current_m**2 / dual_power_W if dual_power_W > 0 else 0.0
         conductance = Bracket(g_lower, g_upper)
         resistance = Bracket(1.0 / g_upper, 1.0 / g_lower if g_lower > 0 else np.inf)
-        if not fixed:
-            current = float(abs(electrodes[0].current_A or electrodes[1].current_A))
-            power = Bracket(current**2 / g_upper, current**2 / g_lower)
-            scale = drop_q / float(abs(v_m[0] - v_m[1]))
+        current = float(abs(electrodes[0].current_A or electrodes[1].current_A))
+        power = Bracket(current**2 / g_upper, current**2 / g_lower)
+        scale = drop_q / float(abs(v_m[0] - v_m[1]))
     else:
-        reason = "the conductance and resistance are bracketed for two electrodes only"
+        reason = ("the conductance and resistance are bracketed for two electrodes (or fixed "
+                  "potentials of two values) only")
         conductance = Bracket(NO_BRACKET, NO_BRACKET, reason)
         resistance = Bracket(NO_BRACKET, NO_BRACKET, reason)
     return power, conductance, resistance, scale
@@ -153,7 +173,7 @@ def certify(electrodes, primal: FemOperator, primal_solution: NetworkSolution,
     dissipation W of the mixed flux (its fields' Joule power)."""
     power, conductance, resistance, scale = brackets(electrodes, primal_solution,
                                                      primal_power_W, dual_solution,
-                                                     dual_power_W)
+                                                     dual_power_W, primal.touching_electrodes)
     indicator = prager_synge_indicator(primal, primal_solution, dual, dual_solution, scale)
     return Certificate(power, conductance, resistance, indicator, primal_power_W, dual_power_W)
 

@@ -89,6 +89,9 @@ class FemOperator(MatrixOperator):
     robin_conductance: np.ndarray
     contact_face_electrode: np.ndarray  # electrode of every contact face
     n_electrodes: int
+    # pairs of electrodes whose Dirichlet contacts share a node (a corner claimed by both takes
+    # the first); at different potentials the exact conductance is infinite
+    touching_electrodes: tuple = ()
     discretization: ClassVar[str] = "fem"
     # Classical AMG fails on grains whose 1000:1 anisotropy is slightly off the grid axes (its
     # strong-connection lines drift across the true strong direction): root-node AMG with
@@ -367,9 +370,15 @@ def _contacts(case, micro, element_of_voxel, element_nodes, offsets, tensor_tabl
     np.minimum.at(copy_electrode, copies[dirichlet].ravel(),
                   np.repeat(electrode[dirichlet], n_face_corners))
     copy_electrode[copy_electrode == np.iinfo(np.int64).max] = -1
+    claimed_last = np.full(n_copies, -1)
+    np.maximum.at(claimed_last, copies[dirichlet].ravel(),
+                  np.repeat(electrode[dirichlet], n_face_corners))
+    shared = np.flatnonzero((claimed_last >= 0) & (claimed_last != copy_electrode))
+    touching = sorted({(int(a), int(b)) for a, b in zip(copy_electrode[shared],
+                                                        claimed_last[shared])})
     robin = ~dirichlet
     g = grid.face_area_m2 / n_face_corners / resistance_area[robin]
-    return {"copy_electrode": copy_electrode, "face_electrode": electrode,
+    return {"copy_electrode": copy_electrode, "face_electrode": electrode, "touching": touching,
             "robin_copy": copies[robin].ravel(),
             "robin_electrode": np.repeat(electrode[robin], n_face_corners),
             "robin_conductance": np.repeat(g, n_face_corners)}
@@ -397,7 +406,8 @@ def _eliminate_dirichlet(case, grid, element_voxel, element_nodes, tensor_index,
         gb_link_face=gb["face"], gb_link_conductance=gb["conductance"],
         robin_copy=contact["robin_copy"], robin_electrode=contact["robin_electrode"],
         robin_conductance=contact["robin_conductance"],
-        contact_face_electrode=contact["face_electrode"], n_electrodes=n_e)
+        contact_face_electrode=contact["face_electrode"], n_electrodes=n_e,
+        touching_electrodes=tuple(contact["touching"]))
 
 
 # --------------------------------------------------------------------------- fields
