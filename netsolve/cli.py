@@ -16,7 +16,9 @@ User errors print one line ``netsolve: error: ...`` on stderr and exit with stat
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +39,37 @@ def _out_dir(case, override: str | None) -> Path:
     return Path("out") / case.name
 
 
+def _max_memory(args: argparse.Namespace) -> float | None:
+    """``--max-memory`` in GB (None when not given)."""
+    from .ranges import RANGES
+
+    text = args.max_memory
+    if text is None:
+        return None
+    allowed = RANGES["solver.max_memory_GB"]
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not allowed.contains(value):
+        raise CaseError(f"--max-memory: expected a number of GB {allowed.describe()}, got "
+                        f"{text!r}")
+    return value
+
+
+def _memory(args: argparse.Namespace, case, **kwargs):
+    """Refuse a case whose estimated peak memory exceeds the limit, before it allocates."""
+    from .resources import check_memory
+
+    return check_memory(case, max_memory_GB=_max_memory(args), **kwargs)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from .api import solve
+    case = load_case(args.case)
+    _memory(args, case)
+    from .api import solve  # the pipeline's libraries load after the case is accepted
     from .export import write_result
 
-    case = load_case(args.case)
     result = solve(case)
     out = write_result(result, _out_dir(case, args.output))
     if not args.quiet:
@@ -51,12 +79,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    case = load_case(args.case)
+    memory = _memory(args, case)
     from .api import build_operator
     from .microstructure import build_microstructure
     from .properties import compute_properties
     from .solve import check_connectivity
 
-    case = load_case(args.case)
     micro = build_microstructure(case)
     props = compute_properties(micro, case.materials)
     network = build_operator(case, micro, props)
@@ -77,6 +106,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"  electrode {e.name}: {e.region.describe()}, {drive}, {n_faces} contact faces")
     print(f"  {network.n_nodes - int(floating.sum())} unknowns, "
           f"{int(network.floating_voxels(floating).sum())} floating voxels")
+    print(f"  run: {memory.describe()}")
     return 0
 
 
@@ -88,6 +118,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output is not None else Path(f"{case.name}.graphml")
     if out.is_dir() or not out.parent.is_dir():
         raise CaseError(f"-o {out}: expected a file in an existing folder")
+    _memory(args, case)
     graph = build_grain_graph(build_microstructure(case))
     write_graphml(graph, out)
     print(f"{case.label}: {graph.number_of_nodes()} grains, {graph.number_of_edges()} grain "
@@ -105,6 +136,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
            else Path(f"{case.name}_gb_table.csv"))
     if out.is_dir() or not out.parent.is_dir():
         raise CaseError(f"-o {out}: expected a file in an existing folder")
+    _memory(args, case)
     table = classify(case)
     table.write_csv(out)
     whole = (table.segment == -1) & (table.grain_b > 0)
@@ -155,7 +187,9 @@ def _names(text: str) -> tuple[str, ...]:
 def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare, format_comparison, write_comparison
 
-    comparison = compare(load_case(args.case))
+    case = load_case(args.case)
+    _memory(args, case, discretizations=("tpfa", "fem"))
+    comparison = compare(case)
     print(format_comparison(comparison))
     if args.output is not None:
         print(f"wrote {write_comparison(comparison, args.output)}")
@@ -168,6 +202,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     parameters = tuple(parse_param(text) for text in args.param)
     plan = build_plan(args.case, parameters, top_k=args.top_k, max_points=args.max_points,
                       allow_large=args.yes)
+    local = args.scheduler in (None, "local")
+    for case in plan.memory_cases():
+        _memory(args, case, copies=max(1, args.jobs), local=local)
     out = Path(args.output) if args.output is not None else Path("out") / f"{plan.case_name}_sweep"
     outcome = run_sweep(plan, out, jobs=args.jobs, scheduler=args.scheduler, resume=args.resume,
                         save_fields=args.save_fields, plots=not args.no_plots,
@@ -215,6 +252,12 @@ def _gb_lines(result) -> list[str]:
     return lines
 
 
+def _add_max_memory(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-memory", metavar="GB",
+                        help="refuse a case whose estimated peak memory exceeds this many GB "
+                             "(default: [solver] max_memory_GB, else the available memory)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="netsolve", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"netsolve {__version__}")
@@ -224,19 +267,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", help="result directory (default: [output] dir, "
                                             "else out/<case name>)")
     run.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    _add_max_memory(run)
     run.set_defaults(func=cmd_run)
     check = sub.add_parser("check", help="validate a case without solving")
     check.add_argument("case", help="case file (TOML)")
+    _add_max_memory(check)
     check.set_defaults(func=cmd_check)
     graph = sub.add_parser("graph", help="write the grain graph of a case as GraphML")
     graph.add_argument("case", help="case file (TOML)")
     graph.add_argument("-o", "--output", help="GraphML file (default: <case name>.graphml)")
+    _add_max_memory(graph)
     graph.set_defaults(func=cmd_graph)
     classify = sub.add_parser("classify", help="classify the grain boundaries of a case "
                                                "(applied field, no solve) and write a CSV")
     classify.add_argument("case", help="case file (TOML)")
     classify.add_argument("-o", "--output",
                           help="CSV file (default: <case name>_gb_table.csv)")
+    _add_max_memory(classify)
     classify.set_defaults(func=cmd_classify)
     export = sub.add_parser("export", help="write files (VTK, XDMF, CSV, GraphML) of a result")
     export.add_argument("result", help="result directory written by 'netsolve run'")
@@ -264,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("case", help="case file (TOML)")
     comp.add_argument("-o", "--output", help="also write summary.json, grain_comparison.csv "
                                              "and gb_comparison.csv into this directory")
+    _add_max_memory(comp)
     comp.set_defaults(func=cmd_compare)
     sweep = sub.add_parser("sweep", help="solve a grid of case values (cartesian product) and "
                                          "write one row per point (docs/sweeps.md)")
@@ -290,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "(default: [sweep] max_points, else 10000)")
     sweep.add_argument("--yes", action="store_true", help="run a grid larger than the cap")
     sweep.add_argument("--no-plots", action="store_true", help="write no figures")
+    _add_max_memory(sweep)
     sweep.set_defaults(func=cmd_sweep)
     return parser
 
@@ -297,9 +346,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        # Library warnings about a damaged input (Pillow, shapely) would add lines to the one
+        # line of an error; they are shown only when the command succeeds.
+        with warnings.catch_warnings(record=True) as caught:
+            status = args.func(args)
+        for w in caught:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        return status
     except CaseError as exc:
-        print(f"netsolve: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # one line, whatever a library's text held
+        print(f"netsolve: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("netsolve: interrupted", file=sys.stderr)
