@@ -52,7 +52,7 @@ def _max_memory(args: argparse.Namespace) -> float | None:
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or not allowed.contains(value):
-        raise CaseError(f"--max-memory: expected a number of GB {allowed.describe()}, got "
+        raise CaseError(f"--max-memory: expected a number {allowed.describe()}, got "
                         f"{text!r}")
     return value
 
@@ -202,9 +202,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     parameters = tuple(parse_param(text) for text in args.param)
     plan = build_plan(args.case, parameters, top_k=args.top_k, max_points=args.max_points,
                       allow_large=args.yes)
-    local = args.scheduler in (None, "local")
+    local = args.scheduler in (None, "local")  # a remote cluster: per worker, explicit limit only
     for case in plan.memory_cases():
-        _memory(args, case, copies=max(1, args.jobs), local=local)
+        _memory(args, case, copies=max(1, args.jobs) if local else 1, local=local)
     out = Path(args.output) if args.output is not None else Path("out") / f"{plan.case_name}_sweep"
     outcome = run_sweep(plan, out, jobs=args.jobs, scheduler=args.scheduler, resume=args.resume,
                         save_fields=args.save_fields, plots=not args.no_plots,
