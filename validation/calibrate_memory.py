@@ -117,7 +117,7 @@ def main() -> None:
             (a,), _ = nnls(n[:, None], np.maximum(excess, 0))
             b = 0.0
         fitted[key] = (a, b)
-        print(f"    {key}: ({a:.0f}, {b:.1f}),")
+        print(f"    {key}: ({a:.0f}, {b:.4g}),")
     print("}\n")
     print("estimate: the coefficients in netsolve/resources.py now (re-run after pasting)")
     print(f"{'dim':>3} {'disc':>5} {'method':>7} {'grid':>6} {'voxels':>9} {'measured MiB':>13} "
