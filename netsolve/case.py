@@ -10,13 +10,14 @@ conductivities in S/m; potentials in V; currents in A; area-specific resistances
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import CaseError
-from .tables import Table, read_text, suggest
+from .input_files import input_path, read_toml
+from .ranges import LENGTH_NM, RANGES, check_contrast, check_drive
+from .tables import Table, suggest
 
 NM = 1e-9
 
@@ -210,6 +211,7 @@ class SolverOptions:
     # Adaptive sub-voxel refinement (2D) until the gap is <= bound_tol, within this many cells.
     refine: bool = True
     refine_max_cells: int | None = None  # None: DEFAULT_REFINE_MAX_CELLS
+    max_memory_GB: float | None = None  # None: the memory available (see netsolve.resources)
 
 
 EXPORT_FORMATS = ("vti", "vtu", "xdmf", "gbnet", "csv", "graphml")
@@ -273,13 +275,10 @@ class Case:
 def load_case(path: str | Path) -> Case:
     """Read and validate a case file. Raises :class:`CaseError` on any problem."""
     path = Path(path)
-    text = read_text(path, "case file")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CaseError(f"{path.name}: not valid TOML ({exc})") from None
-    return case_from_dict(data, base_dir=path.resolve().parent, origin=path.name,
-                          path=path.resolve(), name=path.stem)
+    data = read_toml(path, "case file")
+    path = path.resolve()
+    return case_from_dict(data, base_dir=path.parent, origin=path.name, path=path,
+                          name=path.stem)
 
 
 def case_from_dict(data: dict, base_dir: str | Path = ".", origin: str = "case",
@@ -315,9 +314,9 @@ def _read_grid(t: Table) -> Grid:
                f"got {shape_raw!r}")
     if any(n < 1 for n in shape_raw):
         t.fail(f"'grid.shape' entries must be >= 1, got {shape_raw!r}")
-    h = t.number("voxel_size_nm", positive=True) * NM
+    h = t.number("voxel_size_nm", within=RANGES["grid.voxel_size_nm"]) * NM
     if len(shape_raw) == 2:
-        thickness = t.number("thickness_nm", h / NM, positive=True) * NM
+        thickness = t.number("thickness_nm", h / NM, within=RANGES["grid.thickness_nm"]) * NM
     else:
         if t.has("thickness_nm"):
             t.fail("'grid.thickness_nm' applies to 2D grids only; a 3D grid has cubic voxels")
@@ -378,12 +377,12 @@ def _read_phase_regions(raw: Any, origin: str, grid: Grid,
         if kind == "box":
             region = PhaseRegion(phase, "box", key, box=_read_box(rt, grid, f"'{key}.box'"))
         elif kind == "mask":
-            region = PhaseRegion(phase, "mask", key, path=(base_dir / rt.string("mask")).resolve())
+            region = PhaseRegion(phase, "mask", key, path=input_path(base_dir, rt.string("mask")))
         elif kind == "polygon":
             region = PhaseRegion(phase, "polygon", key,
                                  polygon=_read_polygon(rt, grid, f"'{key}.polygon'"))
         else:
-            width = rt.number("frame_width_nm", positive=True) * NM
+            width = rt.number("frame_width_nm", within=LENGTH_NM) * NM
             if width < grid.voxel_size_m / 2 * (1 - 1e-9):
                 rt.fail(f"'{key}.frame_width_nm' = {width / NM:g} is less than half a voxel "
                         f"({grid.voxel_size_m / NM / 2:g} nm): the frame would hold no voxel")
@@ -464,15 +463,18 @@ def _read_grains(raw: Any, origin: str) -> tuple[GrainOrientation, ...]:
 
 
 def _read_materials(t: Table, grid: Grid) -> Materials:
+    def value(key: str, default: float) -> float:
+        return t.number(key, default, within=RANGES[f"materials.{key}"])
+
     m = Materials(
-        sigma_ip=t.number("sigma_ip_S_per_m", 1.0, positive=True),
-        ratio_ip_op=t.number("ratio_ip_op", 1000.0, positive=True),
-        ratio_ip_gb=t.number("ratio_ip_gb", 20.0, positive=True),
-        gb_thickness_m=t.number("gb_thickness_nm", 1.0, nonnegative=True) * NM,
-        ratio_ip_backbone=t.number("ratio_ip_backbone", 250.0, positive=True),
+        sigma_ip=value("sigma_ip_S_per_m", 1.0),
+        ratio_ip_op=value("ratio_ip_op", 1000.0),
+        ratio_ip_gb=value("ratio_ip_gb", 20.0),
+        gb_thickness_m=value("gb_thickness_nm", 1.0) * NM,
+        ratio_ip_backbone=value("ratio_ip_backbone", 250.0),
         conductivity_model=t.string("conductivity_model", "tensor", choices=CONDUCTIVITY_MODELS),
         electrode_link=t.string("electrode_link", "half_voxel", choices=ELECTRODE_LINKS),
-        asr_ct_ohm_m2=t.number("asr_ct_ohm_m2", 0.0, nonnegative=True),
+        asr_ct_ohm_m2=value("asr_ct_ohm_m2", 0.0),
         **_read_permittivities(t),
     )
     if m.conductivity_model == "ding2023" and grid.ndim == 3:
@@ -501,7 +503,7 @@ def _read_region(t: Table, grid: Grid, micro: MicrostructureSpec, base_dir: Path
     if kind == "box":
         region = Region(kind="box", box=_read_box(rt, grid, f"electrode '{name}': region.box"))
     elif kind == "mask":
-        region = Region(kind="mask", path=(base_dir / rt.string("mask")).resolve())
+        region = Region(kind="mask", path=input_path(base_dir, rt.string("mask")))
     elif kind == "polygon":
         region = Region(kind="polygon", polygon=_read_polygon(
             rt, grid, f"'electrodes.{name}.region.polygon'"))
@@ -536,9 +538,12 @@ def _read_electrodes(raw: Any, origin: str, grid: Grid, micro: MicrostructureSpe
         if has_v == has_i:
             t.fail(f"electrode '{name}': give exactly one of potential_V (fixed potential) or "
                    f"current_A (fixed current, positive into the sample)")
-        potential = t.number("potential_V") if has_v else None
-        current = t.number("current_A") if has_i else None
-        asr = t.number("asr_ohm_m2", materials.asr_ct_ohm_m2, nonnegative=True)
+        potential = (t.number("potential_V", within=RANGES["electrodes.potential_V"])
+                     if has_v else None)
+        current = (t.number("current_A", within=RANGES["electrodes.current_A"])
+                   if has_i else None)
+        asr = t.number("asr_ohm_m2", materials.asr_ct_ohm_m2,
+                       within=RANGES["electrodes.asr_ohm_m2"])
         double_layer = t.number("double_layer_F_per_m2", materials.double_layer_F_per_m2,
                                 nonnegative=True)
         t.finish()
@@ -549,10 +554,8 @@ def _read_electrodes(raw: Any, origin: str, grid: Grid, micro: MicrostructureSpe
     if not fixed:
         raise CaseError(f"{origin}: at least one electrode needs potential_V (a reference "
                         f"potential); all of them set current_A")
-    currents = [e for e in electrodes if e.current_A is not None]
-    if not currents and len({e.potential_V for e in fixed}) == 1:
-        raise CaseError(f"{origin}: all electrodes are at potential_V = {fixed[0].potential_V}: "
-                        f"no current would flow; set different potentials or a current_A")
+    check_drive(origin, electrodes)
+    check_contrast(origin, materials, electrodes, grid.voxel_size_m)
     return tuple(electrodes)
 
 
@@ -568,6 +571,7 @@ def _read_solver(t: Table, grid: Grid) -> SolverOptions:
         bound_tol=t.number("bound_tol", 0.03, positive=True),
         refine=t.boolean("refine", True),
         refine_max_cells=t.integer("refine_max_cells", None, minimum=1),
+        max_memory_GB=t.number("max_memory_GB", None, within=RANGES["solver.max_memory_GB"]),
     )
     if s.rtol >= 1:
         t.fail(f"'solver.rtol' must be < 1, got {s.rtol}")
@@ -618,6 +622,9 @@ def _read_analysis(t: Table, grid: Grid, electrodes: tuple[Electrode, ...]) -> A
         if value < grid.voxel_size_m * (1 - 1e-9):
             t.fail(f"'analysis.{key}' = {value / NM:g} is less than one voxel "
                    f"({grid.voxel_size_m / NM:g} nm)")
+        if value > max(grid.extent_m):  # beyond the grid a length means nothing, but costs
+            t.fail(f"'analysis.{key}' = {value / NM:g} is larger than the grid (at most "
+                   f"{max(grid.extent_m) / NM:g} nm)")
         return value
 
     names = tuple(e.name for e in electrodes)

@@ -23,8 +23,10 @@ none; :mod:`netsolve.progress`). An existing non-empty output is replaced only w
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 from . import __version__, interrupts
@@ -56,12 +58,38 @@ def _check_output_dir(path: str | Path, overwrite: bool) -> None:
     check_output_dir(output_path(path), overwrite)
 
 
+def _max_memory(args: argparse.Namespace) -> float | None:
+    """``--max-memory`` in GB (None when not given)."""
+    from .ranges import RANGES
+
+    text = args.max_memory
+    if text is None:
+        return None
+    allowed = RANGES["solver.max_memory_GB"]
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not allowed.contains(value):
+        raise CaseError(f"--max-memory: expected a number {allowed.describe()}, got "
+                        f"{text!r}")
+    return value
+
+
+def _memory(args: argparse.Namespace, case, **kwargs):
+    """Refuse a case whose estimated peak memory exceeds the limit, before it allocates."""
+    from .resources import check_memory
+
+    return check_memory(case, max_memory_GB=_max_memory(args), **kwargs)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     case = _load(args.case)
     out = _out_dir(case, args.output)
     _check_output_dir(out, args.overwrite)
+    _memory(args, case)
     stage("imports", "loading the numerical libraries")
-    from .api import solve
+    from .api import solve  # the pipeline's libraries load after the case is accepted
     from .export import write_result
 
     result = solve(case)
@@ -84,6 +112,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .solve import check_connectivity
 
     case = _load(args.case)
+    memory = _memory(args, case)
     stage("microstructure")
     micro = build_microstructure(case)
     props = compute_properties(micro, case.materials)
@@ -106,6 +135,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"  electrode {e.name}: {e.region.describe()}, {drive}, {n_faces} contact faces")
     print(f"  {network.n_nodes - int(floating.sum())} unknowns, "
           f"{int(network.floating_voxels(floating).sum())} floating voxels")
+    print(f"  run: {memory.describe()}")
     return 0
 
 
@@ -116,6 +146,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
     case = _load(args.case)
     out = Path(args.output) if args.output is not None else Path(f"{case.name}.graphml")
+    _memory(args, case)
     with atomic_file(out, overwrite=args.overwrite) as tmp:
         stage("microstructure")
         micro = build_microstructure(case)
@@ -138,6 +169,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     case = _load(args.case)
     out = (Path(args.output) if args.output is not None
            else Path(f"{case.name}_gb_table.csv"))
+    _memory(args, case)
     with atomic_file(out, overwrite=args.overwrite) as tmp:
         table = classify(case)
         table.write_csv(tmp)
@@ -194,6 +226,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare, format_comparison, write_comparison
 
     case = _load(args.case)
+    _memory(args, case, discretizations=("tpfa", "fem"))
     if args.output is not None:
         _check_output_dir(args.output, args.overwrite)
     comparison = compare(case)
@@ -211,6 +244,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     parameters = tuple(parse_param(text) for text in args.param)
     plan = build_plan(args.case, parameters, top_k=args.top_k, max_points=args.max_points,
                       allow_large=args.yes)
+    local = args.scheduler in (None, "local")  # a remote cluster: per worker, explicit limit only
+    for case in plan.memory_cases():
+        _memory(args, case, copies=max(1, args.jobs) if local else 1, local=local)
     out = Path(args.output) if args.output is not None else Path("out") / f"{plan.case_name}_sweep"
     try:
         outcome = run_sweep(plan, out, jobs=args.jobs, scheduler=args.scheduler,
@@ -331,6 +367,12 @@ def _quiet_option(command: argparse.ArgumentParser) -> None:
                          help="no progress lines on stderr")
 
 
+def _add_max_memory(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-memory", metavar="GB",
+                        help="refuse a case whose estimated peak memory exceeds this many GB "
+                             "(default: [solver] max_memory_GB, else the available memory)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="netsolve", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"netsolve {__version__}")
@@ -344,15 +386,18 @@ def build_parser() -> argparse.ArgumentParser:
                           "folder); files netsolve did not write are kept")
     run.add_argument("-q", "--quiet", action="store_true",
                      help="print nothing on success (no progress lines, no summary)")
+    _add_max_memory(run)
     run.set_defaults(func=cmd_run)
     check = sub.add_parser("check", help="validate a case without solving")
     check.add_argument("case", help="case file (TOML)")
     _quiet_option(check)
+    _add_max_memory(check)
     check.set_defaults(func=cmd_check)
     graph = sub.add_parser("graph", help="write the grain graph of a case as GraphML")
     graph.add_argument("case", help="case file (TOML)")
     graph.add_argument("-o", "--output", help="GraphML file (default: <case name>.graphml)")
     _output_options(graph, "replace an existing file")
+    _add_max_memory(graph)
     graph.set_defaults(func=cmd_graph)
     classify = sub.add_parser("classify", help="classify the grain boundaries of a case "
                                                "(applied field, no solve) and write a CSV")
@@ -360,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("-o", "--output",
                           help="CSV file (default: <case name>_gb_table.csv)")
     _output_options(classify, "replace an existing file")
+    _add_max_memory(classify)
     classify.set_defaults(func=cmd_classify)
     export = sub.add_parser("export", help="write files (VTK, XDMF, CSV, GraphML) of a result")
     export.add_argument("result", help="result directory written by 'netsolve run'")
@@ -391,6 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
                                              "and gb_comparison.csv into this directory")
     _output_options(comp, "replace an existing comparison directory (or write into a "
                           "non-empty folder); files netsolve did not write are kept")
+    _add_max_memory(comp)
     comp.set_defaults(func=cmd_compare)
     sweep = sub.add_parser("sweep", help="solve a grid of case values (cartesian product) and "
                                          "write one row per point (docs/sweeps.md)")
@@ -417,6 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "(default: [sweep] max_points, else 10000)")
     sweep.add_argument("--yes", action="store_true", help="run a grid larger than the cap")
     sweep.add_argument("--no-plots", action="store_true", help="write no figures")
+    _add_max_memory(sweep)
     sweep.set_defaults(func=cmd_sweep)
     imp = sub.add_parser("impedance", help="impedance spectrum between two terminals: "
                                            "impedance.csv, shares per grain and GB, DRT, "
@@ -438,10 +486,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         interrupts.pause_point("startup")
         args = build_parser().parse_args(argv)
+        # Library warnings about a damaged input (Pillow, shapely) would add lines to the one
+        # line of an error; they are shown only when the command succeeds.
         with stage_lines(enabled=not getattr(args, "quiet", True)):  # sweep: its own bar
-            return args.func(args)
+            with warnings.catch_warnings(record=True) as caught:
+                status = args.func(args)
+        for w in caught:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        return status
     except CaseError as exc:
-        _say(f"netsolve: error: {exc}")
+        message = " ".join(str(exc).split())  # one line, whatever a library's text held
+        _say(f"netsolve: error: {message}")
         return EXIT_USER_ERROR
     except interrupts.Interrupted as exc:
         _say(f"netsolve: interrupted by {exc.name}")

@@ -236,14 +236,9 @@ def _polygon_mask(wkt: str, grid: Grid) -> np.ndarray:
 
 def _load_mask(path, grid: Grid, what: str) -> np.ndarray:
     """A boolean (or 0/1) .npy of the grid shape that selects at least one voxel."""
-    from .sources.labels import load_array
+    from .input_files import load_array
 
-    mask = load_array(path, f"mask file of {what}")
-    if not isinstance(mask, np.ndarray):
-        raise CaseError(f"{path.name}: {what} mask must be a plain .npy array")
-    if tuple(mask.shape) != tuple(grid.shape):
-        raise CaseError(f"{path.name}: {what} mask has shape {list(mask.shape)}, expected "
-                        f"grid.shape {list(grid.shape)}")
+    mask = load_array(path, f"mask file of {what}", grid.shape, f"{what} mask")
     if mask.dtype != bool:
         if not np.issubdtype(mask.dtype, np.integer) or not np.isin(mask, (0, 1)).all():
             raise CaseError(f"{path.name}: {what} mask must be boolean or 0/1")

@@ -197,9 +197,16 @@ class RugeStubenPreconditioner:
             # store the levels in the requested precision. Evolution strength only on the
             # finest level, where the grains' anisotropy lives, classical strength below:
             # measured 20-25 % less setup for the same iterations (docs/performance.md).
-            with _short_spectral_radius_estimate(matrix):
+            # pyamg's float64 setup has absolute thresholds: far from O(1) (sigma near the
+            # accepted limits), set up on the scaled matrix; else on the matrix itself (no
+            # matrix-sized copy at the memory peak).
+            far = not 1e-8 < diagonal_max < 1e8
+            setup_matrix = (_csr_as(matrix, np.float64, self.scale) if far
+                            else _untouchable_by_pyamg(matrix))
+            level_scale = 1.0 if far else self.scale
+            with _short_spectral_radius_estimate(setup_matrix):
                 self.hierarchy = pyamg.rootnode_solver(
-                    _untouchable_by_pyamg(matrix),
+                    setup_matrix,
                     strength=[("evolution", {"k": 2, "epsilon": 4.0}),
                               ("classical", {"theta": 0.25})],
                     smooth=("energy", {"degree": 1, "maxiter": 2, "weighting": "diagonal"}),
@@ -210,7 +217,7 @@ class RugeStubenPreconditioner:
             for level in self.hierarchy.levels:
                 for name in ("A", "P", "R"):
                     if hasattr(level, name):
-                        factor = self.scale if name == "A" else 1.0
+                        factor = level_scale if name == "A" else 1.0
                         setattr(level, name, _csr_as(getattr(level, name), dtype, factor))
         else:
             self.hierarchy = pyamg.ruge_stuben_solver(

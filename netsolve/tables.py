@@ -1,4 +1,5 @@
-"""Checked reading of TOML tables: types, ranges, choices, unknown keys with suggestions.
+"""Checked reading of TOML tables: types, ranges, choices, unknown keys with suggestions; CSV
+records and headers. (Reading the files themselves: ``input_files``.)
 
 Every case-file error goes through :class:`Table`, so messages have one form:
 ``<file>: '<table>.<key>' must be ...``.
@@ -10,7 +11,6 @@ import csv
 import difflib
 import io
 import math
-from pathlib import Path
 from typing import Any
 
 from .errors import CaseError
@@ -49,23 +49,30 @@ class Table:
         return self.data[key]
 
     def number(self, key: str, default: Any = REQUIRED, *, positive: bool = False,
-               nonnegative: bool = False) -> float:
+               nonnegative: bool = False, within=None) -> float:
+        """A number; ``within`` (a :class:`netsolve.ranges.Range`) bounds it."""
         value = self.raw(key, default)
         if value is default and default is not REQUIRED:
             return value
-        return self.check_number(key, value, positive=positive, nonnegative=nonnegative)
+        return self.check_number(key, value, positive=positive, nonnegative=nonnegative,
+                                 within=within)
 
     def check_number(self, key: str, value: Any, *, positive: bool = False,
-                     nonnegative: bool = False) -> float:
+                     nonnegative: bool = False, within=None) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.fail(f"'{self._key(key)}' must be a number, got {value!r}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # a TOML integer beyond float64
+            self.fail(f"'{self._key(key)}' must be a finite number, got {value!r}")
         if not math.isfinite(value):
             self.fail(f"'{self._key(key)}' must be a finite number, got {value!r}")
         if positive and value <= 0:
             self.fail(f"'{self._key(key)}' must be > 0, got {value!r}")
         if nonnegative and value < 0:
             self.fail(f"'{self._key(key)}' must be >= 0, got {value!r}")
+        if within is not None and not within.contains(value):
+            self.fail(f"'{self._key(key)}' must be {within.describe()}, got {value!r}")
         return value
 
     def integer(self, key: str, default: Any = REQUIRED, *, minimum: int | None = None) -> int:
@@ -141,16 +148,6 @@ def check_choices(names, allowed: tuple[str, ...], what: str, kind: str) -> tupl
             raise CaseError(f"{what}: unknown {kind} '{name}'{suggest(name, allowed)}; "
                             f"{kind}s are {', '.join(allowed)}")
     return tuple(dict.fromkeys(names))
-
-
-def read_text(path: Path, what: str, encoding: str = "utf-8-sig") -> str:
-    """A text input file; missing or undecodable files are a CaseError naming the file."""
-    try:
-        return path.read_bytes().decode(encoding)
-    except FileNotFoundError:
-        raise CaseError(f"{path.name}: {what} not found ({path})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CaseError(f"{path.name}: cannot read {what} ({exc})") from None
 
 
 def csv_records(text: str, file: str) -> list[tuple[int, list[str]]]:

@@ -134,9 +134,9 @@ BAD_CASES = [
     # (edit old -> new, words the message must contain)
     (("voxel_size_nm = 10.0", ""), ["grid.voxel_size_nm", "missing"]),
     (("voxel_size_nm = 10.0", "voxel_size_mn = 10.0"), ["grid.voxel_size_mn", "voxel_size_nm"]),
-    (("sigma_ip_S_per_m = 1.0", "sigma_ip_S_per_m = -1.0"), ["sigma_ip_S_per_m", "> 0"]),
+    (("sigma_ip_S_per_m = 1.0", "sigma_ip_S_per_m = -1.0"), ["sigma_ip_S_per_m", "in [1e-15, 1e+08] S/m"]),
     (("sigma_ip_S_per_m = 1.0", "sigma_ip_S_per_m = \"one\""), ["sigma_ip_S_per_m", "number"]),
-    (("sigma_ip_S_per_m = 1.0", "ratio_ip_op = 0.0"), ["ratio_ip_op", "> 0"]),
+    (("sigma_ip_S_per_m = 1.0", "ratio_ip_op = 0.0"), ["ratio_ip_op", "in [1e-08, 1e+08]"]),
     (("sigma_ip_S_per_m = 1.0", "ratio_ip_gb = nan"), ["ratio_ip_gb", "finite"]),
     (("euler_deg = [0.0, 90.0, 0.0]", "euler_deg = [0.0, nan, 0.0]"), ["euler_deg", "finite"]),
     (("potential_V = 0.0", "potential_V = inf"), ["potential_V", "finite"]),

@@ -64,7 +64,7 @@ BAD = [
     ("id,theta,alpha\n1,10,95\n", ["line 2", "'alpha'", "[0, 90]"]),
     ("id,theta,alpha\n1,10,-1\n", ["line 2", "'alpha'", "[0, 90]"]),
     ("id,cx,cy,cz\n1,0,0,0\n", ["line 2", "cx,cy,cz", "zero vector"]),
-    ("id,cx,cy,cz\n0,0,0,1\n", ["line 2", "'id'", "> 0"]),
+    ("id,cx,cy,cz\n0,0,0,1\n", ["line 2", "'id'", "in [1, 2147483647]"]),
     ("id,cx,cy,cz\n1.5,0,0,1\n", ["line 2", "'id'", "integer"]),
     ("color,cx,cy,cz\nred,0,0,1\n", ["line 2", "'color'", "#rrggbb"]),
     ("id,cx,cy,cz\n1,0,0\n", ["line 2", "3 values", "4 columns"]),

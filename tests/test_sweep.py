@@ -93,7 +93,7 @@ def test_parse_param_refuses(text, message):
 @pytest.mark.parametrize("params, extra_args, message", [
     (["materials.ratio_ip_opp=1,2"], [], "close matches: materials.ratio_ip_op"),
     (["materials.conductivity_model=1,2"], [], "is not numeric"),
-    (["materials.ratio_ip_gb=0,5"], [], "'materials.ratio_ip_gb' must be > 0, got 0.0"),
+    (["materials.ratio_ip_gb=0,5"], [], "'materials.ratio_ip_gb' must be in [1e-08, 1e+08], got 0.0"),
     (["materials.ratio_ip_gb=5,-1"], [], "(sweep point materials.ratio_ip_gb=-1)"),
     (["materials.ratio_ip_gb=logspace(0,1,0)"], [], "empty grid"),
     (["materials.ratio_ip_gb=1,2,3", "materials.ratio_ip_op=1,2"], ["--max-points", "5"],

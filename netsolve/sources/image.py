@@ -29,7 +29,9 @@ import numpy as np
 
 from ..case import PHASE_ALIASES, PHASE_NAMES
 from ..errors import CaseError
+from ..input_files import input_path, open_image
 from ..tables import Table
+from .labels import label_int32
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
@@ -37,14 +39,14 @@ _VALUE = re.compile(r"-?[0-9]+")
 
 
 def read_options(t, base_dir: Path, grid) -> dict:
-    path = (base_dir / t.string("path")).resolve()
+    path = input_path(base_dir, t.string("path"))
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         t.fail(f"'microstructure.path' = {path.name!r}: source \"image\" reads PNG or TIFF files "
                f"({', '.join(IMAGE_SUFFIXES)})")
     orientations = t.string("orientations", None)
     colors, color_keys = read_colors(t)
     return {"path": path, "colors": colors, "color_keys": color_keys,
-            "orientations": (base_dir / orientations).resolve() if orientations else None}
+            "orientations": input_path(base_dir, orientations) if orientations else None}
 
 
 def read_colors(t) -> tuple[dict[int, str], str | None]:
@@ -97,7 +99,7 @@ def load(options: dict, case):
     avoid = [*electrode_labels, int(codes.min()) if codes.size and not is_color else 0]
     phases = phase_values(sorted(set(colors.values())), spec.phases, avoid)
     if not is_color:
-        labels = codes.astype(np.int32)
+        labels = label_int32(codes, path.name)
         for value, name in colors.items():  # one pass per table entry
             labels[codes == value] = phases[name]
         allowed = {*spec.phases.values(), *phases.values(), *electrode_labels}
@@ -154,43 +156,42 @@ def read_image(path: Path, shape: tuple[int, ...], *,
                palette_as_color: bool = False) -> tuple[np.ndarray, bool]:
     """Every page of a PNG/TIFF as an int64 array of grid ``shape`` (after the axis transform;
     page k = z index k). Returns (values, is_color): label values, or 0xRRGGBB codes when the
-    image is colour-coded."""
-    from PIL import Image, ImageSequence
+    image is colour-coded. The size and page count are checked against the grid before any
+    page is decoded."""
+    from PIL import ImageSequence
 
     slices, modes = [], set()
-    try:
-        with Image.open(path) as img:
-            first = None
-            for k, page in enumerate(ImageSequence.Iterator(img)):
-                if first is None:
-                    first = (page.size, page.mode)
-                elif (page.size, page.mode) != first:
-                    raise CaseError(f"{path.name}: slice {k} (page {k + 1}) is "
-                                    f"{_describe(page.size, page.mode)}, but slice 0 is "
-                                    f"{_describe(*first)}: all slices of a stack need the same "
-                                    f"size and mode")
-                values, is_color = _page_values(page, path, k, palette_as_color)
-                slices.append(values[::-1, :].T)
-                modes.add(is_color)
-    except CaseError:
-        raise
-    except FileNotFoundError:
-        raise CaseError(f"{path.name}: image file not found ({path})") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise CaseError(f"{path.name}: not a readable PNG/TIFF image ({exc})") from None
+    with open_image(path, "image file") as img:
+        _check_size(path, img.size, getattr(img, "n_frames", 1), shape)
+        first = None
+        for k, page in enumerate(ImageSequence.Iterator(img)):
+            if first is None:
+                first = (page.size, page.mode)
+            elif (page.size, page.mode) != first:
+                raise CaseError(f"{path.name}: slice {k} (page {k + 1}) is "
+                                f"{_describe(page.size, page.mode)}, but slice 0 is "
+                                f"{_describe(*first)}: all slices of a stack need the same "
+                                f"size and mode")
+            values, is_color = _page_values(page, path, k, palette_as_color)
+            slices.append(values[::-1, :].T)
+            modes.add(is_color)
     array = np.stack(slices, axis=-1)
-    if len(shape) == 2 and array.shape[-1] == 1:
+    if len(shape) == 2:
         array = array[..., 0]
-    if tuple(array.shape) != tuple(shape):
-        w, h = array.shape[:2]
-        pages = f" x {len(slices)} slices" if len(slices) > 1 else ""
-        hint = ""
-        if len(shape) == 2 and len(slices) > 1:
-            hint = " (a 2D grid needs a single-page image)"
-        raise CaseError(f"{path.name}: the image is {w} x {h} pixels{pages}, i.e. shape "
-                        f"{list(array.shape)} as [x, y{', z' if array.ndim == 3 else ''}] (x = "
-                        f"column, y = row from the bottom), but grid.shape is {list(shape)}{hint}")
     return array, modes.pop()
+
+
+def _check_size(path: Path, size: tuple[int, int], n_pages: int, shape: tuple[int, ...]) -> None:
+    """The image (w x h pixels, n pages) against grid.shape, from the header alone."""
+    w, h = size
+    found = [w, h] if len(shape) == 2 and n_pages == 1 else [w, h, n_pages]
+    if tuple(found) == tuple(shape):
+        return
+    pages = f" x {n_pages} slices" if n_pages > 1 else ""
+    hint = " (a 2D grid needs a single-page image)" if len(shape) == 2 and n_pages > 1 else ""
+    raise CaseError(f"{path.name}: the image is {w} x {h} pixels{pages}, i.e. shape "
+                    f"{found} as [x, y{', z' if len(found) == 3 else ''}] (x = column, y = row "
+                    f"from the bottom), but grid.shape is {list(shape)}{hint}")
 
 
 def read_label_image(path: Path, shape: tuple[int, ...]) -> np.ndarray:
@@ -199,7 +200,7 @@ def read_label_image(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     if is_color:
         raise CaseError(f"{path.name}: an RGB image is not a label map: use [microstructure] "
                         f"source = \"image\" for colour-coded maps")
-    return values.astype(np.int32)
+    return label_int32(values, path.name)
 
 
 def _describe(size, mode) -> str:

@@ -9,12 +9,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CaseError
+from ..input_files import input_path, load_array
+
+INT32 = np.iinfo(np.int32)
 
 
 def read_options(t, base_dir: Path, grid) -> dict:
     orientations = t.string("orientations", None)
-    return {"path": (base_dir / t.string("path")).resolve(), "array": t.string("array", None),
-            "orientations": (base_dir / orientations).resolve() if orientations else None}
+    return {"path": input_path(base_dir, t.string("path")), "array": t.string("array", None),
+            "orientations": input_path(base_dir, orientations) if orientations else None}
 
 
 def load(options: dict, case):
@@ -37,33 +40,30 @@ def load(options: dict, case):
     return SourceMap(labels, orientations)
 
 
-def load_array(path: Path, what: str):
-    """``np.load`` without pickles; a missing or unreadable file is a CaseError naming it."""
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise CaseError(f"{path.name}: {what} not found ({path})") from None
-    except (OSError, ValueError) as exc:
-        raise CaseError(f"{path.name}: {what} is not a readable .npy/.npz array without "
-                        f"pickles ({exc})") from None
-
-
 def read_label_array(path: Path, shape: tuple[int, ...], array_key: str | None = None) -> np.ndarray:
     """Read an integer label array of the given shape from .npy or .npz."""
-    loaded = load_array(path, "label file")
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            keys = list(loaded.files)
-            key = array_key or ("labels" if "labels" in keys else (keys[0] if len(keys) == 1 else None))
-            if key not in keys:
-                raise CaseError(f"{path.name}: choose the array with microstructure.array = one of "
-                                f"{keys}")
-            array = loaded[key]
-    else:
-        array = loaded
+    def choose(keys: list[str]) -> str:
+        key = array_key or ("labels" if "labels" in keys else (keys[0] if len(keys) == 1 else None))
+        if key not in keys:
+            raise CaseError(f"{path.name}: choose the array with microstructure.array = one of "
+                            f"{keys}")
+        return key
+
+    array = load_array(path, "label file", shape, "label array", choose=choose)
     if not np.issubdtype(array.dtype, np.integer):
         raise CaseError(f"{path.name}: labels must be an integer array, got dtype {array.dtype}")
-    if tuple(array.shape) != tuple(shape):
-        raise CaseError(f"{path.name}: label array has shape {list(array.shape)}, but grid.shape "
-                        f"is {list(shape)}")
-    return array.astype(np.int32)
+    return label_int32(array, path.name)
+
+
+def label_int32(values: np.ndarray, file: str) -> np.ndarray:
+    """Integer label values as int32, the label map's type; a value outside int32 is an error
+    naming the first such voxel (a cast would wrap it onto another grain or a phase)."""
+    if values.dtype.itemsize < 4 or values.dtype == np.int32:
+        return values.astype(np.int32)
+    low, high = values.min(initial=0), values.max(initial=0)
+    if low < INT32.min or high > INT32.max:
+        bad = int(high) if high > INT32.max else int(low)
+        where = np.unravel_index(int(np.argmax(values == bad)), values.shape)
+        raise CaseError(f"{file}: label value {bad} (at voxel {[int(i) for i in where]}) is "
+                        f"outside the int32 range [{INT32.min}, {INT32.max}] of label maps")
+    return values.astype(np.int32)

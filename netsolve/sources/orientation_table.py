@@ -22,7 +22,8 @@ from pathlib import Path
 from ..case import GrainOrientation
 from ..errors import CaseError
 from ..orientation import GrainOrientations, orientations_from_case
-from ..tables import canonical_columns, csv_records, read_text
+from ..input_files import read_text
+from ..tables import canonical_columns, csv_records
 
 KEY_COLUMNS = ("id", "color")
 FORMS = {"euler": ("phi1", "Phi", "phi2"), "theta_alpha": ("theta", "alpha"),
@@ -30,6 +31,7 @@ FORMS = {"euler": ("phi1", "Phi", "phi2"), "theta_alpha": ("theta", "alpha"),
 COLUMNS = KEY_COLUMNS + tuple(c for cols in FORMS.values() for c in cols)
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+MAX_GRAIN_ID = 2**31 - 1  # int32, the label map's type
 
 
 @dataclass(frozen=True)
@@ -141,8 +143,12 @@ def _read_header(name: str, line: int, header: list[str]) -> list[str]:
 
 def _read_key(where: str, key: str, text: str) -> int | str:
     if key == "id":
-        if not _INTEGER.fullmatch(text) or int(text) < 1:
-            raise CaseError(f"{where}, column 'id': grain id must be an integer > 0, got {text!r}")
+        # the length test first: int() of a 5000-digit text is a ValueError of its own
+        if (not _INTEGER.fullmatch(text) or len(text.lstrip("+-0")) > 10
+                or not 1 <= int(text) <= MAX_GRAIN_ID):
+            shown = text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+            raise CaseError(f"{where}, column 'id': grain id must be an integer in [1, "
+                            f"{MAX_GRAIN_ID}] (label maps are int32), got {shown!r}")
         return int(text)
     if not _COLOR.fullmatch(text):
         raise CaseError(f"{where}, column 'color': colour must be '#rrggbb' (hex), got {text!r}")

@@ -32,7 +32,8 @@ from shapely.geometry import mapping, shape
 from ..case import PHASE_ALIASES, GrainOrientation
 from ..errors import CaseError
 from ..orientation import orientations_from_case
-from ..tables import Table, canonical_columns, csv_records, read_text
+from ..input_files import input_path, parse_json, read_text
+from ..tables import Table, canonical_columns, csv_records
 from .orientation_table import FORMS
 
 NM = 1e-9
@@ -44,7 +45,7 @@ CSV_COLUMNS = ("wkt", "id", "phase") + tuple(c for cols in FORMS.values() for c 
 
 
 def read_options(t, base_dir: Path, grid) -> dict:
-    path = (base_dir / t.string("path")).resolve()
+    path = input_path(base_dir, t.string("path"))
     if path.suffix.lower() not in SUFFIXES:
         t.fail(f"'microstructure.path' = {path.name!r}: polygons are read from GeoJSON "
                f"(.geojson, .json) or from a CSV with a 'wkt' column (.csv)")
@@ -154,10 +155,7 @@ def read_polygons(path: Path) -> Polygons:
 
 
 def _geojson_records(text: str, file: str) -> list:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CaseError(f"{file}: not valid JSON ({exc})") from None
+    data = parse_json(text, file)
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
         raise CaseError(f"{file}: expected a GeoJSON FeatureCollection (an object with "
                         f"\"type\": \"FeatureCollection\" and \"features\")")
@@ -211,10 +209,7 @@ def _csv_records(text: str, file: str) -> list:
         if not isinstance(wkt, str):
             t.fail("'wkt' must be a polygon as WKT, e.g. \"POLYGON ((0 0, 10 0, 10 10, 0 10, "
                    f"0 0))\", got {wkt!r}")
-        try:
-            geom = shapely.from_wkt(wkt)
-        except GEOSException as exc:
-            raise CaseError(f"{file}: {name}: 'wkt' is not valid WKT ({exc})") from None
+        geom = wkt_geometry(wkt, f"{file}: {name}: 'wkt'")
         gid, phase = _id_or_phase(t)
         orientation = _orientation_csv(t, gid)
         t.finish()
@@ -388,13 +383,30 @@ def parse_wkt_polygon(text, origin: str, key: str):
     if not isinstance(text, str):
         raise CaseError(f"{origin}: '{key}' must be a WKT string (\"POLYGON ((x y, ...))\"), "
                         f"got {text!r}")
-    try:
-        geometry = shapely.from_wkt(text)
-    except (GEOSException, ValueError) as exc:
-        raise CaseError(f"{origin}: '{key}' is not valid WKT ({exc})") from None
-    if geometry is None:
-        raise CaseError(f"{origin}: '{key}' is not valid WKT (empty string)")
+    geometry = wkt_geometry(text, f"{origin}: '{key}'")
     _check_geometries(origin, np.array([geometry], dtype=object), (f"'{key}'",))
+    return geometry
+
+
+# A (Multi)Polygon nests three levels of parentheses. GEOS parses WKT recursively and crashes
+# the process (a C stack overflow, not an exception) on deep nesting, so it is bounded first.
+MAX_WKT_DEPTH = 3
+
+
+def wkt_geometry(text: str, where: str):
+    """The geometry of a WKT string; ``where`` ("file: line 3: 'wkt'") starts every message."""
+    chars = np.frombuffer(text.encode(), np.uint8)
+    depth = np.cumsum((chars == ord("(")).astype(np.int64) - (chars == ord(")")))
+    if depth.size and depth.max() > MAX_WKT_DEPTH:
+        raise CaseError(f"{where} nests {int(depth.max())} levels of parentheses: not a "
+                        f"Polygon or MultiPolygon (at most {MAX_WKT_DEPTH})")
+    try:
+        with np.errstate(all="ignore"):  # overflowing coordinates: reported as not finite
+            geometry = shapely.from_wkt(text)
+    except (GEOSException, ValueError) as exc:
+        raise CaseError(f"{where} is not valid WKT ({exc})") from None
+    if geometry is None:
+        raise CaseError(f"{where} is not valid WKT (empty string)")
     return geometry
 
 

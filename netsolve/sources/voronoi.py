@@ -18,6 +18,7 @@ from scipy.spatial import cKDTree
 
 from ..orientation import (GrainOrientations, c_axis_from_euler, random_orientations,
                            theta_alpha_from_c)
+from ..ranges import LENGTH_NM, Range
 
 NM = 1e-9
 
@@ -30,7 +31,7 @@ def read_options(t, base_dir, grid) -> dict:
     if t.has("n_grains"):
         n_grains = t.integer("n_grains", minimum=1)
     else:
-        size_m = t.number("mean_grain_size_nm", positive=True) * NM
+        size_m = t.number("mean_grain_size_nm", within=LENGTH_NM) * NM
         region = math.prod(grid.extent_m)
         n_grains = max(1, round(region / size_m ** grid.ndim))
     if n_grains > n_voxels:
@@ -38,7 +39,7 @@ def read_options(t, base_dir, grid) -> dict:
     fraction = t.number("zro2_fraction", 0.0, nonnegative=True)
     if fraction >= 1:
         t.fail(f"'microstructure.zro2_fraction' must be < 1, got {fraction}")
-    radius = t.number("zro2_radius_nm", 0.0, nonnegative=True)
+    radius = t.number("zro2_radius_nm", 0.0, within=Range(0.0, LENGTH_NM.high, "nm"))
     half_voxel_nm = 0.5 * grid.voxel_size_m / NM
     if fraction > 0 and radius < half_voxel_nm:
         t.fail(f"'microstructure.zro2_radius_nm' must be at least half a voxel "

@@ -12,14 +12,14 @@ import copy
 import dataclasses
 import hashlib
 import json
-import tomllib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from ..case import Case, case_from_dict
 from ..errors import CaseError
-from ..tables import Table, read_text
+from ..input_files import read_toml
+from ..tables import Table
 from .grid import MAX_SWEEP_POINTS, Parameter, grid_indices, grid_size, table_param
 
 DEFAULT_MAX_POINTS = 10_000
@@ -113,6 +113,12 @@ class SweepPlan:
         return case_from_dict(self.point_data(point), base_dir=self.base_dir,
                               origin=self.case_path.name if self.case_path else self.case_name,
                               path=self.case_path, name=self.case_name)
+
+    def memory_cases(self) -> list[Case]:
+        """The point cases whose memory estimates differ: the first point, or every point when
+        a grid or solver key is swept (the only keys the estimate depends on)."""
+        varying = any(key.split(".")[0] in ("grid", "solver") for key in self.keys)
+        return [self.point_case(p) for p in (self.points if varying else self.points[:1])]
 
     def definition(self) -> dict:
         """What identifies the sweep (``sweep.json``): ``--resume`` refuses another one."""
@@ -234,11 +240,7 @@ def build_plan(case_path: str | Path, cli_parameters: tuple[Parameter, ...] = ()
     than ``max_points`` (default: ``[sweep] max_points``, else 10000) needs ``allow_large``.
     """
     case_path = Path(case_path)
-    text = read_text(case_path, "case file")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CaseError(f"{case_path.name}: not valid TOML ({exc})") from None
+    data = read_toml(case_path, "case file")
     origin = case_path.name
     table_parameters, table_top_k, table_max = read_sweep_table(data.pop(SWEEP_TABLE, {}), origin)
     merged = {p.key: p for p in table_parameters}
