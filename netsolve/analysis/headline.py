@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .classify import BLOCKING, BLOCKING_ALONG
-from .geometry import WHOLE_GB
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ class Headline:
 def headline(table, top_k: int = 5) -> Headline:
     """:class:`Headline` of a :class:`~netsolve.analysis.GBTable`; risk ties keep the table
     order."""
-    whole = np.flatnonzero((table.segment == WHOLE_GB) & (table.grain_b > 0))
+    whole = np.flatnonzero(table.whole_gbs)
     names = [f"G{a}/G{b}" for a, b in zip(table.grain_a[whole].tolist(),
                                           table.grain_b[whole].tolist())]
     score = table.risk_score[whole]

@@ -91,6 +91,12 @@ class GBTable:
         """"II b1" etc. ("not_classified" for grain|phase rows, "" when undetermined)."""
         return subtypes(self.gb_type, self.letter, self.suffix)
 
+    @property
+    def whole_gbs(self) -> np.ndarray:
+        """Mask of the rows of whole GBs between two grains (not segments, not grain|phase
+        interfaces): what ``netsolve run`` counts and lists."""
+        return (self.segment == WHOLE_GB) & (self.grain_b > 0)
+
     def row(self, grain_a: int, grain_b: int, segment: int = WHOLE_GB) -> int:
         """Index of the row of the GB between two grains (either order)."""
         a, b = min(grain_a, grain_b), max(grain_a, grain_b)
