@@ -69,7 +69,7 @@ def _trace(lower_voxel, axis, edge, shape, tolerance_vox) -> _Trace:
     end = start.copy()
     end[np.arange(n_faces), 1 - axis] += 1
     lines, line_edge = _merged_lines(np.stack([start, end], axis=1).astype(float), edge)
-    lines, line_edge = _merged_lines(*_bridge_gaps(lines, line_edge, 2 * tolerance_vox))
+    lines, line_edge = _bridge_gaps(lines, line_edge, 2 * tolerance_vox)
     vertex, vertex_line = shapely.get_coordinates(lines, return_index=True)
     simple, simple_line = shapely.get_coordinates(
         shapely.simplify(lines, tolerance_vox, preserve_topology=False), return_index=True)
@@ -126,18 +126,23 @@ def _trace(lower_voxel, axis, edge, shape, tolerance_vox) -> _Trace:
 def _merged_lines(pieces: np.ndarray, edge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Polylines per GB from line pieces ((n, k, 2) coordinates, or LineStrings) with their GB
     index: Shapely's line_merge, broken where more than two pieces meet."""
-    order = np.argsort(edge, kind="stable")  # multilinestrings wants increasing indices
     if not isinstance(pieces[0], shapely.Geometry):
         pieces = shapely.linestrings(pieces)
-    merged = shapely.line_merge(shapely.multilinestrings(pieces[order], indices=edge[order]))
-    return shapely.get_parts(merged, return_index=True)
+    # multilinestrings wants the indices 0, 1, ... in increasing order
+    edges, compact = np.unique(edge, return_inverse=True)
+    order = np.argsort(compact, kind="stable")
+    merged = shapely.line_merge(shapely.multilinestrings(pieces[order],
+                                                         indices=compact.ravel()[order]))
+    lines, index = shapely.get_parts(merged, return_index=True)
+    return lines, edges[index]
 
 
 def _bridge_gaps(lines: np.ndarray, line_edge: np.ndarray,
                  reach: float) -> tuple[np.ndarray, np.ndarray]:
-    """The lines plus straight bridges between free ends (ends no other line of the GB shares)
-    of different lines of one GB at most ``reach`` apart, closest first, each end bridged once:
-    a GB pinched by a voxel of a third grain traces as one line."""
+    """The lines with straight bridges between free ends (ends no other line of the GB shares)
+    of different lines of one GB at most ``reach`` apart, closest first, each end bridged once,
+    merged again: a GB pinched by a voxel of a third grain traces as one line. Lines in GB
+    order."""
     from scipy.spatial import cKDTree
 
     ends = np.concatenate([shapely.get_coordinates(shapely.get_point(lines, k))
@@ -163,49 +168,67 @@ def _bridge_gaps(lines: np.ndarray, line_edge: np.ndarray,
         return lines, line_edge
     bridges = np.array(bridges)
     links = shapely.linestrings(np.stack([ends[bridges[:, 0]], ends[bridges[:, 1]]], axis=1))
-    return (np.concatenate([lines, links]),
-            np.concatenate([line_edge, end_edge[bridges[:, 0]]]))
+    bridged = np.isin(line_edge, end_edge[bridges[:, 0]])  # only these GBs merge again
+    merged, merged_edge = _merged_lines(np.concatenate([lines[bridged], links]),
+                                        np.concatenate([line_edge[bridged],
+                                                        end_edge[bridges[:, 0]]]))
+    lines = np.concatenate([lines[~bridged], merged])
+    line_edge = np.concatenate([line_edge[~bridged], merged_edge])
+    order = np.argsort(line_edge, kind="stable")
+    return lines[order], line_edge[order]
 
 
 def _join_pieces(trace: _Trace, tolerance_vox: float, split_angle: float) -> np.ndarray:
     """Segment index per piece: consecutive pieces of a line share a segment while their
-    directions span at most ``split_angle`` (rad); short pieces follow their neighbours."""
+    directions span at most ``split_angle`` (rad); short pieces follow their neighbours.
+    Segments are numbered in line order."""
+    n_lines, n_pieces = len(trace.line_edge), len(trace.piece_line)
+    first = np.searchsorted(trace.piece_line, np.arange(n_lines + 1))  # pieces by line
+    local = np.zeros(n_pieces, np.int64)  # the segment of a piece within its line
+    count = np.ones(n_lines, np.int64)  # segments per line: one for a single piece
     short = np.linalg.norm(trace.piece_direction, axis=1) < 4 * tolerance_vox
     angle = np.arctan2(trace.piece_direction[:, 1], trace.piece_direction[:, 0])
+    for line in np.flatnonzero(np.diff(first) > 1):  # lines of several pieces (table-sized)
+        pieces = range(first[line], first[line + 1])
+        local[first[line]:first[line + 1]], count[line] = _join_line(
+            short[pieces], angle[pieces], bool(trace.line_closed[line]), split_angle)
+    offset = np.concatenate([[0], np.cumsum(count)[:-1]])
+    return offset[trace.piece_line] + local
+
+
+def _join_line(short: np.ndarray, angle: np.ndarray, closed: bool,
+               split_angle: float) -> tuple[np.ndarray, int]:
+    """The segment of each piece of one line (0, 1, ...) and the number of segments."""
     segment = np.empty(len(angle), np.int64)
-    n_segments = 0
-    for line in range(len(trace.line_edge)):  # loop over traced lines (table-sized)
-        pieces = np.flatnonzero(trace.piece_line == line)
-        spans = []  # per segment of the line: [low, high] unwrapped angle (None: no long piece)
-        previous = None
-        for piece in pieces:  # a few pieces per line
-            if short[piece]:
-                if not spans:
-                    spans.append(None)
-                segment[piece] = n_segments + len(spans) - 1
-                continue
-            value = angle[piece]
-            if previous is not None:  # unwrap against the previous long piece
-                value = previous + (value - previous + np.pi) % (2 * np.pi) - np.pi
-            previous = value
-            span = spans[-1] if spans else None
-            if span is None:
-                if spans:
-                    spans[-1] = [value, value]
-                else:
-                    spans.append([value, value])
-            elif max(span[1], value) - min(span[0], value) <= split_angle + 1e-12:
-                span[0], span[1] = min(span[0], value), max(span[1], value)
+    spans = []  # per segment: [low, high] unwrapped angle (None: no long piece yet)
+    previous = None
+    for k in range(len(angle)):  # a few pieces per line
+        if short[k]:
+            if not spans:
+                spans.append(None)
+            segment[k] = len(spans) - 1
+            continue
+        value = angle[k]
+        if previous is not None:  # unwrap against the previous long piece
+            value = previous + (value - previous + np.pi) % (2 * np.pi) - np.pi
+        previous = value
+        span = spans[-1] if spans else None
+        if span is None:
+            if spans:
+                spans[-1] = [value, value]
             else:
                 spans.append([value, value])
-            segment[piece] = n_segments + len(spans) - 1
-        if (trace.line_closed[line] and len(spans) > 1 and spans[0] is not None
-                and spans[-1] is not None and _joinable(spans[0], spans[-1], split_angle)):
-            # A closed line starts anywhere: its last and first segments may be one.
-            segment[pieces[segment[pieces] == n_segments + len(spans) - 1]] = n_segments
-            spans.pop()
-        n_segments += len(spans)
-    return segment
+        elif max(span[1], value) - min(span[0], value) <= split_angle + 1e-12:
+            span[0], span[1] = min(span[0], value), max(span[1], value)
+        else:
+            spans.append([value, value])
+        segment[k] = len(spans) - 1
+    if (closed and len(spans) > 1 and spans[0] is not None and spans[-1] is not None
+            and _joinable(spans[0], spans[-1], split_angle)):
+        # A closed line starts anywhere: its last and first segments may be one.
+        segment[segment == len(spans) - 1] = 0
+        spans.pop()
+    return segment, len(spans)
 
 
 def _joinable(first: list, last: list, split_angle: float) -> bool:
