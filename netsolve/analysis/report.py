@@ -265,7 +265,9 @@ def _without_unoriented(cls, micro: Microstructure, rows_a, rows_b):
                    letter=np.where(bad, "", cls.letter).astype(object),
                    suffix=np.where(bad, 0, cls.suffix).astype(np.int8),
                    behaviour=np.where(bad, UNDETERMINED, cls.behaviour).astype(object),
-                   blocking=cls.blocking & ~bad)
+                   blocking=cls.blocking & ~bad,
+                   c_normal_deg_a=np.where(placeholder[rows_a], np.nan, cls.c_normal_deg_a),
+                   c_normal_deg_b=np.where(placeholder[rows_b], np.nan, cls.c_normal_deg_b))
 
 
 METRIC_COLUMNS = ("current_A", "abs_current_A", "n_solved_faces", "current_density_A_m2",
