@@ -13,10 +13,11 @@ import sys as _sys
 import types as _types
 
 _LAZY = {"classify": ".api", "Case": ".case", "case_from_dict": ".case", "load_case": ".case",
-         "CaseError": ".errors", "Result": ".result"}
+         "CaseError": ".errors", "Result": ".result", "explain": ".analysis.explain",
+         "read_gb_table": ".analysis.explain"}
 
-__all__ = ["Case", "CaseError", "Result", "__version__", "case_from_dict", "classify", "load_case",
-           "solve"]
+__all__ = ["Case", "CaseError", "Result", "__version__", "case_from_dict", "classify", "explain",
+           "load_case", "read_gb_table", "solve"]
 
 
 def __getattr__(name: str):

@@ -30,11 +30,16 @@ def classify(case: Case | str | Path):
     return gb_table(case, micro, build_grain_graph(micro))
 
 
-def solve(case: Case | str | Path, *, discretization: str | None = None) -> Result:
+def solve(case: Case | str | Path, *, discretization: str | None = None,
+          compare_applied: bool = False) -> Result:
     """Solve a case (a :class:`Case` or the path of a case file) and return the :class:`Result`.
 
     ``discretization`` ("tpfa", "fem" or "mixed") overrides the case's ``[solver]
-    discretization``.
+    discretization``. ``compare_applied``: also solve for the applied field (one Laplace solve
+    of the homogeneous isotropic sample, about half the time of the solve), so that the GB
+    table classified under the solved field has the subtypes under the applied field
+    (``applied_subtype``, what ``netsolve classify`` reports) as well; ``netsolve run`` does
+    this unless ``[analysis] compare_applied = false``.
     """
     if not isinstance(case, Case):
         case = load_case(case)
@@ -47,11 +52,19 @@ def solve(case: Case | str | Path, *, discretization: str | None = None) -> Resu
     if case.solver.bounds:
         from .certify import certified_solve
 
-        return Result(case, micro, props, *certified_solve(case, micro, props))
-    stage("operator", f"operator ({case.solver.discretization})")
-    operator = build_operator(case, micro, props)
-    stage("solve", f"solve: {operator.n_nodes} nodes ({case.solver.method})")
-    solution = solve_network(operator, case.electrodes, case.solver, case.label)
-    stage("fields", "fields")
-    fields = operator.fields(solution, props, micro.electrode_index)
-    return Result(case, micro, props, operator, solution, fields)
+        solved = certified_solve(case, micro, props)
+    else:
+        stage("operator", f"operator ({case.solver.discretization})")
+        operator = build_operator(case, micro, props)
+        stage("solve", f"solve: {operator.n_nodes} nodes ({case.solver.method})")
+        solution = solve_network(operator, case.electrodes, case.solver, case.label)
+        stage("fields", "fields")
+        solved = (operator, solution, operator.fields(solution, props, micro.electrode_index))
+    applied = None
+    if (compare_applied and case.analysis.field == "solved"
+            and not len(micro.unoriented_grain_ids)):
+        from .analysis.applied import applied_fields
+
+        stage("applied", "applied field (the field netsolve classify uses)")
+        applied = applied_fields(case, micro)
+    return Result(case, micro, props, *solved, applied_fields=applied)

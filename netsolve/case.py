@@ -245,6 +245,8 @@ class AnalysisOptions:
     segment_smoothing_m: float | None = None
     band_width_m: float | None = None
     negative_electrode: str | None = None
+    negligible_current_rel: float = 1e-3
+    compare_applied: bool = True
 
 
 @dataclass(frozen=True)
@@ -640,7 +642,12 @@ def _read_analysis(t: Table, grid: Grid, electrodes: tuple[Electrode, ...]) -> A
         segment_smoothing_m=length("segment_smoothing_nm"),
         band_width_m=length("band_width_nm"),
         negative_electrode=negative,
+        negligible_current_rel=t.number("negligible_current_rel", 1e-3, nonnegative=True),
+        compare_applied=t.boolean("compare_applied", True),
     )
+    if not options.negligible_current_rel < 1:
+        t.fail(f"'analysis.negligible_current_rel' must be in [0, 1), got "
+               f"{options.negligible_current_rel!r}")
     t.finish()
     return options
 

@@ -6,6 +6,7 @@
     netsolve classify CASE.toml [-o FILE]  classify the grain boundaries (CSV, no solve)
     netsolve export RESULT_DIR --format vti,vtu,xdmf,gbnet,csv,graphml [-o DIR]
     netsolve plot RESULT_DIR [--what j,e,grains,gb] [--format png,svg,pdf] [-o DIR]
+    netsolve explain RESULT_DIR G11/G16  why a grain boundary got its classification
     netsolve compare CASE.toml [-o OUT] solve with both discretizations and compare them
     netsolve sweep CASE.toml --param KEY=VALUES ... -o OUT [--jobs N] [--resume]
                                         solve a grid of case values (docs/sweeps.md)
@@ -92,7 +93,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .api import solve  # the pipeline's libraries load after the case is accepted
     from .export import write_result
 
-    result = solve(case)
+    result = solve(case, compare_applied=case.analysis.compare_applied)
     stage("analysis", "grain-boundary analysis")
     summary = _human_summary(result)
     if not args.quiet:  # the answers first: writing a large result takes a while
@@ -336,24 +337,46 @@ def _bounds_lines(bounds: dict | None) -> list[str]:
 
 
 SHOWN_BLOCKING = 8  # blocking GBs named in the run summary; the rest are in gb_table.csv
+SHOWN_CHANGES = 3  # GBs named whose subtype differs under the applied field
 
 
 def _gb_lines(result) -> list[str]:
-    """The blocking GBs and the GBs most at risk, for the run summary (none without
+    """The blocking GBs, the GBs most at risk and the subtype changes against the applied
+    field, for the run summary: summary.json's ``grain_boundaries`` in words (none without
     orientations, e.g. a uniform isotropic case)."""
-    from .analysis import headline
-
-    if len(result.microstructure.unoriented_grain_ids) or not len(result.graph.edges):
+    gbs = result.summary()["grain_boundaries"]
+    if gbs is None:
         return []
-    gbs = headline(result.gb_table)
-    shown = ", ".join(f"{name} {subtype}" for name, subtype in gbs.blocking[:SHOWN_BLOCKING])
-    more = len(gbs.blocking) - SHOWN_BLOCKING
-    lines = [f"  GBs: {gbs.n_gbs} between grains, {len(gbs.blocking)} blocking"
+    blocking = gbs["blocking"]
+    shown = ", ".join(f"{b['gb']} {b['subtype']}" for b in blocking[:SHOWN_BLOCKING])
+    more = len(blocking) - SHOWN_BLOCKING
+    lines = [f"  GBs: {gbs['n_gbs']} between grains, {len(blocking)} blocking"
              + (f": {shown}" if shown else "") + (f" and {more} more" if more > 0 else "")]
-    if gbs.top_risk:
+    idle = gbs["negligible_current_blocking"]
+    if idle:
+        lines.append(f"  not counted: {len(idle)} GB{'s' if len(idle) > 1 else ''} of a blocking "
+                     f"subtype with negligible current: "
+                     + ", ".join(f"{b['gb']} {b['subtype']}" for b in idle[:SHOWN_BLOCKING])
+                     + (" ..." if len(idle) > SHOWN_BLOCKING else ""))
+    if gbs["top_risk"]:
         lines.append("  highest Na+ accumulation risk: "
-                     + ", ".join(f"{name} ({score:.2f})" for name, score in gbs.top_risk))
+                     + ", ".join(f"{r['gb']} ({r['risk_score']:.2f})" for r in gbs["top_risk"]))
+    changes = gbs["applied_field_changes"]
+    if changes is not None:
+        named = ", ".join(f"{c['gb']} {c['applied']} -> {c['solved']}"
+                          for c in changes[:SHOWN_CHANGES])
+        lines.append(f"  applied field (netsolve classify) -> solved field: {len(changes)} of "
+                     f"{gbs['n_gbs']} GBs change subtype"
+                     + (f": {named}{', ...' if len(changes) > SHOWN_CHANGES else ''}"
+                        if changes else "") + " (gb_table.csv: applied_subtype)")
     return lines
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .analysis import explain, read_gb_table
+
+    print(explain(read_gb_table(args.result), args.gb))
+    return 0
 
 
 def _output_options(command: argparse.ArgumentParser, overwrite_help: str) -> None:
@@ -430,6 +453,11 @@ def build_parser() -> argparse.ArgumentParser:
                                              "directory)")
     _output_options(plot, "replace files of the same name that netsolve did not write")
     plot.set_defaults(func=cmd_plot)
+    why = sub.add_parser("explain", help="why a grain boundary of a result got its "
+                                         "classification (rules, angles, thresholds)")
+    why.add_argument("result", help="result directory written by 'netsolve run'")
+    why.add_argument("gb", help="the grain boundary, e.g. G11/G16")
+    why.set_defaults(func=cmd_explain)
     comp = sub.add_parser("compare", help="solve a case with the two-point and the finite-"
                                           "element discretization and compare grains and GBs")
     comp.add_argument("case", help="case file (TOML)")

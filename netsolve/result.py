@@ -32,6 +32,9 @@ class Result:
     solution: NetworkSolution
     fields: Fields
     certificate: object = None  # netsolve.certify.Certificate with [solver] bounds
+    # The applied field (netsolve.analysis.applied), for the GB table's applied_subtype column:
+    # netsolve.solve(..., compare_applied=True), as netsolve run does; else None.
+    applied_fields: Fields | None = None
 
     def __post_init__(self):
         check_power_balance(self)
@@ -57,7 +60,14 @@ class Result:
         from .analysis import gb_table
 
         return gb_table(self.case, self.microstructure, self.graph, self.fields,
-                        self.solution.electrode_potential, geometry=self.gb_geometry)
+                        self.solution.electrode_potential, geometry=self.gb_geometry,
+                        applied_fields=self.applied_fields)
+
+    @property
+    def classifiable(self) -> bool:
+        """Whether the GBs can be classified: every grain has an orientation and there is a
+        GB (a uniform isotropic case may have neither)."""
+        return not len(self.microstructure.unoriented_grain_ids) and bool(len(self.graph.edges))
 
     @cached_property
     def grain_table(self):
@@ -170,7 +180,18 @@ class Result:
             "microstructure_source": micro.source_report,
             "solver": self.solution.stats.as_dict(),
             "bounds": self.bounds_summary(),
+            "grain_boundaries": self.gb_summary(),
         })
+
+    def gb_summary(self) -> dict | None:
+        """The blocking GBs, the GBs most at risk and the applied-field changes
+        (:func:`netsolve.analysis.headline_summary`, what ``netsolve run`` prints); None when
+        the GBs cannot be classified."""
+        if not self.classifiable:
+            return None
+        from .analysis import headline_summary
+
+        return headline_summary(self.gb_table)
 
     def bounds_summary(self) -> dict | None:
         """The brackets of a certified solve (``[solver] bounds``), None otherwise: lower and

@@ -152,3 +152,19 @@ def test_g10_reaches_the_source_only_through_g5():
                                                          ML.HEIGHT_NM))
     for g in (5, 9, 11, 15):
         assert shape[10].intersection(shape[g]).length > 0, g
+
+
+@pytest.mark.parametrize("pair", [(6, 10), (18, 21), (4, 5), (2, 4)],
+                         ids=lambda p: f"G{p[0]}/G{p[1]}")
+def test_straight_gbs_are_one_segment(graphs, pair):
+    """G6/G10 (a 20 degree bend and a 3-voxel jog) and G18/G21 (pinched by one voxel of G8)
+    trace as one straight segment (issue 16: G6/G10 was 76 segments)."""
+    from netsolve.analysis import gb_geometry
+
+    for kind in KINDS:
+        case, micro, graph = graphs[kind]
+        geometry = gb_geometry(case, micro, graph)
+        ids = micro.orientations.grain_ids
+        rows = ((ids[geometry.row_grain_a] == pair[0]) & (ids[geometry.row_grain_b] == pair[1])
+                & (geometry.row_segment >= 0))
+        assert rows.sum() == 1, kind

@@ -101,9 +101,11 @@ def test_vti_reads_back_with_the_result_values(solved, tmp_path, compress):
     assert (root.get("compressor") == "vtkZLibDataCompressor") == compress
     image, arrays = read_vti(path)
     nx_, ny = data.grid.shape
-    assert image["WholeExtent"] == f"0 {nx_} 0 {ny} 0 0"
+    # One cell thick (point extent 0..1 in z: VTK reads nx x ny voxels of the lamella's
+    # thickness, a slab ParaView draws; 0..0 was a flat sheet).
+    assert image["WholeExtent"] == f"0 {nx_} 0 {ny} 0 1"
     spacing = [float(s) for s in image["Spacing"].split()]
-    assert spacing == pytest.approx([H, H, H])
+    assert spacing == pytest.approx([H, H, data.grid.thickness_m])
     n = data.labels.size
     assert all(a.shape[0] == n for a in arrays.values())
     np.testing.assert_array_equal(arrays["potential_V"], _flat_vtk(data.potential, 2))

@@ -338,6 +338,8 @@ def test_cli_classify_refuses_unoriented_grains(tmp_path, capsys):
         row = next(r for r in csv.DictReader(f) if r["grain_b"] == "2" and r["segment"] == "-1")
     # The result keeps the geometry and metrics of a GB it cannot classify.
     assert row["behaviour"] == "undetermined" and row["gb_type"] == "" and row["blocking"] == "false"
+    assert row["reason"] == "undetermined: a grain of this GB has no orientation"
+    assert row["c_normal_angle_a_deg"] == row["c_normal_angle_b_deg"] == "nan"  # no c-axis
     assert int(row["n_faces"]) == 8 and int(row["n_solved_faces"]) == 8
 
 

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from matplotlib.colors import to_rgb
 from PIL import Image
 
 from conftest import base_case, solve_dict, with_labels
@@ -56,10 +57,13 @@ def test_figures_have_the_requested_size_and_content(result2d, tmp_path, plot):
 
 
 def test_grain_map_uses_the_documented_colour_key(result2d, tmp_path):
+    from netsolve.plot_grains import KEY_SATURATION
+
     pixels = _pixels(plot_grain_map(result2d, tmp_path / "g.png", size_px=(900, 700), dpi=100))
-    np.testing.assert_allclose(orientation_rgb(0.0, np.pi / 2), [1, 0, 0])
+    pastel = [1, 1 - KEY_SATURATION, 1 - KEY_SATURATION]  # hue 0 at the key's saturation
+    np.testing.assert_allclose(orientation_rgb(0.0, np.pi / 2), pastel)
     np.testing.assert_allclose(orientation_rgb(0.0, 0.0), [1, 1, 1])  # planes in the surface
-    np.testing.assert_allclose(orientation_rgb(np.pi, np.pi / 2), [1, 0, 0])  # 180-periodic
+    np.testing.assert_allclose(orientation_rgb(np.pi, np.pi / 2), pastel)  # 180-periodic
     assert _has_colour(pixels, orientation_rgb(0.0, np.pi / 2))
     assert _has_colour(pixels, orientation_rgb(np.radians(60.0), np.pi / 2))
     assert _has_colour(pixels, (0x3a / 255,) * 3)  # the ZrO2 particle
@@ -71,7 +75,9 @@ def test_current_density_map_has_contours_and_streamlines(result2d, tmp_path):
     rich = _pixels(plot_current_density(result2d, tmp_path / "b.png", size_px=(600, 500),
                                         dpi=100, contours="potential", streamlines=True))
     assert (np.abs(plain - rich).max(axis=-1) > 40).sum() > 500
-    assert _has_colour(rich, (0x66 / 255, 1.0, 1.0), tol=20)  # equipotential colour
+    # Equipotentials are black dashes on a white halo, never cyan (a GB behaviour colour).
+    assert not _has_colour(rich, to_rgb(BEHAVIOUR_COLOURS["none"]), tol=40)
+    assert not _has_colour(rich, (0x66 / 255, 1.0, 1.0), tol=40)
 
 
 def test_3d_figures_show_three_mid_slices(tmp_path):
@@ -95,7 +101,9 @@ def test_3d_figures_show_three_mid_slices(tmp_path):
             path = plot(res, tmp_path / "e.svg")
             assert path.read_text().lstrip().startswith("<?xml")
             slices = [t for t in titles if "plane" in t]
-            assert slices == ["xy plane, z = 2", "xz plane, y = 3", "yz plane, x = 4"], plot
+            # In µm like the axes: the centre of the cut voxel layer (10 nm voxels).
+            assert slices == ["xy plane at z = 0.025 µm", "xz plane at y = 0.035 µm",
+                              "yz plane at x = 0.045 µm"], plot
             titles.clear()
     finally:
         plt.Figure.savefig = original
@@ -188,12 +196,12 @@ def test_gb_field_is_painted_on_maps_with_more_voxels_than_pixels(result2d):
     """Small figure, 40 x 30 map: the GB faces (x = 19 | 20, except at ZrO2) become voxels."""
     import matplotlib.pyplot as plt
 
-    from netsolve.plot import Plane, _draw_gb_field, _gb_field_norm
+    from netsolve.plot import Plane, draw_gb_field, gb_field_norm
 
     data = result_data(result2d)
     fig, ax = plt.subplots(figsize=(1, 1), dpi=40)
     try:
-        image = _draw_gb_field(ax, data, Plane(0, 1), _gb_field_norm(data))
+        image = draw_gb_field(ax, data, Plane(0, 1), gb_field_norm(data))
         painted = np.isfinite(np.asarray(image.get_array(), dtype=float).T)
     finally:
         plt.close(fig)

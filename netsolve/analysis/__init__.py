@@ -6,10 +6,11 @@ Reads the microstructure, the grain graph and only the discretization-neutral fi
 """
 
 from .classify import Classification, classify, drift_tensors
+from .explain import explain, read_gb_table
 from .geometry import GBGeometry, gb_geometry
-from .report import (GBTable, GrainTable, Headline, gb_table, grain_table, headline,
-                     require_orientations)
+from .headline import Headline, headline, headline_summary
+from .report import GBTable, GrainTable, gb_table, grain_table, require_orientations
 
 __all__ = ["Classification", "GBGeometry", "GBTable", "GrainTable", "classify", "drift_tensors",
-           "gb_geometry", "gb_table", "grain_table", "Headline", "headline",
-           "require_orientations"]
+           "gb_geometry", "gb_table", "grain_table", "Headline", "headline", "headline_summary",
+           "explain", "read_gb_table", "require_orientations"]

@@ -42,6 +42,13 @@ class Classification:
     ``suffix``: 1/2 ("" and 0 when the normal or the field is undefined); ``behaviour``: none,
     across, blocking, blocking_along or undetermined; ``blocking``: II b1 or III a2.
     ``field_normal_cos``: e . n (n from grain a to grain b).
+
+    Why (:mod:`.explain` words it): ``c_normal_deg_a`` / ``_b``, the angle between each
+    grain's c-axis and the GB normal folded into [0, 90] (<= tau: its planes are parallel to
+    the GB); ``downstream``: the grain the field's normal part enters ("a", "b", "" when it has
+    no normal part); ``drift_a`` / ``drift_b``: w_K . n of the type III rule (units of
+    sigma_ip; NaN without a tangential field), ``chevron``: the type III rule without a
+    tangential field.
     """
 
     psi_deg: np.ndarray
@@ -51,6 +58,12 @@ class Classification:
     behaviour: np.ndarray
     blocking: np.ndarray
     field_normal_cos: np.ndarray
+    c_normal_deg_a: np.ndarray
+    c_normal_deg_b: np.ndarray
+    downstream: np.ndarray
+    drift_a: np.ndarray
+    drift_b: np.ndarray
+    chevron: np.ndarray
 
 
 def drift_tensors(c_axis: np.ndarray, ratio_ip_op: float, ndim: int) -> np.ndarray:
@@ -102,8 +115,8 @@ def classify(c_a: np.ndarray, c_b: np.ndarray, normal: np.ndarray, field: np.nda
     e_n = np.einsum("ij,ij->i", e, n)
     crosses = np.abs(e_n) >= np.cos(np.radians(across_angle_deg))
     # "Planes parallel to the GB": the c-axis within tau of the normal.
-    parallel_a = np.abs(np.einsum("ij,ij->i", c_a, n)) >= np.cos(tau)
-    parallel_b = np.abs(np.einsum("ij,ij->i", c_b, n)) >= np.cos(tau)
+    cos_a, cos_b = (np.abs(np.einsum("ij,ij->i", c, n)) for c in (c_a, c_b))
+    parallel_a, parallel_b = cos_a >= np.cos(tau), cos_b >= np.cos(tau)
 
     letter_i = np.where(parallel_a | parallel_b, "a", "b")
     # Type II: the downstream grain (the one the normal component of the field enters) stops
@@ -138,9 +151,45 @@ def classify(c_a: np.ndarray, c_b: np.ndarray, normal: np.ndarray, field: np.nda
     behaviour = np.array([BEHAVIOUR.get((t, lt, int(s)), UNDETERMINED)
                           for t, lt, s in zip(gb_type, letter, suffix)], dtype=object)
     blocking = (behaviour == BLOCKING) | (behaviour == BLOCKING_ALONG)
+    with np.errstate(invalid="ignore"):
+        c_normal_a, c_normal_b = (np.degrees(np.arccos(np.clip(c, 0.0, 1.0)))
+                                  for c in (cos_a, cos_b))
+    downstream = np.where(e_n >= _NEGLIGIBLE, "b", np.where(e_n <= -_NEGLIGIBLE, "a", ""))
     return Classification(psi, gb_type.astype(object), letter.astype(object),
-                          suffix.astype(np.int8), behaviour, blocking, e_n)
+                          suffix.astype(np.int8), behaviour, blocking, e_n,
+                          c_normal_a, c_normal_b, downstream.astype(object),
+                          np.where(has_tangent, w_a, np.nan), np.where(has_tangent, w_b, np.nan),
+                          ~has_tangent & chevron)
 
 
 def _tangential(vectors: np.ndarray, n: np.ndarray) -> np.ndarray:
     return vectors - np.einsum("ij,ij->i", vectors, n)[:, None] * n
+
+
+# The crystal counts as isotropic when sigma_ip / sigma_op is within this of 1: the rules
+# above rest on conduction planes, which then do not exist.
+ISOTROPY_TOL = 1e-6
+
+
+def isotropic_conduction(materials) -> str | None:
+    """Why the plane-based rules do not apply to a case's materials (``[materials]``), or
+    None when they do: the conductivity model ignores the orientations, or the crystal
+    conducts isotropically (``ratio_ip_op`` within :data:`ISOTROPY_TOL` of 1)."""
+    if materials.conductivity_model == "isotropic":
+        return "conductivity_model = \"isotropic\" (grains conduct isotropically)"
+    if abs(materials.ratio_ip_op - 1.0) <= ISOTROPY_TOL:
+        return f"sigma_ip / sigma_op = {materials.ratio_ip_op:g} (an isotropic crystal)"
+    return None
+
+
+def without_plane_rules(cls: Classification) -> Classification:
+    """The classification of an isotropic conductor: type, letter and suffix stay (the
+    geometry), but without conduction planes nothing stops or channels the ions: every GB
+    behaves like a type I b GB, across when the field crosses it, none when it runs along it,
+    and none blocks."""
+    from dataclasses import replace
+
+    behaviour = np.array([BEHAVIOUR.get(("I", "b", int(s)), UNDETERMINED) if lt else b
+                          for lt, s, b in zip(cls.letter, cls.suffix, cls.behaviour)],
+                         dtype=object)
+    return replace(cls, behaviour=behaviour, blocking=np.zeros(len(behaviour), bool))

@@ -28,6 +28,9 @@ WHOLE_GB = -1  # the ``segment`` value of a row describing a whole boundary
 # The analysis options (keys of [analysis]) the geometry depends on; the others only change
 # the field step.
 GEOMETRY_OPTIONS = ("segment_angle_deg", "segment_smoothing_nm", "band_width_nm")
+# Default simplification tolerance of the traced GBs (voxels): above the sqrt(2) voxels a
+# digital straight line deviates from its chord, below a real corner's few voxels.
+SEGMENT_TOLERANCE_VOX = 1.5
 
 
 @dataclass(frozen=True)
@@ -86,11 +89,11 @@ def gb_geometry(case: Case, micro: Microstructure, graph) -> GBGeometry:
     faces = boundary_faces(micro)
     n_edges, n_gb_faces = len(faces.edge_rows), len(faces.gb_edge)
     centre, normal = face_geometry(faces.gb_lower_voxel, faces.gb_axis, faces.gb_sign, shape, h)
-    smoothing = options.segment_smoothing_m or 3 * h
     if ndim == 2:
-        edge_normal = unit(mean_vector(normal, faces.gb_edge, n_edges))
+        tolerance = (options.segment_smoothing_m or SEGMENT_TOLERANCE_VOX * h) / h
         segment, segment_edge, segment_index = split_segments(
-            centre, normal, faces.gb_edge, edge_normal, h, options.segment_angle_deg, smoothing)
+            faces.gb_lower_voxel, faces.gb_axis, faces.gb_edge, shape, tolerance,
+            options.segment_angle_deg)
     else:  # 3D boundaries are surfaces: one segment per GB (not split)
         segment, segment_edge = faces.gb_edge, np.arange(n_edges)
         segment_index = np.zeros(n_edges, np.int64)

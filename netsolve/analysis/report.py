@@ -1,28 +1,27 @@
-"""Per-GB (and per-segment) and per-grain tables: classification + metrics, CSV output.
+"""Per-GB (and per-segment) and per-grain tables: classification + metrics (CSV output:
+:mod:`.table_csv`).
 
 See ``docs/gb-classification.md`` for every column, sign convention and formula.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import os
-import secrets
-from dataclasses import dataclass, field, fields as dataclass_fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..case import Case
 from ..errors import CaseError
-from ..microstructure import Microstructure
-from .classify import ISOTROPIC, NOT_CLASSIFIED, classify, drift_tensors, unit
+from ..microstructure import Microstructure, Phase
+from .classify import (ISOTROPIC, NOT_CLASSIFIED, classify, drift_tensors, isotropic_conduction,
+                       unit, without_plane_rules)
+from .explain import reasons
 from .geometry import WHOLE_GB, GBGeometry, gb_geometry
 from .metrics import (band_mean, electrode_distance, group_mean, group_sum, local_field,
                       risk_score)
+from .table_csv import read_csv_table, table_columns, write_csv  # noqa: F401 (re-exported)
 
-AXES = "xyz"
 _HIDDEN = {"csv": False}  # dataclass fields that are not CSV columns
 
 
@@ -31,6 +30,12 @@ class GBTable:
     """One row per grain boundary (``segment`` = -1), per straight segment of it (``segment``
     = 0, 1, ...) and per grain|phase interface (``grain_b`` = -1, ``other_phase`` the phase,
     not classified). Vector columns are (n, ndim). SI units, angles in degrees.
+
+    ``blocking``: a blocking subtype (II b1, III a2) that carries more than negligible current
+    (``negligible_current``: band |J| below ``[analysis] negligible_current_rel`` of the
+    grains' median |J|; such rows are not ranked, ``risk_score`` NaN); never at isotropic
+    conduction. ``applied_subtype``: the subtype under the applied field ("" when not
+    computed); ``reason``: why, in words and numbers (:mod:`.explain`).
 
     ``face_*``: the GB voxel faces (sorted like ``Fields.gb_face_*``) and the segment row each
     belongs to (for maps; not CSV columns).
@@ -48,11 +53,14 @@ class GBTable:
     misorientation_deg: np.ndarray
     path_misorientation_deg: np.ndarray
     psi_deg: np.ndarray
+    c_normal_angle_a_deg: np.ndarray
+    c_normal_angle_b_deg: np.ndarray
     gb_type: np.ndarray
     letter: np.ndarray
     suffix: np.ndarray
     behaviour: np.ndarray
     blocking: np.ndarray
+    negligible_current: np.ndarray
     field_source: np.ndarray
     field_direction: np.ndarray
     field_normal_cos: np.ndarray
@@ -69,6 +77,8 @@ class GBTable:
     drop_share: np.ndarray
     distance_negative_m: np.ndarray
     risk_score: np.ndarray
+    applied_subtype: np.ndarray
+    reason: np.ndarray
     face_lower_voxel: np.ndarray = field(metadata=_HIDDEN)
     face_axis: np.ndarray = field(metadata=_HIDDEN)
     face_segment_row: np.ndarray = field(metadata=_HIDDEN)
@@ -80,9 +90,13 @@ class GBTable:
     def subtype(self) -> np.ndarray:
         """"II b1" etc. ("not_classified" for grain|phase rows, "isotropic" between isotropic
         crystals, "" when undetermined)."""
-        return np.array([t if t in (NOT_CLASSIFIED, ISOTROPIC) else (f"{t} {lt}{s}" if lt else "")
-                         for t, lt, s in zip(self.gb_type, self.letter, self.suffix)],
-                        dtype=object)
+        return subtypes(self.gb_type, self.letter, self.suffix)
+
+    @property
+    def whole_gbs(self) -> np.ndarray:
+        """Mask of the rows of whole GBs between two grains (not segments, not grain|phase
+        interfaces): what ``netsolve run`` counts and lists."""
+        return (self.segment == WHOLE_GB) & (self.grain_b > 0)
 
     def row(self, grain_a: int, grain_b: int, segment: int = WHOLE_GB) -> int:
         """Index of the row of the GB between two grains (either order)."""
@@ -128,124 +142,6 @@ class GrainTable:
         return write_csv(self, path)
 
 
-@dataclass(frozen=True)
-class Headline:
-    """The answers of a GB table in a few names (whole GBs between two grains, e.g.
-    ``"G11/G16"``): the blocking ones with their subtypes, most at risk first; the GB with the
-    largest |GB field|; the ``top_k`` GBs by risk score (``docs/gb-classification.md``)."""
-
-    n_gbs: int
-    blocking: list[tuple[str, str]]
-    max_field: tuple[str, float] | None  # (GB, |gb_field_V_m| in V/m); None without a solve
-    top_risk: list[tuple[str, float]]
-
-
-def headline(table: GBTable, top_k: int = 5) -> Headline:
-    """:class:`Headline` of ``table``; risk ties keep the table order."""
-    whole = np.flatnonzero((table.segment == WHOLE_GB) & (table.grain_b > 0))
-    names = [f"G{a}/G{b}" for a, b in zip(table.grain_a[whole].tolist(),
-                                          table.grain_b[whole].tolist())]
-    score = table.risk_score[whole]
-    order = np.argsort(-np.nan_to_num(score, nan=-np.inf), kind="stable")
-    subtype, is_blocking = table.subtype[whole], table.blocking[whole]
-    blocking = [(names[k], str(subtype[k])) for k in order if is_blocking[k]]
-    field = np.abs(table.gb_field_V_m[whole])
-    max_field = None
-    if np.isfinite(field).any():
-        k = int(np.nanargmax(field))
-        max_field = (names[k], float(field[k]))
-    top = [(names[k], float(score[k])) for k in order if np.isfinite(score[k])][:top_k]
-    return Headline(len(whole), blocking, max_field, top)
-
-
-def table_columns(table) -> dict[str, np.ndarray]:
-    """The CSV columns of a table dataclass: vector columns split into ``name_x``, ``name_y``,
-    ...; hidden fields left out (``GBTable`` adds ``subtype``)."""
-    columns: dict[str, np.ndarray] = {}
-    for f in dataclass_fields(table):
-        if f.metadata.get("csv", True):
-            value = np.asarray(getattr(table, f.name))
-            if value.ndim == 2:
-                columns.update({f"{f.name}_{AXES[d]}": value[:, d] for d in range(value.shape[1])})
-            else:
-                columns[f.name] = value
-    if isinstance(table, GBTable):
-        columns["subtype"] = table.subtype
-    return columns
-
-
-def read_csv_table(cls, path: str | Path, **hidden: np.ndarray):
-    """Read a table written by :func:`write_csv` back into ``cls`` (GBTable, GrainTable);
-    ``hidden``: the fields that are not CSV columns. Columns are typed by content: true/false
-    -> bool, integers -> int64, numbers (and ``nan``) -> float, anything else text. A
-    CaseError names the file and a missing column."""
-    path = Path(path)
-    try:
-        with open(path, newline="") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CaseError(f"{path}: cannot read the table ({exc})") from None
-    header, body = (rows[0], rows[1:]) if rows else ([], [])
-    if any(len(row) != len(header) for row in body):
-        raise CaseError(f"{path}: rows of different lengths (a damaged table? run the case "
-                        f"again)")
-    columns = list(zip(*body)) if body else [()] * len(header)
-    text = {name: np.array(column, dtype=str) for name, column in zip(header, columns)}
-    values = {}
-    for f in dataclass_fields(cls):
-        if not f.metadata.get("csv", True):
-            values[f.name] = hidden[f.name]
-        elif f.name in text:
-            values[f.name] = _typed(text[f.name])
-        elif f"{f.name}_x" in text:
-            parts = [text[f"{f.name}_{a}"] for a in AXES if f"{f.name}_{a}" in text]
-            values[f.name] = np.stack([_typed(p) for p in parts], axis=1).astype(float)
-        else:
-            raise CaseError(f"{path}: missing column '{f.name}' (written by an older netsolve? "
-                            f"run the case again)")
-    return cls(**values)
-
-
-def _typed(cells: np.ndarray) -> np.ndarray:
-    """A text column as bool, int64, float or (anything else) object array."""
-    if cells.size and np.isin(cells, ("true", "false")).all():
-        return cells == "true"
-    for dtype in (np.int64, float):
-        try:
-            return cells.astype(dtype)
-        except ValueError:
-            continue
-    return cells.astype(object)
-
-
-def write_csv(table, path: str | Path, extra: dict[str, np.ndarray] | None = None) -> Path:
-    """Write a table dataclass as CSV (:func:`table_columns`, plus ``extra``), atomically;
-    floats with 10 significant digits, NaN as ``nan``."""
-    columns = {**table_columns(table), **(extra or {})}
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    cells = [[_cell(v) for v in col.tolist()] for col in columns.values()]
-    writer.writerows(zip(*cells))
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")  # same folder: atomic
-    try:
-        tmp.write_text(buffer.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _cell(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:.10g}"
-    return str(value)
-
-
 def require_orientations(case: Case, micro: Microstructure) -> None:
     """The classification needs every grain's c-axis: refuse grains without one."""
     missing = micro.unoriented_grain_ids
@@ -258,7 +154,8 @@ def require_orientations(case: Case, micro: Microstructure) -> None:
 
 def gb_table(case: Case, micro: Microstructure, graph, fields=None,
              electrode_potentials: np.ndarray | None = None, direction_fields=None,
-             unoriented: str = "refuse", geometry: GBGeometry | None = None) -> GBTable:
+             unoriented: str = "refuse", geometry: GBGeometry | None = None,
+             applied_fields=None) -> GBTable:
     """Classify every GB (and segment) and, given solved ``fields``, compute its metrics.
 
     graph: the grain graph (:func:`netsolve.graph.build_grain_graph`); fields: solved voxel
@@ -269,7 +166,10 @@ def gb_table(case: Case, micro: Microstructure, graph, fields=None,
     unoriented: "refuse" grains without an orientation (CaseError), or report the GBs of such
     grains as "undetermined" (no type, not blocking; geometry and metrics kept), as the result
     directory does; geometry: :func:`.geometry.gb_geometry` of the same microstructure, graph
-    and geometry options (built here when None).
+    and geometry options (built here when None); applied_fields: the applied field
+    (:func:`.applied.applied_fields`) for the ``applied_subtype`` column of a table classified
+    under the solved field (None: that column is "", unless the table itself uses the applied
+    field).
     """
     if unoriented == "refuse":
         require_orientations(case, micro)
@@ -292,20 +192,24 @@ def gb_table(case: Case, micro: Microstructure, graph, fields=None,
         source = "applied" if direction_fields is not fields else "solved"
     e_row = local_field(direction_fields.electric_field, g.faces.gb_lower_voxel[face],
                         g.face_upper_voxel[face], group, n_rows)
+    cls = _classification(case, micro, g, e_row)
+    if source == "applied":
+        applied_subtype = subtypes(cls.gb_type, cls.letter, cls.suffix)
+    elif applied_fields is not None:
+        e_applied = local_field(applied_fields.electric_field, g.faces.gb_lower_voxel[face],
+                                g.face_upper_voxel[face], group, n_rows)
+        applied = _classification(case, micro, g, e_applied)
+        applied_subtype = subtypes(applied.gb_type, applied.letter, applied.suffix)
+    else:
+        applied_subtype = np.full(n_rows, "", object)
 
+    metrics, idle, median_j = _metrics(case, micro, fields, electrode_potentials, g,
+                                       cls.blocking)
     rows_a, rows_b = g.row_grain_a, g.row_grain_b
-    orient = micro.orientations
-    drift = drift_tensors(orient.c_axis, case.materials.ratio_ip_op, ndim)
-    cls = classify(orient.c_axis[rows_a], orient.c_axis[rows_b], g.row_normal, e_row,
-                   drift[rows_a], drift[rows_b], options.type_tolerance_deg,
-                   options.across_angle_deg)
-    if len(micro.unoriented_grain_ids):
-        cls = _without_unoriented(cls, micro, rows_a, rows_b)
-    if not micro.uniaxial:
-        cls = _isotropic(cls)
-
-    metrics = _metrics(case, micro, fields, electrode_potentials, g, cls.blocking)
-    ids = orient.grain_ids
+    ids = micro.orientations.grain_ids
+    reason = reasons(cls, ids[rows_a], ids[rows_b], options, source,
+                     isotropic_conduction(case.materials), idle,
+                     np.fmax(metrics["j_band_a_A_m2"], metrics["j_band_b_A_m2"]), median_j)
     counts = g.row_n_faces
     columns = dict(
         grain_a=ids[rows_a], grain_b=ids[rows_b], other_phase=np.full(n_rows, "grain", object),
@@ -314,9 +218,12 @@ def gb_table(case: Case, micro: Microstructure, graph, fields=None,
         area_m2=counts * grid.face_area_m2, centroid_m=g.row_centroid_m, normal=g.row_normal,
         misorientation_deg=g.row_misorientation_deg,
         path_misorientation_deg=g.row_path_misorientation_deg, psi_deg=cls.psi_deg,
+        c_normal_angle_a_deg=cls.c_normal_deg_a, c_normal_angle_b_deg=cls.c_normal_deg_b,
         gb_type=cls.gb_type, letter=cls.letter, suffix=cls.suffix, behaviour=cls.behaviour,
-        blocking=cls.blocking, field_source=np.full(n_rows, source, object),
-        field_direction=unit(e_row), field_normal_cos=cls.field_normal_cos, **metrics)
+        blocking=cls.blocking & ~idle, negligible_current=idle,
+        field_source=np.full(n_rows, source, object),
+        field_direction=unit(e_row), field_normal_cos=cls.field_normal_cos, **metrics,
+        applied_subtype=applied_subtype, reason=reason)
     columns = _append(columns, _interface_rows(g.interface, ndim))
     return GBTable(**columns, face_lower_voxel=g.faces.gb_lower_voxel,
                    face_axis=g.faces.gb_axis, face_segment_row=g.face_segment_row)
@@ -335,6 +242,33 @@ def _isotropic(cls):
                    behaviour=np.full(n, NONE, object), blocking=np.zeros(n, bool))
 
 
+def _classification(case: Case, micro: Microstructure, g: GBGeometry, field: np.ndarray):
+    """The classification of every GB and segment row of ``g`` under the field direction
+    ``field`` (n_rows, ndim): the rules, then grains without orientation (undetermined) and
+    isotropic conduction (no plane rules)."""
+    rows_a, rows_b = g.row_grain_a, g.row_grain_b
+    orient = micro.orientations
+    drift = drift_tensors(orient.c_axis, case.materials.ratio_ip_op, case.grid.ndim)
+    options = case.analysis
+    cls = classify(orient.c_axis[rows_a], orient.c_axis[rows_b], g.row_normal, field,
+                   drift[rows_a], drift[rows_b], options.type_tolerance_deg,
+                   options.across_angle_deg)
+    if len(micro.unoriented_grain_ids):
+        cls = _without_unoriented(cls, micro, rows_a, rows_b)
+    if not micro.uniaxial:
+        cls = _isotropic(cls)
+    elif isotropic_conduction(case.materials) is not None:
+        cls = without_plane_rules(cls)
+    return cls
+
+
+def subtypes(gb_type, letter, suffix) -> np.ndarray:
+    """"II b1" etc. per row ("not_classified" for grain|phase rows, "isotropic" between
+    isotropic crystals, "" when undetermined)."""
+    return np.array([t if t in (NOT_CLASSIFIED, ISOTROPIC) else (f"{t} {lt}{s}" if lt else "")
+                     for t, lt, s in zip(gb_type, letter, suffix)], dtype=object)
+
+
 def _without_unoriented(cls, micro: Microstructure, rows_a, rows_b):
     """The classification with every row touching a grain without orientation undetermined."""
     from dataclasses import replace
@@ -348,7 +282,9 @@ def _without_unoriented(cls, micro: Microstructure, rows_a, rows_b):
                    letter=np.where(bad, "", cls.letter).astype(object),
                    suffix=np.where(bad, 0, cls.suffix).astype(np.int8),
                    behaviour=np.where(bad, UNDETERMINED, cls.behaviour).astype(object),
-                   blocking=cls.blocking & ~bad)
+                   blocking=cls.blocking & ~bad,
+                   c_normal_deg_a=np.where(placeholder[rows_a], np.nan, cls.c_normal_deg_a),
+                   c_normal_deg_b=np.where(placeholder[rows_b], np.nan, cls.c_normal_deg_b))
 
 
 METRIC_COLUMNS = ("current_A", "abs_current_A", "n_solved_faces", "current_density_A_m2",
@@ -358,12 +294,14 @@ METRIC_COLUMNS = ("current_A", "abs_current_A", "n_solved_faces", "current_densi
 
 
 def _metrics(case, micro, fields, electrode_potentials, geometry: GBGeometry,
-             blocking) -> dict[str, np.ndarray]:
-    """The metric columns (all NaN without solved fields)."""
+             blocking) -> tuple[dict[str, np.ndarray], np.ndarray, float]:
+    """The metric columns (all NaN without solved fields), the negligible-current flag per row
+    (False without solved fields) and the median |J| of the grain voxels (A/m^2)."""
     g = geometry
     faces, face, group, n_rows = g.faces, g.member_face, g.member_row, g.n_rows
     if fields is None:
-        return {name: np.full(n_rows, np.nan) for name in METRIC_COLUMNS}
+        return ({name: np.full(n_rows, np.nan) for name in METRIC_COLUMNS},
+                np.zeros(n_rows, bool), float("nan"))
     grid = case.grid
     n_vox = int(np.prod(grid.shape))
     sign = faces.gb_sign.astype(float)
@@ -392,6 +330,12 @@ def _metrics(case, micro, fields, electrode_potentials, geometry: GBGeometry,
     j_b = band_mean(j_mag, g.band_b, face, group, n_rows)
     with np.errstate(invalid="ignore", divide="ignore"):
         contrast = np.maximum(j_a, j_b) / np.minimum(j_a, j_b)
+    # Idle GBs (no solved face, or both bands far below the grains' typical |J|) are still
+    # classified, but neither blocking nor ranked: their contrast is a ratio of tiny numbers.
+    grain_j = j_mag[(micro.phase == Phase.GRAIN) & np.isfinite(j_mag)]
+    median_j = float(np.median(grain_j)) if grain_j.size else float("nan")
+    idle = (n_solved == 0) | (np.fmax(j_a, j_b)
+                              < case.analysis.negligible_current_rel * median_j)
 
     potentials = np.asarray(electrode_potentials, float)
     spread = float(potentials.max() - potentials.min())
@@ -405,16 +349,18 @@ def _metrics(case, micro, fields, electrode_potentials, geometry: GBGeometry,
     distance = np.full(n_rows, np.inf)
     np.minimum.at(distance, group, face_distance[face])
     diagonal = float(np.linalg.norm(grid.extent_m))
-    risk = np.empty(n_rows)
+    risk = np.full(n_rows, np.nan)
     for whole in (True, False):  # ranks among whole GBs, and among segments
-        rows = (g.row_segment == WHOLE_GB) == whole
+        rows = ((g.row_segment == WHOLE_GB) == whole) & ~idle
         risk[rows] = risk_score(blocking[rows], gb_field[rows], contrast[rows], distance[rows],
                                 diagonal)
-    return dict(current_A=current_A, abs_current_A=np.where(n_solved > 0, abs_current, np.nan),
-                n_solved_faces=n_solved, current_density_A_m2=density, jump_V=jump_V,
-                drop_V=drop_V,
-                gb_field_V_m=gb_field, j_band_a_A_m2=j_a, j_band_b_A_m2=j_b, j_contrast=contrast,
-                drop_share=drop_share, distance_negative_m=distance, risk_score=risk)
+    columns = dict(current_A=current_A,
+                   abs_current_A=np.where(n_solved > 0, abs_current, np.nan),
+                   n_solved_faces=n_solved, current_density_A_m2=density, jump_V=jump_V,
+                   drop_V=drop_V, gb_field_V_m=gb_field, j_band_a_A_m2=j_a, j_band_b_A_m2=j_b,
+                   j_contrast=contrast, drop_share=drop_share, distance_negative_m=distance,
+                   risk_score=risk)
+    return columns, idle, median_j
 
 
 def _interface_rows(interface: dict[str, np.ndarray], ndim: int) -> dict[str, np.ndarray]:
@@ -423,11 +369,17 @@ def _interface_rows(interface: dict[str, np.ndarray], ndim: int) -> dict[str, np
     n = len(interface["grain_a"])
     nan = np.full(n, np.nan)
     out = dict(interface, misorientation_deg=nan, path_misorientation_deg=nan, psi_deg=nan,
+               c_normal_angle_a_deg=nan, c_normal_angle_b_deg=nan,
                gb_type=np.full(n, NOT_CLASSIFIED, object), letter=np.full(n, "", object),
                suffix=np.zeros(n, np.int8), behaviour=np.full(n, NOT_CLASSIFIED, object),
-               blocking=np.zeros(n, bool), field_source=np.full(n, "", object),
+               blocking=np.zeros(n, bool), negligible_current=np.zeros(n, bool),
+               field_source=np.full(n, "", object),
                field_direction=np.full((n, ndim), np.nan), field_normal_cos=nan)
     out.update({name: nan for name in METRIC_COLUMNS})
+    out.update(applied_subtype=np.full(n, NOT_CLASSIFIED, object),
+               reason=np.array([f"grain|{p} interface: reported, not classified (no "
+                                f"orientation on the {p} side)" for p in interface["other_phase"]],
+                               dtype=object))
     return out
 
 

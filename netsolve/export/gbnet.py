@@ -89,7 +89,7 @@ def gb_cell_data(data: ResultData, faces: GBFaces) -> dict[str, np.ndarray]:
                                        faces.grain_a, faces.grain_b)]
     cells["behaviour_code"] = face_behaviour_codes(table)[position]
     for name, column in table_columns(table).items():
-        if name in ("grain_a", "grain_b", "behaviour"):
+        if name in ("grain_a", "grain_b", "behaviour", "reason"):  # reason: free text
             continue
         if column.dtype.kind in "OUS":
             _, codes = np.unique(column.astype(str), return_inverse=True)

@@ -17,9 +17,9 @@ from ..graph import write_graphml
 from .data import GB_TABLE_FILE, GRAIN_TABLE_FILE, ResultData
 
 #: per-GB columns of ``gb_table.csv`` copied onto the GraphML edges
-GRAPHML_GB_COLUMNS = ("gb_type", "subtype", "behaviour", "blocking", "current_A",
-                      "abs_current_A", "n_solved_faces", "jump_V", "gb_field_V_m", "j_contrast",
-                      "risk_score")
+GRAPHML_GB_COLUMNS = ("gb_type", "subtype", "behaviour", "blocking", "negligible_current",
+                      "applied_subtype", "current_A", "abs_current_A", "n_solved_faces", "jump_V",
+                      "gb_field_V_m", "j_contrast", "risk_score", "reason")
 
 
 def write_tables(data: ResultData, folder: str | Path) -> list[Path]:

@@ -7,7 +7,8 @@ Each array is either ``[n_bytes: UInt64][raw bytes]`` or, zlib-compressed
 (``compressor="vtkZLibDataCompressor"``), ``[n_blocks, block_size, last_block_size,
 compressed_size_1 .. compressed_size_n: UInt64][compressed blocks]``. VTK orders cells with x
 fastest, i.e. Fortran order of netsolve's ``[x, y, z]`` arrays. A 2D grid is one cell thick
-(extent 0..0 in z). Coordinates (Origin, Spacing) are in metres.
+(point extent 0..1 in z, z spacing = the lamella thickness), so ParaView shows the lamella as
+the slab it is and integrates over its volume. Coordinates (Origin, Spacing) are in metres.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def write_image_data(path: str | Path, shape: tuple[int, ...], spacing: tuple[fl
     ndim = len(shape)
     n_cells = int(np.prod(shape))
     cells = tuple(shape) + (1,) * (3 - ndim)
-    extent = " ".join(f"0 {n if d < ndim else 0}" for d, n in enumerate(cells))
+    extent = " ".join(f"0 {n}" for n in cells)  # point indices: a 2D grid is one cell thick
     headers, blobs, offset = [], [], 0
     for name, array in cell_arrays.items():
         components = array.shape[ndim:]

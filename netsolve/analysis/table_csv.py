@@ -1,0 +1,106 @@
+"""The analysis tables as CSV (``gb_table.csv``, ``grain_table.csv``) and back: vector columns
+split into ``name_x``, ``name_y``, ...; floats with 10 significant digits, NaN as ``nan``;
+written atomically."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import secrets
+from dataclasses import fields as dataclass_fields
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CaseError
+
+AXES = "xyz"
+
+
+def table_columns(table) -> dict[str, np.ndarray]:
+    """The CSV columns of a table dataclass: vector columns split into ``name_x``, ``name_y``,
+    ...; hidden fields left out (``GBTable`` adds ``subtype``)."""
+    columns: dict[str, np.ndarray] = {}
+    for f in dataclass_fields(table):
+        if f.metadata.get("csv", True):
+            value = np.asarray(getattr(table, f.name))
+            if value.ndim == 2:
+                columns.update({f"{f.name}_{AXES[d]}": value[:, d] for d in range(value.shape[1])})
+            else:
+                columns[f.name] = value
+    if isinstance(getattr(type(table), "subtype", None), property):  # GBTable
+        columns["subtype"] = table.subtype
+    return columns
+
+
+def read_csv_table(cls, path: str | Path, **hidden: np.ndarray):
+    """Read a table written by :func:`write_csv` back into ``cls`` (GBTable, GrainTable);
+    ``hidden``: the fields that are not CSV columns. Columns are typed by content: true/false
+    -> bool, integers -> int64, numbers (and ``nan``) -> float, anything else text. A
+    CaseError names the file and a missing column."""
+    path = Path(path)
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CaseError(f"{path}: cannot read the table ({exc})") from None
+    header, body = (rows[0], rows[1:]) if rows else ([], [])
+    if any(len(row) != len(header) for row in body):
+        raise CaseError(f"{path}: rows of different lengths (a damaged table? run the case "
+                        f"again)")
+    columns = list(zip(*body)) if body else [()] * len(header)
+    text = {name: np.array(column, dtype=str) for name, column in zip(header, columns)}
+    values = {}
+    for f in dataclass_fields(cls):
+        if not f.metadata.get("csv", True):
+            values[f.name] = hidden[f.name]
+        elif f.name in text:
+            values[f.name] = _typed(text[f.name])
+        elif f"{f.name}_x" in text:
+            parts = [text[f"{f.name}_{a}"] for a in AXES if f"{f.name}_{a}" in text]
+            values[f.name] = np.stack([_typed(p) for p in parts], axis=1).astype(float)
+        else:
+            raise CaseError(f"{path}: missing column '{f.name}' (written by an older netsolve? "
+                            f"run the case again)")
+    return cls(**values)
+
+
+def _typed(cells: np.ndarray) -> np.ndarray:
+    """A text column as bool, int64, float or (anything else) object array."""
+    if cells.size and np.isin(cells, ("true", "false")).all():
+        return cells == "true"
+    for dtype in (np.int64, float):
+        try:
+            return cells.astype(dtype)
+        except ValueError:
+            continue
+    return cells.astype(object)
+
+
+def write_csv(table, path: str | Path, extra: dict[str, np.ndarray] | None = None) -> Path:
+    """Write a table dataclass as CSV (:func:`table_columns`, plus ``extra``), atomically;
+    floats with 10 significant digits, NaN as ``nan``."""
+    columns = {**table_columns(table), **(extra or {})}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    cells = [[_cell(v) for v in col.tolist()] for col in columns.values()]
+    writer.writerows(zip(*cells))
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")  # same folder: atomic
+    try:
+        tmp.write_text(buffer.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _cell(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    return str(value)

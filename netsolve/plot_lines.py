@@ -1,0 +1,280 @@
+"""Lines and marks drawn over the maps: grain boundaries (plain or coloured by a value per voxel
+face) with a dark outline, the GB field, equipotentials and iso-|J| lines with a light halo,
+streamlines weighted by |J|, hatching where no current flows. Maps with more voxels than pixels
+get painted voxel marks instead of ~10^5 line segments (one image instead of many paths).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .export.data import ResultData
+from .plot_base import (HALO, OUTLINE, UM, Plane, boundary_segments, interpolation, outlined,
+                        voxels_per_pixel)
+
+MAX_OVERLAY_POINTS = 256  # contours and streamlines run on at most this many points per axis
+GB_FIELD_CMAP = "viridis"  # no red: red marks blocking GBs
+NO_CURRENT_HATCH = "////"
+NO_CURRENT_HATCH_COLOUR = "#6e6e6e"
+OUTLINE_EXTRA_PT = 1.2  # the outline's width beyond the line's (points)
+# Streamlines start only where |J| is at least this fraction of the map's 99th percentile: an
+# idle region gets none, instead of as many as the busiest one.
+STREAMLINE_MIN_J = 1e-3
+
+
+def boundary_voxels(labels2d: np.ndarray) -> np.ndarray:
+    """Mask of the voxels next to a voxel face between different labels (both sides)."""
+    mask = np.zeros(labels2d.shape, dtype=bool)
+    for axis in (0, 1):
+        differs = np.diff(labels2d, axis=axis) != 0
+        low = [slice(None)] * 2
+        high = [slice(None)] * 2
+        low[axis], high[axis] = slice(None, -1), slice(1, None)
+        mask[tuple(low)] |= differs
+        mask[tuple(high)] |= differs
+    return mask
+
+
+def draw_boundaries(ax, labels2d: np.ndarray, data: ResultData, colour: str, width: float,
+                    outline: str | None = OUTLINE) -> None:
+    """Grain boundaries (and phase boundaries) of a slice in ``colour`` over a wider
+    ``outline`` (None: none); thinner lines on maps with many voxels per pixel so boundaries
+    stay visible without hiding the map."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.colors import to_rgba
+
+    extent = [0, labels2d.shape[0] * data.grid.voxel_size_m * UM,
+              0, labels2d.shape[1] * data.grid.voxel_size_m * UM]
+    if interpolation(labels2d.shape, ax) != "nearest":
+        # Voxels smaller than pixels: mark the voxels on both sides of every boundary face in
+        # one image (~10^5 line segments would cost seconds; two voxels wide stay visible).
+        core = boundary_voxels(labels2d)
+        rgba = np.zeros(core.shape + (4,), dtype=np.uint8)
+        rgba[core] = np.round(np.array(to_rgba(colour)) * 255)
+        _paint(ax, rgba, core, outline, extent)
+        return
+    pixels = ax.figure.get_figwidth() * ax.figure.dpi
+    width = width * float(np.clip(pixels / max(labels2d.shape) / 2.0, 0.5, 1.0))
+    segments = boundary_segments(labels2d, data.grid.voxel_size_m * UM)
+    _add_outlined(ax, LineCollection(segments, colors=to_rgba(colour), linewidths=width),
+                  segments, width, outline)
+
+
+def _add_outlined(ax, lines, segments: np.ndarray, width: float, outline: str | None) -> None:
+    """Add a LineCollection over a wider one in ``outline`` (path effects would lose the
+    per-segment colours of a colour-mapped collection)."""
+    from matplotlib.collections import LineCollection
+
+    if outline is not None:
+        ax.add_collection(LineCollection(segments, colors=outline,
+                                         linewidths=width + OUTLINE_EXTRA_PT))
+    ax.add_collection(lines)
+
+
+def _halo(mask: np.ndarray, ax, pixels: float = 1.0) -> np.ndarray:
+    """``mask`` grown by about ``pixels`` figure pixels (at least one voxel)."""
+    from scipy.ndimage import maximum_filter
+
+    reach = max(1, int(np.ceil(pixels * voxels_per_pixel(mask.shape, ax))))
+    return maximum_filter(mask.view(np.uint8), size=2 * reach + 1).astype(bool)
+
+
+def _paint(ax, rgba: np.ndarray, marked: np.ndarray, outline: str | None, extent) -> None:
+    """One image of painted voxel marks (``rgba``, [a0, a1] + (4,) uint8, transparent where
+    not ``marked``) with a one-pixel ``outline`` halo around them, cropped to the marks (an
+    image costs its resampling: a few blocking GBs need not be a whole-map image)."""
+    from matplotlib.colors import to_rgba
+
+    if not marked.any():
+        return
+    if outline is not None:
+        halo = _halo(marked, ax) & ~marked
+        rgba[halo] = np.round(np.array(to_rgba(outline)) * 255)
+        marked = marked | halo
+    rows, cols = np.flatnonzero(marked.any(axis=1)), np.flatnonzero(marked.any(axis=0))
+    (i0, i1), (j0, j1) = (rows[0], rows[-1] + 1), (cols[0], cols[-1] + 1)
+    x0, x1, y0, y1 = extent
+    hx, hy = (x1 - x0) / marked.shape[0], (y1 - y0) / marked.shape[1]
+    ax.imshow(np.transpose(rgba[i0:i1, j0:j1], (1, 0, 2)), origin="lower",
+              interpolation="nearest", extent=[x0 + i0 * hx, x0 + i1 * hx, y0 + j0 * hy,
+                                               y0 + j1 * hy])
+
+
+def gb_field_norm(data: ResultData):
+    from matplotlib.colors import LogNorm
+
+    field = np.abs(data.gb_field())
+    positive = field[np.isfinite(field) & (field > 0)]
+    if positive.size == 0:
+        return None
+    vmax = float(positive.max())
+    vmin = max(float(np.percentile(positive, 1)), vmax * 1e-4)
+    # One field value on every GB (a bicrystal) still needs a colour bar with a range.
+    return LogNorm(vmin=vmin if vmin < 0.999 * vmax else vmax / 10, vmax=vmax)
+
+
+def draw_gb_field(ax, data: ResultData, view: Plane, norm):
+    """The GB faces of a slice coloured by |potential drop| / t_GB (viridis, outlined)."""
+    values = np.abs(data.gb_field())
+    return draw_face_values(ax, data, view, data.gb_face_voxels[:, 0], data.gb_face_axis,
+                            values, dict(cmap=GB_FIELD_CMAP, norm=norm), width=1.6)
+
+
+def draw_face_values(ax, data: ResultData, view: Plane, lower: np.ndarray, axis: np.ndarray,
+                     values: np.ndarray, colouring: dict, width: float, min_px: float = 0.0,
+                     outline: str | None = OUTLINE):
+    """Voxel faces (flat lower voxel, normal axis) in the plane of a view, coloured by
+    ``values`` with ``colouring`` (cmap, norm) over an ``outline`` (None: none): a
+    LineCollection on maps drawn larger than their voxels; otherwise both voxels of each face
+    painted into an image (one draw call instead of ~10^5 coloured segments; lines two voxels
+    wide stay visible; the larger value where faces share a voxel), the outline a one-pixel
+    halo around them. ``min_px``: on painted maps, widen the marks to about that many pixels
+    (a maximum filter over voxels), so that a few important faces stay visible on maps with
+    many more voxels than pixels. Returns the artist (for a colour bar)."""
+    from matplotlib.collections import LineCollection
+
+    axis = np.asarray(axis, np.int64)
+    coords = np.stack(np.unravel_index(lower, data.grid.shape), axis=1)
+    keep = (axis == view.a0) | (axis == view.a1)
+    if view.normal is not None:
+        keep &= coords[:, view.normal] == view.index
+    low = coords[keep][:, [view.a0, view.a1]]
+    along_a0 = axis[keep] == view.a0
+    values = np.asarray(values, float)[keep]
+    plane_shape = (data.grid.shape[view.a0], data.grid.shape[view.a1])
+    if interpolation(plane_shape, ax) != "nearest":
+        high = low + np.stack([along_a0, ~along_a0], axis=1)
+        flat = np.concatenate([np.ravel_multi_index(tuple(side.T), plane_shape)
+                               for side in (low, high)])
+        both = np.concatenate([values, values])
+        ok = np.isfinite(both)
+        flat, both = flat[ok], both[ok]
+        order = np.lexsort((both, flat))  # by voxel, then value: the last of a voxel is largest
+        flat, both = flat[order], both[order]
+        last = np.append(flat[1:] != flat[:-1], True)
+        raster = np.full(plane_shape, np.nan)
+        raster.flat[flat[last]] = both[last]
+        reach = int(np.ceil(min_px * voxels_per_pixel(plane_shape, ax) / 2.0))
+        if reach > 0:
+            from scipy.ndimage import maximum_filter
+
+            widened = maximum_filter(np.nan_to_num(raster, nan=-np.inf), size=2 * reach + 1)
+            raster = np.where(np.isfinite(widened), widened, np.nan)
+        # One image of colours and outline; the returned mappable carries the values (for a
+        # colour bar, and for checks).
+        from matplotlib.cm import ScalarMappable
+
+        mappable = ScalarMappable(norm=colouring.get("norm"), cmap=colouring.get("cmap"))
+        mappable.set_array(raster.T)
+        mappable.autoscale_None()
+        marked = np.isfinite(raster)
+        rgba = np.zeros(plane_shape + (4,), dtype=np.uint8)
+        rgba[marked] = mappable.to_rgba(raster[marked], bytes=True)
+        _paint(ax, rgba, marked, outline, view.extent_um(data))
+        return mappable
+    drawn = np.isfinite(values)  # NaN: no line, and no outline either
+    low, along_a0, values = low[drawn], along_a0[drawn], values[drawn]
+    start = low.astype(float)
+    start[along_a0, 0] += 1  # a face normal to a0 sits at the upper side of its lower voxel
+    start[~along_a0, 1] += 1
+    end = start.copy()
+    end[along_a0, 1] += 1
+    end[~along_a0, 0] += 1
+    segments = np.stack([start, end], axis=1) * data.grid.voxel_size_m * UM
+    pixels = ax.figure.get_figwidth() * ax.figure.dpi
+    width = width * float(np.clip(pixels / max(plane_shape) / 2.0, 0.4, 1.0))
+    lines = LineCollection(segments, array=values, linewidths=width, **colouring)
+    _add_outlined(ax, lines, segments, width, outline)
+    return lines
+
+
+def _coarse(array2d: np.ndarray, factor: int) -> np.ndarray:
+    """Block means (ignoring NaN) over factor x factor voxels (trailing axes kept)."""
+    if factor == 1:
+        return array2d
+    n0, n1 = (array2d.shape[0] // factor) * factor, (array2d.shape[1] // factor) * factor
+    blocks = array2d[:n0, :n1].reshape(n0 // factor, factor, n1 // factor, factor,
+                                       *array2d.shape[2:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks stay NaN
+        return np.nanmean(blocks, axis=(1, 3))
+
+
+def overlay_grid(data: ResultData, array2d: np.ndarray):
+    """(x, y, coarse array) for contours/streamlines: block means on <= MAX_OVERLAY_POINTS."""
+    factor = max(1, int(np.ceil(max(array2d.shape[:2]) / MAX_OVERLAY_POINTS)))
+    coarse = _coarse(array2d, factor)
+    h = data.grid.voxel_size_m * UM * factor
+    x = (np.arange(coarse.shape[0]) + 0.5) * h
+    y = (np.arange(coarse.shape[1]) + 0.5) * h
+    return x, y, coarse
+
+
+def draw_contours(ax, data, view, kind, magnitude, norm) -> None:
+    """Equipotentials (dashed, labelled in V) or iso-|J| lines one per decade (dotted): black
+    over a white halo, unlike the GB lines (solid, dark outline)."""
+    if kind == "potential":
+        x, y, values = overlay_grid(data, view.cut(data.potential))
+        finite = values[np.isfinite(values)]
+        if finite.size == 0 or finite.min() == finite.max():
+            return
+        levels = np.linspace(finite.min(), finite.max(), 13)[1:-1]
+        lines = ax.contour(x, y, values.T, levels=levels, colors="black", linewidths=0.8,
+                           linestyles="dashed")
+        lines.set_path_effects(outlined(0.8, HALO, 1.6))
+        ax.clabel(lines, fmt="%.3g V", fontsize="x-small")
+    elif norm is not None:
+        x, y, values = overlay_grid(data, view.cut(magnitude))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            logs = np.log10(values)
+        levels = np.arange(np.ceil(np.log10(norm.vmin)), np.floor(np.log10(norm.vmax)) + 1)
+        if levels.size:
+            lines = ax.contour(x, y, logs.T, levels=levels, colors="black", linewidths=0.8,
+                               linestyles="dotted")
+            lines.set_path_effects(outlined(0.8, HALO, 1.6))
+
+
+def streamline_widths(magnitude: np.ndarray) -> np.ndarray:
+    """Line widths (points) for streamlines over |J| (or |E|) values: 0.3 at the threshold
+    STREAMLINE_MIN_J x the 99th percentile, 2.0 at the 99th percentile and above, log-linear
+    between; 0 below the threshold and where undefined (no line there)."""
+    positive = magnitude[np.isfinite(magnitude) & (magnitude > 0)]
+    if positive.size == 0:
+        return np.zeros_like(magnitude)
+    top = float(np.percentile(positive, 99))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        level = np.log10(magnitude / top) / -np.log10(STREAMLINE_MIN_J)  # -1 .. 0
+    widths = 0.3 + 1.7 * np.clip(1.0 + level, 0.0, 1.0)
+    return np.where(np.isfinite(level) & (level >= -1.0), widths, 0.0)
+
+
+def draw_streamlines(ax, data, view, vectors) -> None:
+    """Streamlines of the in-plane vectors, their width growing with the magnitude (log) and
+    none where the magnitude is below STREAMLINE_MIN_J of the map's 99th percentile."""
+    cut = view.cut(vectors)[..., [view.a0, view.a1]]
+    x, y, coarse = overlay_grid(data, cut)
+    magnitude = np.linalg.norm(coarse, axis=-1)
+    widths = streamline_widths(magnitude)
+    live = widths > 0
+    u = np.where(live, np.nan_to_num(coarse[..., 0]), 0.0).T
+    v = np.where(live, np.nan_to_num(coarse[..., 1]), 0.0).T
+    if not np.any(u) and not np.any(v):
+        return
+    # Masked (idle) points stop a streamline: it neither starts nor runs there.
+    u, v = np.ma.masked_where(~live.T, u), np.ma.masked_where(~live.T, v)
+    ax.streamplot(x, y, u, v, density=1.2, color="black", linewidth=widths.T, arrowsize=0.7,
+                  broken_streamlines=True)
+
+
+def draw_no_current(ax, data: ResultData, view: Plane, no_current: np.ndarray) -> None:
+    """Hatching over the voxels of a slice that carry no current (ZrO2, void, floating),
+    drawn on the overlay grid."""
+    x, y, coarse = overlay_grid(data, view.cut(no_current).astype(float))
+    if not (coarse >= 0.5).any():
+        return
+    hatch = ax.contourf(x, y, coarse.T, levels=[0.5, 1.5], colors="none",
+                        hatches=[NO_CURRENT_HATCH])
+    hatch.set_hatchcolor(NO_CURRENT_HATCH_COLOUR)
+    hatch.set_edgecolor("none")
