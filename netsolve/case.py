@@ -27,7 +27,7 @@ PHASE_ALIASES = {"frame": "backbone"}
 REGION_PHASES = ("zro2", "backbone", "frame", "void")
 CONDUCTIVITY_MODELS = ("tensor", "ding2023", "isotropic")
 ELECTRODE_LINKS = ("half_voxel", "full_voxel")
-SOLVER_METHODS = ("auto", "direct", "amg", "cg")
+SOLVER_METHODS = ("auto", "direct", "amg", "gmg", "cg")
 DISCRETIZATIONS = ("tpfa", "fem")
 TOP_LEVEL_KEYS = ("grid", "microstructure", "grains", "materials", "electrodes", "solver", "output",
                   "analysis", "sweep")  # [sweep] is read by netsolve.sweep (netsolve sweep)
@@ -538,6 +538,9 @@ def _read_solver(t: Table) -> SolverOptions:
     )
     if s.rtol >= 1:
         t.fail(f"'solver.rtol' must be < 1, got {s.rtol}")
+    if s.method == "gmg" and s.discretization != "tpfa":
+        t.fail(f"'solver.method' = \"gmg\" (grid multigrid) needs the voxel-grid operator of "
+               f"discretization = \"tpfa\", got \"{s.discretization}\"; use method = \"amg\"")
     t.finish()
     return s
 

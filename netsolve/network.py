@@ -24,6 +24,7 @@ import numpy as np
 
 from .case import Case
 from .microstructure import Microstructure, Phase
+from .multigrid.grid import GridOperator, grid_operator
 from .properties import Properties
 
 EDGE_AXIS_SIDE = {"left": (0, -1), "right": (0, 1), "bottom": (1, -1), "top": (1, 1),
@@ -78,6 +79,20 @@ class Network:
     @property
     def n_links(self) -> int:
         return len(self.link_conductance)
+
+    def grid_operator(self, rows: np.ndarray | None = None) -> GridOperator:
+        """The matrix of the nodes ``rows`` (default: all; increasing) on the voxel grid: face
+        conductances and electrode conductances per voxel, for the grid multigrid solver.
+        Links to a node outside ``rows`` are left out (floating nodes have none to the rest)."""
+        node_row = np.full(self.n_nodes, -1, dtype=np.int64)
+        node_row[np.arange(self.n_nodes) if rows is None else rows] = 0
+        kept = (node_row[self.link_nodes[:, 0]] >= 0) & (node_row[self.link_nodes[:, 1]] >= 0)
+        electrode = node_row[self.electrode_link_node] >= 0
+        return grid_operator(self.shape, self.node_voxel if rows is None else self.node_voxel[rows],
+                             self.node_voxel[self.link_nodes[kept]], self.link_axis[kept],
+                             self.link_conductance[kept],
+                             self.node_voxel[self.electrode_link_node[electrode]],
+                             self.electrode_link_conductance[electrode])
 
     def voxel_node(self) -> np.ndarray:
         """Node index of every voxel (grid shape), -1 for voxels without a node."""

@@ -186,9 +186,11 @@ def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: 
         rhs[:, col] = np.bincount(e_node, e_g * boundary[e_id, col], n_active)
 
     ndim = len(network.shape)
-    method = choose_method(options.method, n_active, ndim, options.direct_max_unknowns)
+    on_grid = hasattr(network, "grid_operator")
+    method = choose_method(options.method, n_active, ndim, options.direct_max_unknowns, on_grid)
+    grid = network.grid_operator(active) if method == "gmg" else None
     solution, stats = linear_solve(matrix, rhs, method, options.rtol, options.maxiter, ndim, origin,
-                                   getattr(network, "amg_hierarchy", "classical"), warm)
+                                   getattr(network, "amg_hierarchy", "classical"), warm, grid)
 
     coupling = electrode_coupling(network)
 

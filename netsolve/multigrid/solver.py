@@ -1,0 +1,149 @@
+"""Conjugate gradients (float64) on the voxel grid, preconditioned by the grid multigrid cycle.
+
+The contract of :mod:`netsolve.solvers`: ``solve(matrix, rhs, ...) -> (X, SolverStats)`` for rhs
+of shape (n, k), given also the :class:`~netsolve.multigrid.grid.GridOperator` of the same
+matrix (its grid structure). CG runs on grid-shaped vectors with the compiled stencil product;
+every answer is checked against ``matrix`` itself (the assembled CSR) before it is returned.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..errors import CaseError
+from . import kernels
+from .cycle import Hierarchy, choose_smoother
+from .grid import GridOperator, as_3d
+
+
+class GridCG:
+    """CG on the padded flat vectors of the finest level of ``hierarchy`` (float64), for the
+    operator ``grid`` (the hierarchy may have been built for other conductances on the same
+    grid: a sweep reuses it)."""
+
+    def __init__(self, grid: GridOperator, hierarchy: Hierarchy):
+        fine = hierarchy.levels[0]
+        if fine.shape != as_3d(grid.shape):
+            raise ValueError("the hierarchy belongs to another grid")  # pragma: no cover
+        self.hierarchy = hierarchy
+        self.fine = fine
+        shape = fine.shape
+        faces = [np.asarray(g).reshape(shape) for g in grid.face]
+        if len(grid.shape) == 2:
+            faces.insert(0, np.zeros(shape))
+        self.g64 = tuple(fine.padded(g, np.float64) for g in faces)
+        diagonal = np.zeros(fine.size + 2 * fine.pad)
+        diagonal[fine.pad:fine.pad + fine.size] = grid.diagonal_extra.reshape(-1)
+        kernels.add_face_sums(diagonal, *self.g64, *shape, fine.pad)
+        self.rows = fine.pad + grid.row_voxel
+        inactive = np.ones(len(diagonal), dtype=bool)
+        inactive[self.rows] = False
+        diagonal[inactive] = 1.0  # identity rows of voxels without a matrix row (they stay 0)
+        self.diagonal64 = diagonal
+
+    def apply(self, x: np.ndarray, out: np.ndarray) -> float:
+        """out = A x; returns x . A x."""
+        return kernels.apply_operator(x, out, *self.g64, self.diagonal64, *self.fine.shape,
+                                      self.fine.pad)
+
+    def solve(self, b_rows: np.ndarray, x0_rows: np.ndarray | None, rtol: float,
+              maxiter: int) -> tuple[np.ndarray, int]:
+        """Solution on the rows and the iteration count; stops at ||r|| <= rtol ||b|| (recursive
+        residual: the caller checks the true one)."""
+        fine = self.fine
+        b = fine.zeros(np.float64)
+        b[self.rows] = b_rows
+        x = fine.zeros(np.float64)
+        r = b.copy()
+        q = fine.zeros(np.float64)
+        if x0_rows is not None and np.any(x0_rows):
+            x[self.rows] = x0_rows
+            self.apply(x, q)
+            r -= q
+        target = rtol * float(np.linalg.norm(b))
+        z = fine.zeros(np.float64)
+        p = fine.zeros(np.float64)
+        iterations = 0
+        r_norm = float(np.linalg.norm(r))
+        rz_old = 1.0
+        while r_norm > target and iterations < maxiter:
+            np.copyto(fine.b, r, casting="same_kind")
+            self.hierarchy.cycle()
+            rz = kernels.update_direction(p, fine.x, r, 0.0 if iterations == 0 else 1.0, rz_old)
+            pq = self.apply(p, q)
+            r_norm = kernels.update_solution(x, r, p, q, rz / pq)
+            rz_old = rz
+            iterations += 1
+        return x[self.rows], iterations
+
+
+def solve(matrix, rhs: np.ndarray, grid: GridOperator, rtol: float, maxiter: int,
+          origin: str = "case", warm=None):
+    """Solve ``matrix @ X = rhs`` (rhs (n, k)); ``grid`` is ``matrix`` on the voxel grid.
+
+    ``warm`` (:class:`netsolve.solvers.WarmStart`): initial guesses, and a hierarchy of a
+    similar matrix on the same grid to use within ``warm.reused_maxiter`` iterations before a
+    fresh one is built. A float32 hierarchy that cannot reach ``rtol`` is rebuilt in float64
+    and CG continues; a solve that still does not converge raises :class:`CaseError`.
+    """
+    from ..solvers import SolverStats, relative_residual
+
+    start = time.perf_counter()
+    reused = warm is not None and isinstance(warm.preconditioner, Hierarchy) \
+        and warm.preconditioner.levels[0].shape == as_3d(grid.shape)
+    setup = 0.0
+    if reused:
+        hierarchy = warm.preconditioner
+    else:
+        hierarchy = Hierarchy(grid, np.float32, choose_smoother(grid))
+        setup = time.perf_counter() - start
+    cg = GridCG(grid, hierarchy)
+    setup = time.perf_counter() - start if not reused else setup
+    x = np.zeros(rhs.shape) if warm is None or warm.x0 is None else np.array(warm.x0, float)
+    iterations = fresh_iterations = 0
+    for k in range(rhs.shape[1]):
+        b = rhs[:, k]
+        if not b.any():
+            x[:, k] = 0.0
+            continue
+        budget = min(maxiter, warm.reused_maxiter or maxiter) if reused else maxiter
+        x[:, k], its = cg.solve(b, x[:, k], rtol, budget)
+        total = its
+        if reused and _relative(matrix, x[:, k], b) > rtol:
+            # the hierarchy of another matrix is not good enough here: build this matrix's
+            lap = time.perf_counter()
+            hierarchy = Hierarchy(grid, np.float32, choose_smoother(grid))
+            cg = GridCG(grid, hierarchy)
+            setup += time.perf_counter() - lap
+            reused = False
+            x[:, k], its = cg.solve(b, x[:, k], rtol, maxiter)
+            total += its
+        if not reused:
+            fresh_iterations = max(fresh_iterations, its)
+        if _relative(matrix, x[:, k], b) > rtol:
+            # float32 smoothing could not get there (or the recursive residual drifted):
+            # continue from x with a float64 hierarchy
+            hierarchy = Hierarchy(grid, np.float64, choose_smoother(grid))
+            cg = GridCG(grid, hierarchy)
+            x[:, k], more = cg.solve(b, x[:, k], rtol, maxiter)
+            total += more
+        iterations = max(iterations, total)
+    elapsed = time.perf_counter() - start
+    residual = relative_residual(matrix, x, rhs)
+    if not residual <= max(10 * rtol, 1e-12):  # NaN fails too
+        raise CaseError(f"{origin}: solver 'gmg' did not converge: relative residual "
+                        f"{residual:.2e} > rtol {rtol:.1e} after {iterations} iterations (raise "
+                        f"solver.maxiter, or use solver.method = \"amg\" or \"direct\")")
+    if warm is not None:
+        warm.rebuilt = warm.preconditioner is not hierarchy
+        warm.preconditioner = hierarchy
+        warm.fresh_iterations = fresh_iterations
+        warm.solution = x
+    precision = np.dtype(hierarchy.dtype).name
+    return x, SolverStats("gmg", iterations, residual, elapsed, setup, rhs.shape[1], precision)
+
+
+def _relative(matrix, x: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(b - matrix @ x) / np.linalg.norm(b))
