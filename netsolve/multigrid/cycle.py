@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels
-from .grid import aggregate, as_3d
+from .grid import aggregate, as_3d, grid_pad
 
-COARSEST_MAX = 1500  # voxels of the coarsest level, solved exactly (dense, float64)
+COARSEST_MAX = 600  # voxels of the coarsest level, solved exactly (dense, float64)
 # Line relaxation when more than this fraction of the voxels couple more than STRONG_RATIO x
 # more strongly along one axis than along another (point smoothing leaves error that
 # oscillates across the strong direction, which box aggregation cannot represent).
@@ -49,33 +49,37 @@ def choose_smoother(grid) -> str:
 
 
 class Level:
-    """One grid of the hierarchy: padded flat arrays (see :mod:`netsolve.multigrid.kernels`)."""
+    """One grid of the hierarchy: padded flat arrays (see :mod:`netsolve.multigrid.kernels`).
 
-    def __init__(self, face, extra, active, dtype):
+    ``face``: per axis of the 3D grid a padded flat float64 array of face conductances, or None
+    for an axis of length 1; ``extra``, ``active``: grid-shaped (3D).
+    """
+
+    def __init__(self, face, extra, active, dtype, smoother):
         self.shape = extra.shape
         n0, n1, n2 = self.shape
         self.size = n0 * n1 * n2
-        self.pad = n1 * n2 if n0 > 1 else n2
+        self.pad = grid_pad(self.shape)
         self.dtype = dtype
-        diagonal = extra.astype(np.float64)
-        for axis, g in enumerate(face):
-            diagonal = diagonal + g
-            lower = [slice(None)] * 3
-            upper = [slice(None)] * 3
-            lower[axis] = slice(0, -1)
-            upper[axis] = slice(1, None)
-            diagonal[tuple(upper)] += g[tuple(lower)]
-        # voxels without a row (inactive) get an identity row: they stay 0 through the cycle
-        diagonal = np.where(active, diagonal, 1.0)
-        self.face64 = face
-        self.extra64 = extra
-        self.diagonal64 = diagonal
-        self.active = active
+        empty = np.zeros(1)
+        face64 = tuple(empty if g is None else g for g in face)
+        diagonal = self.padded(extra, np.float64)
+        kernels.add_face_sums(diagonal, *face64, n0, n1, n2, self.pad)
         self.active_flat = self.padded(active, np.bool_)
-        self.g = tuple(self.padded(g) for g in face)
-        self.diagonal = self.padded(diagonal)
-        self.inv_diagonal = self.padded(1.0 / diagonal)
-        self.line_pivots: dict[int, np.ndarray] = {}
+        # voxels without a row (inactive) get an identity row: they stay 0 through the cycle
+        diagonal[~self.active_flat] = 1.0
+        self.g = tuple(g.astype(dtype) for g in face64)
+        self.diagonal = diagonal.astype(dtype)
+        if smoother == "point":
+            self.inv_diagonal = (1.0 / diagonal).astype(dtype)
+        else:
+            self.line_pivots = {}
+            strides = (n1 * n2, n2, 1)
+            for axis in self.line_axes():
+                pivots = self.zeros()
+                kernels.line_pivots(diagonal, face64[axis], strides[axis], self.size, self.pad,
+                                    pivots)
+                self.line_pivots[axis] = pivots
         self.x = self.zeros()
         self.b = self.zeros()
 
@@ -93,17 +97,7 @@ class Level:
     def line_axes(self) -> list[int]:
         return [a for a in range(3) if self.shape[a] > 1]
 
-    def factor_lines(self) -> None:
-        diagonal64 = self.padded(self.diagonal64, np.float64)
-        n0, n1, n2 = self.shape
-        strides = (n1 * n2, n2, 1)
-        for axis in self.line_axes():
-            out = self.zeros()
-            g64 = self.padded(self.face64[axis], np.float64)
-            kernels.line_pivots(diagonal64, g64, strides[axis], self.size, self.pad, out)
-            self.line_pivots[axis] = out
-
-    def sweep(self, smoother: str, order) -> None:
+    def sweep(self, order) -> None:
         """The smoother's block updates in ``order`` ((axis, colour) pairs; axis None: points)."""
         n0, n1, n2 = self.shape
         g0, g1, g2 = self.g
@@ -133,10 +127,10 @@ class Hierarchy:
     def __init__(self, operator, dtype=np.float32, smoother: str = "line", sweeps: int = 1,
                  weight: float = CORRECTION_WEIGHT, cycle: str = "V"):
         shape = as_3d(operator.shape)
-        face = tuple(np.asarray(g, dtype=np.float64).reshape(shape) for g in operator.face)
+        face = tuple(operator.padded_face)
         if len(operator.shape) == 2:
-            face = (np.zeros(shape),) + face
-        extra = operator.diagonal_extra.reshape(shape).astype(np.float64)
+            face = (None,) + face
+        extra = operator.diagonal_extra.reshape(shape)
         active = operator.active.reshape(shape)
         self.dtype = dtype
         self.smoother = smoother
@@ -145,17 +139,22 @@ class Hierarchy:
         self.row_voxel = operator.row_voxel
         self.levels = []
         while True:
-            level = Level(face, extra, active, dtype)
+            level = Level(face, extra, active, dtype, smoother)
             self.levels.append(level)
+            grid_face = tuple(np.zeros(shape) if g is None else level.interior(g).reshape(shape)
+                              for g in face)
             if level.size <= COARSEST_MAX or max(level.shape) == 1:
                 break
-            if smoother == "line":
-                level.factor_lines()
-            face, extra, active = aggregate(face, extra, active)
+            coarse_face, extra, active = aggregate(grid_face, extra, active)
+            shape = extra.shape
+            pad = grid_pad(shape)
+            face = tuple(None if n == 1 else np.pad(g.reshape(-1), pad)
+                         for n, g in zip(shape, coarse_face))
         for level in self.levels[:-1]:
             level.pre = level.smoothing_order(smoother, sweeps)
             level.post = level.pre[::-1]
-        self._coarse_inverse, self._coarse_rows = _coarsest_inverse(self.levels[-1])
+        self._coarse_inverse, self._coarse_rows = _coarsest_inverse(self.levels[-1], grid_face,
+                                                                    extra, active)
         fine = self.levels[0]
         self._fine_rows = fine.pad + self.row_voxel
 
@@ -181,39 +180,37 @@ class Hierarchy:
         _, c1, c2 = coarse.shape
         g0, g1, g2 = level.g
         level.x[:] = 0.0
-        level.sweep(self.smoother, level.pre)
+        level.sweep(level.pre)
         visits = 2 if self.cycle_type == "W" and index + 2 < len(self.levels) else 1
         for _ in range(visits):
             kernels.residual_restrict(level.x, level.b, g0, g1, g2, level.diagonal, n0, n1, n2,
                                       level.pad, coarse.b, c1, c2, coarse.pad)
             self._cycle(index + 1)
-            kernels.prolong_add(level.x, coarse.x, level.active_flat, n0, n1, n2, level.pad, c1, c2, coarse.pad,
-                                self.weight)
-        level.sweep(self.smoother, level.post)
+            kernels.prolong_add(level.x, coarse.x, level.active_flat, n0, n1, n2, level.pad, c1,
+                                c2, coarse.pad, self.weight)
+        level.sweep(level.post)
 
 
-def _coarsest_inverse(level: Level):
-    """Dense float64 inverse of the coarsest operator over its active voxels (SPD)."""
-    import scipy.sparse as sp
-
-    rows = np.flatnonzero(level.active.reshape(-1))
-    n = level.size
-    index = np.full(n, -1)
+def _coarsest_inverse(level: Level, face, extra, active):
+    """Dense float64 inverse of the coarsest operator over its active voxels (SPD); the grid
+    arrays of that level: (3D, float64) faces, extra diagonal and active mask."""
+    rows = np.flatnonzero(active.reshape(-1))
+    index = np.full(level.size, -1)
     index[rows] = np.arange(len(rows))
     n0, n1, n2 = level.shape
     strides = (n1 * n2, n2, 1)
     a_list, b_list, g_list = [], [], []
     for axis in range(3):
-        g = level.face64[axis].reshape(-1)
+        g = face[axis].reshape(-1)
         lower = np.flatnonzero(g)
         a_list.append(index[lower])
         b_list.append(index[lower + strides[axis]])
         g_list.append(g[lower])
     a, b, g = (np.concatenate(v) for v in (a_list, b_list, g_list))
-    m = len(rows)
-    diag = (np.bincount(a, g, m) + np.bincount(b, g, m) + level.extra64.reshape(-1)[rows])
-    dense = sp.coo_matrix((np.concatenate([-g, -g, diag]),
-                           (np.concatenate([a, b, np.arange(m)]),
-                            np.concatenate([b, a, np.arange(m)]))), shape=(m, m)).toarray()
+    dense = np.diag(extra.reshape(-1)[rows])
+    np.add.at(dense, (a, b), -g)
+    np.add.at(dense, (b, a), -g)
+    np.add.at(dense, (a, a), g)
+    np.add.at(dense, (b, b), g)
     inverse = np.linalg.inv(dense)
     return 0.5 * (inverse + inverse.T), level.pad + rows

@@ -19,13 +19,24 @@ class GridOperator:
     """``A = sum_faces g (e_i - e_j)(e_i - e_j)^T + diag(diagonal_extra)`` on the voxel grid.
 
     ``row_voxel[r]``: flat (C order) voxel index of matrix row ``r``, strictly increasing.
-    ``face``: one array per grid axis, grid shape, S. ``diagonal_extra``: grid shape, S.
+    ``padded_face``: one flat float64 array per grid axis, the face conductances (S) in C order
+    with ``pad`` zeros before and after (the layout of the compiled kernels, so the solver uses
+    them without a copy); ``face`` gives them in grid shape. ``diagonal_extra``: grid shape, S.
     """
 
     shape: tuple[int, ...]
-    face: tuple[np.ndarray, ...]
+    padded_face: tuple[np.ndarray, ...]
     diagonal_extra: np.ndarray
     row_voxel: np.ndarray
+
+    @property
+    def pad(self) -> int:
+        return grid_pad(as_3d(self.shape))
+
+    @property
+    def face(self) -> tuple[np.ndarray, ...]:
+        size = int(np.prod(self.shape))
+        return tuple(g[self.pad:self.pad + size].reshape(self.shape) for g in self.padded_face)
 
     @property
     def active(self) -> np.ndarray:
@@ -39,16 +50,24 @@ def grid_operator(shape: tuple[int, ...], row_voxel: np.ndarray, link_voxels: np
                   link_axis: np.ndarray, link_conductance: np.ndarray,
                   extra_voxel: np.ndarray, extra_conductance: np.ndarray) -> GridOperator:
     """GridOperator from links between face neighbours (``link_voxels[:, 0]`` is the lower voxel
-    of a face normal to ``link_axis``; flat voxel indices) and diagonal terms on voxels."""
+    of a face normal to ``link_axis``, one link per face; flat voxel indices) and diagonal terms
+    on voxels."""
     size = int(np.prod(shape))
+    pad = grid_pad(as_3d(shape))
     faces = []
     for axis in range(len(shape)):
-        face = np.zeros(size)
+        face = np.zeros(size + 2 * pad)
         on_axis = link_axis == axis
-        np.add.at(face, link_voxels[on_axis, 0], link_conductance[on_axis])
-        faces.append(face.reshape(shape))
+        face[pad + link_voxels[on_axis, 0]] = link_conductance[on_axis]
+        faces.append(face)
     extra = np.bincount(extra_voxel, extra_conductance, size).reshape(shape)
     return GridOperator(tuple(shape), tuple(faces), extra, np.asarray(row_voxel, dtype=np.int64))
+
+
+def grid_pad(shape: tuple[int, int, int]) -> int:
+    """Zeros before and after a level's flat arrays: one plane in 3D, one row in 2D (so that
+    neighbour reads at +- the largest stride stay inside)."""
+    return shape[1] * shape[2] if shape[0] > 1 else shape[2]
 
 
 def as_3d(shape: tuple[int, ...]) -> tuple[int, int, int]:

@@ -29,18 +29,13 @@ class GridCG:
             raise ValueError("the hierarchy belongs to another grid")  # pragma: no cover
         self.hierarchy = hierarchy
         self.fine = fine
-        shape = fine.shape
-        faces = [np.asarray(g).reshape(shape) for g in grid.face]
+        self.g64 = tuple(grid.padded_face)
         if len(grid.shape) == 2:
-            faces.insert(0, np.zeros(shape))
-        self.g64 = tuple(fine.padded(g, np.float64) for g in faces)
-        diagonal = np.zeros(fine.size + 2 * fine.pad)
-        diagonal[fine.pad:fine.pad + fine.size] = grid.diagonal_extra.reshape(-1)
-        kernels.add_face_sums(diagonal, *self.g64, *shape, fine.pad)
+            self.g64 = (np.zeros(1),) + self.g64
+        diagonal = fine.padded(grid.diagonal_extra, np.float64)
+        kernels.add_face_sums(diagonal, *self.g64, *fine.shape, fine.pad)
         self.rows = fine.pad + grid.row_voxel
-        inactive = np.ones(len(diagonal), dtype=bool)
-        inactive[self.rows] = False
-        diagonal[inactive] = 1.0  # identity rows of voxels without a matrix row (they stay 0)
+        diagonal[~fine.active_flat] = 1.0  # identity rows of voxels without a matrix row
         self.diagonal64 = diagonal
 
     def apply(self, x: np.ndarray, out: np.ndarray) -> float:
@@ -53,17 +48,15 @@ class GridCG:
         """Solution on the rows and the iteration count; stops at ||r|| <= rtol ||b|| (recursive
         residual: the caller checks the true one)."""
         fine = self.fine
-        b = fine.zeros(np.float64)
-        b[self.rows] = b_rows
         x = fine.zeros(np.float64)
-        r = b.copy()
+        r = fine.zeros(np.float64)
+        r[self.rows] = b_rows
+        target = rtol * float(np.linalg.norm(b_rows))
         q = fine.zeros(np.float64)
         if x0_rows is not None and np.any(x0_rows):
             x[self.rows] = x0_rows
             self.apply(x, q)
             r -= q
-        target = rtol * float(np.linalg.norm(b))
-        z = fine.zeros(np.float64)
         p = fine.zeros(np.float64)
         iterations = 0
         r_norm = float(np.linalg.norm(r))
