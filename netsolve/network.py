@@ -84,13 +84,18 @@ class Network:
         """The matrix of the nodes ``rows`` (default: all; increasing) on the voxel grid: face
         conductances and electrode conductances per voxel, for the grid multigrid solver.
         Links to a node outside ``rows`` are left out (floating nodes have none to the rest)."""
-        node_row = np.full(self.n_nodes, -1, dtype=np.int64)
-        node_row[np.arange(self.n_nodes) if rows is None else rows] = 0
-        kept = (node_row[self.link_nodes[:, 0]] >= 0) & (node_row[self.link_nodes[:, 1]] >= 0)
-        electrode = node_row[self.electrode_link_node] >= 0
-        return grid_operator(self.shape, self.node_voxel if rows is None else self.node_voxel[rows],
-                             self.node_voxel[self.link_nodes[kept]], self.link_axis[kept],
-                             self.link_conductance[kept],
+        lower = self.link_nodes[:, 0]
+        if rows is None or len(rows) == self.n_nodes:
+            return grid_operator(self.shape, self.node_voxel, self.node_voxel[lower],
+                                 self.link_axis, self.link_conductance,
+                                 self.node_voxel[self.electrode_link_node],
+                                 self.electrode_link_conductance)
+        in_rows = np.zeros(self.n_nodes, dtype=bool)
+        in_rows[rows] = True
+        kept = in_rows[lower] & in_rows[self.link_nodes[:, 1]]
+        electrode = in_rows[self.electrode_link_node]
+        return grid_operator(self.shape, self.node_voxel[rows], self.node_voxel[lower[kept]],
+                             self.link_axis[kept], self.link_conductance[kept],
                              self.node_voxel[self.electrode_link_node[electrode]],
                              self.electrode_link_conductance[electrode])
 

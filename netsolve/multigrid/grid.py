@@ -46,19 +46,18 @@ class GridOperator:
         return mask.reshape(self.shape)
 
 
-def grid_operator(shape: tuple[int, ...], row_voxel: np.ndarray, link_voxels: np.ndarray,
+def grid_operator(shape: tuple[int, ...], row_voxel: np.ndarray, lower_voxel: np.ndarray,
                   link_axis: np.ndarray, link_conductance: np.ndarray,
                   extra_voxel: np.ndarray, extra_conductance: np.ndarray) -> GridOperator:
-    """GridOperator from links between face neighbours (``link_voxels[:, 0]`` is the lower voxel
-    of a face normal to ``link_axis``, one link per face; flat voxel indices) and diagonal terms
-    on voxels."""
+    """GridOperator from links between face neighbours (``lower_voxel``: flat index of the voxel
+    below the face normal to ``link_axis``, one link per face) and diagonal terms on voxels."""
     size = int(np.prod(shape))
     pad = grid_pad(as_3d(shape))
     faces = []
     for axis in range(len(shape)):
         face = np.zeros(size + 2 * pad)
         on_axis = link_axis == axis
-        face[pad + link_voxels[on_axis, 0]] = link_conductance[on_axis]
+        face[pad + lower_voxel[on_axis]] = link_conductance[on_axis]
         faces.append(face)
     extra = np.bincount(extra_voxel, extra_conductance, size).reshape(shape)
     return GridOperator(tuple(shape), tuple(faces), extra, np.asarray(row_voxel, dtype=np.int64))

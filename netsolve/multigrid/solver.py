@@ -84,16 +84,14 @@ def solve(matrix, rhs: np.ndarray, grid: GridOperator, rtol: float, maxiter: int
     from ..solvers import SolverStats, relative_residual
 
     start = time.perf_counter()
-    reused = warm is not None and isinstance(warm.preconditioner, Hierarchy) \
-        and warm.preconditioner.levels[0].shape == as_3d(grid.shape)
-    setup = 0.0
-    if reused:
-        hierarchy = warm.preconditioner
-    else:
-        hierarchy = Hierarchy(grid, np.float32, choose_smoother(grid))
-        setup = time.perf_counter() - start
+    previous = warm.preconditioner if warm is not None else None
+    reused = (isinstance(previous, Hierarchy) and previous.levels[0].shape == as_3d(grid.shape)
+              and np.array_equal(previous.row_voxel, grid.row_voxel))
+    hierarchy = previous if reused else Hierarchy(grid, np.float32, choose_smoother(grid))
     cg = GridCG(grid, hierarchy)
-    setup = time.perf_counter() - start if not reused else setup
+    setup = 0.0 if reused else time.perf_counter() - start
+    if not reused:
+        hierarchy.setup_s = setup
     x = np.zeros(rhs.shape) if warm is None or warm.x0 is None else np.array(warm.x0, float)
     iterations = fresh_iterations = 0
     for k in range(rhs.shape[1]):
@@ -102,16 +100,22 @@ def solve(matrix, rhs: np.ndarray, grid: GridOperator, rtol: float, maxiter: int
             x[:, k] = 0.0
             continue
         budget = min(maxiter, warm.reused_maxiter or maxiter) if reused else maxiter
+        lap = time.perf_counter()
         x[:, k], its = cg.solve(b, x[:, k], rtol, budget)
+        if not reused and its:
+            hierarchy.iteration_s = (time.perf_counter() - lap) / its
         total = its
         if reused and _relative(matrix, x[:, k], b) > rtol:
             # the hierarchy of another matrix is not good enough here: build this matrix's
             lap = time.perf_counter()
             hierarchy = Hierarchy(grid, np.float32, choose_smoother(grid))
             cg = GridCG(grid, hierarchy)
-            setup += time.perf_counter() - lap
+            hierarchy.setup_s = time.perf_counter() - lap
+            setup += hierarchy.setup_s
             reused = False
+            lap = time.perf_counter()
             x[:, k], its = cg.solve(b, x[:, k], rtol, maxiter)
+            hierarchy.iteration_s = (time.perf_counter() - lap) / max(its, 1)
             total += its
         if not reused:
             fresh_iterations = max(fresh_iterations, its)
