@@ -32,6 +32,9 @@ from .errors import CaseError
 # "auto" uses the direct solver only below these sizes: LU fill-in grows much faster on 3D
 # grids (measured: 32^3 took 7 s direct against 0.1 s AMG), see docs/performance.md.
 DIRECT_MAX_UNKNOWNS = {2: 40_000, 3: 5_000}
+# ... and the grid multigrid (two-point operator) from this size on: below it, numba's import
+# and kernel loading (~0.5 s) outweigh its faster cycle (measured: docs/performance.md).
+GMG_MIN_UNKNOWNS = 500_000
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,9 @@ def choose_method(method: str, n_unknowns: int, ndim: int, direct_max: int | Non
     if method != "auto":
         return method
     limit = DIRECT_MAX_UNKNOWNS[ndim] if direct_max is None else direct_max
-    return "direct" if n_unknowns <= limit else "gmg" if on_grid else "amg"
+    if n_unknowns <= limit:
+        return "direct"
+    return "gmg" if on_grid and n_unknowns >= GMG_MIN_UNKNOWNS else "amg"
 
 
 def linear_solve(matrix: sp.csr_matrix, rhs: np.ndarray, method: str, rtol: float,

@@ -96,12 +96,12 @@ def test_solvers_agree(solve):
         assert r.total_current_A == pytest.approx(results["direct"].total_current_A, rel=1e-8)
 
 
-def test_auto_picks_direct_for_small_and_grid_multigrid_above_threshold(solve):
+def test_auto_picks_direct_for_small_and_amg_above_threshold(solve):
     small = solve(polycrystal(method="auto"))
     assert small.solution.stats.method == "direct"
     data = polycrystal()
     data["solver"] = {"method": "auto", "direct_max_unknowns": 100}
-    assert solve(data).solution.stats.method == "gmg"  # the two-point operator is on the grid
+    assert solve(data).solution.stats.method == "amg"
 
 
 def test_potential_bounded_by_electrodes(solve):
