@@ -61,8 +61,11 @@ class Level:
         self.size = n0 * n1 * n2
         self.pad = grid_pad(self.shape)
         self.dtype = dtype
-        empty = np.zeros(1)
-        face64 = tuple(empty if g is None else g for g in face)
+        # an axis of length 1 has no faces: axis 0 is never read then (the kernels test n0 > 1),
+        # axes 1 and 2 are read and get zeros
+        face64 = tuple(g if g is not None else np.zeros(1 if axis == 0 else len(extra.reshape(-1))
+                                                        + 2 * self.pad)
+                       for axis, g in enumerate(face))
         diagonal = self.padded(extra, np.float64)
         kernels.add_face_sums(diagonal, *face64, n0, n1, n2, self.pad)
         self.active_flat = self.padded(active, np.bool_)
