@@ -13,7 +13,7 @@ import netsolve
 from netsolve.errors import CaseError
 from netsolve import multigrid
 from netsolve.multigrid import cycle
-from netsolve.multigrid.grid import aggregate, as_3d
+from netsolve.multigrid.cycle import aggregate
 from netsolve.solve import network_matrix
 from netsolve.solvers import choose_method
 from conftest import H, base_case, solve_dict, with_labels

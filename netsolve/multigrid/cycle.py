@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels
-from .grid import aggregate, as_3d, grid_pad
+from .grid import as_3d, grid_pad
 
 COARSEST_MAX = 600  # voxels of the coarsest level, solved exactly (dense, float64)
 # Line relaxation when more than this fraction of the voxels couple more than STRONG_RATIO x
@@ -46,6 +46,20 @@ def choose_smoother(grid) -> str:
     coupled = low > 0
     strong = np.count_nonzero(high[coupled] > STRONG_RATIO * low[coupled])
     return "line" if strong > ANISOTROPIC_FRACTION * max(np.count_nonzero(coupled), 1) else "point"
+
+
+def aggregate(face, extra, active):
+    """Galerkin coarse operator ``P^T A P`` of box aggregation (P: each voxel to its 2x2x2 box;
+    1 along axes of length 1). It keeps the face structure (:func:`kernels.box_aggregate`).
+    Grid-shaped 3D arrays in and out: (faces, extra, active)."""
+    coarse = tuple((n + 1) // 2 for n in extra.shape)
+    coarse_face = tuple(np.zeros(coarse) for _ in range(3))
+    coarse_extra = np.zeros(coarse)
+    coarse_active = np.zeros(coarse, dtype=np.bool_)
+    kernels.box_aggregate(*(np.ascontiguousarray(g, dtype=np.float64) for g in face),
+                          np.ascontiguousarray(extra, dtype=np.float64), np.ascontiguousarray(active),
+                          *coarse_face, coarse_extra, coarse_active)
+    return coarse_face, coarse_extra, coarse_active
 
 
 class Level:

@@ -1,4 +1,4 @@
-"""The voxel-grid structure of a two-point operator, and its box-aggregation coarsening.
+"""The voxel-grid structure of a two-point operator (NumPy only: the network stage imports it).
 
 A :class:`GridOperator` is the matrix of :func:`netsolve.solve.network_matrix` restricted to the
 active (non-floating) nodes, written on the full voxel grid: one face-conductance array per axis
@@ -72,43 +72,3 @@ def grid_pad(shape: tuple[int, int, int]) -> int:
 def as_3d(shape: tuple[int, ...]) -> tuple[int, int, int]:
     """A 2D grid (n0, n1) is the 3D grid (1, n0, n1): the kernels are written once, in 3D."""
     return (1, *shape) if len(shape) == 2 else tuple(shape)
-
-
-def coarse_shape(shape: tuple[int, int, int]) -> tuple[int, int, int]:
-    return tuple((n + 1) // 2 for n in shape)
-
-
-def _box_sum(array: np.ndarray, coarse: tuple[int, int, int]) -> np.ndarray:
-    """Sum over 2x2x2 boxes (1 along axes of length 1); odd lengths padded with zeros."""
-    padded_shape = tuple(2 * c if n > 1 else 1 for n, c in zip(array.shape, coarse))
-    if padded_shape != array.shape:
-        padded = np.zeros(padded_shape, dtype=array.dtype)
-        padded[tuple(slice(0, n) for n in array.shape)] = array
-        array = padded
-    split = []
-    for n, c in zip(array.shape, coarse):
-        split += [c, 2 if n > 1 else 1]
-    return array.reshape(split).sum(axis=(1, 3, 5))
-
-
-def aggregate(face: tuple[np.ndarray, ...], extra: np.ndarray, active: np.ndarray):
-    """Galerkin coarse operator ``P^T A P`` of box aggregation (P: each voxel to its 2x2x2 box).
-
-    The coarse operator keeps the face structure: a coarse face sums the fine faces between the
-    two boxes (faces inside a box cancel), the coarse extra diagonal sums the box's.
-    Arrays 3D (see :func:`as_3d`); returns (faces, extra, active) of the coarse grid.
-    """
-    shape = extra.shape
-    coarse = coarse_shape(shape)
-    coarse_faces = []
-    for axis, g in enumerate(face):
-        if shape[axis] == 1:
-            coarse_faces.append(np.zeros(coarse, dtype=g.dtype))
-            continue
-        crossing = np.zeros_like(g)
-        index = [slice(None)] * 3
-        index[axis] = slice(1, None, 2)  # faces between fine 2i+1 and 2i+2: between boxes i, i+1
-        crossing[tuple(index)] = g[tuple(index)]
-        coarse_faces.append(_box_sum(crossing, coarse))
-    coarse_active = _box_sum(active.astype(np.int8), coarse) > 0
-    return tuple(coarse_faces), _box_sum(extra, coarse), coarse_active

@@ -211,3 +211,24 @@ def update_solution(x, r, p, q, alpha):
         r[v] -= alpha * q[v]
         total += r[v] * r[v]
     return np.sqrt(total)
+
+
+@njit(**KERNEL_OPTIONS)
+def box_aggregate(f0, f1, f2, extra, active, c_f0, c_f1, c_f2, c_extra, c_active):
+    """Galerkin operator of box aggregation (3D grid arrays; coarse ones zeroed by the caller):
+    a coarse face sums the fine faces between two boxes (fine faces at odd indices: between
+    fine 2I+1 and 2I+2), faces inside a box cancel, the extra diagonal is summed per box."""
+    n0, n1, n2 = extra.shape
+    for i in range(n0):
+        for j in range(n1):
+            for k in range(n2):
+                ci, cj, ck = i // 2, j // 2, k // 2
+                c_extra[ci, cj, ck] += extra[i, j, k]
+                if active[i, j, k]:
+                    c_active[ci, cj, ck] = True
+                if i % 2 == 1:
+                    c_f0[ci, cj, ck] += f0[i, j, k]
+                if j % 2 == 1:
+                    c_f1[ci, cj, ck] += f1[i, j, k]
+                if k % 2 == 1:
+                    c_f2[ci, cj, ck] += f2[i, j, k]
