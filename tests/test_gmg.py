@@ -196,14 +196,16 @@ def test_box_aggregation_is_the_galerkin_operator(shape):
     assert np.array_equal(coarse_active.ravel(), np.asarray(p.sum(axis=0)).ravel() > 0)
 
 
-@pytest.mark.parametrize("smoother", ["point", "line"])
+@pytest.mark.parametrize("smoother, cycle_type", [("point", "V"), ("line", "V"), ("line", "W")])
 @pytest.mark.parametrize("shape", [(70, 50), (18, 14, 11)])
-def test_the_cycle_is_a_symmetric_positive_definite_preconditioner(tmp_path, smoother, shape):
+def test_the_cycle_is_a_symmetric_positive_definite_preconditioner(tmp_path, smoother,
+                                                                   cycle_type, shape):
     result = solve_dict(direct(polycrystal(shape, ratio_ip_op=1e3)), tmp_path)
     rows = np.flatnonzero(~result.solution.floating)
     grid = result.network.grid_operator(rows)
     for dtype, tolerance in ((np.float32, 1e-5), (np.float64, 1e-12)):
-        hierarchy = cycle.Hierarchy(grid, dtype, smoother)
+        hierarchy = cycle.Hierarchy(grid, dtype, smoother, cycle=cycle_type,
+                                    weight=1.0 if cycle_type == "W" else cycle.CORRECTION_WEIGHT)
         assert len(hierarchy.levels) >= 3
         x, y = np.random.default_rng(0).standard_normal((2, len(rows)))
         assert x @ hierarchy(y) == pytest.approx(y @ hierarchy(x), rel=tolerance)

@@ -1,7 +1,7 @@
 """The multigrid hierarchy on the voxel grid and its symmetric V-cycle (the preconditioner).
 
 Coarsening is box aggregation (2x2x2 voxels -> 1), with Galerkin coarse operators, which keep
-the face structure (:func:`netsolve.multigrid.grid.aggregate`). Smoothing is Gauss-Seidel in
+the face structure (:func:`aggregate`). Smoothing is Gauss-Seidel in
 float32, by blocks of one colour: single voxels (red-black) or whole grid lines along each axis
 (zebra line relaxation) when the conductances are anisotropic. The post-smoother runs the
 pre-smoother's steps in reverse order, so the cycle is a symmetric operator (CG needs it).

@@ -7,7 +7,7 @@ contribute nothing. Face conductances ``g0, g1, g2`` belong to the face between 
 its + neighbour along axes 0, 1, 2 (strides n1*n2, n2, 1). Axis 0 is skipped when n0 == 1 (2D).
 
 The kernels are serial: on the shared 2-core machine a second thread (numba ``prange``, OpenMP)
-made a sweep up to 100x slower whenever the other core was busy (measured, docs/performance.md).
+made a sweep about 250x slower whenever the other core was busy (measured, docs/performance.md).
 """
 
 from __future__ import annotations
