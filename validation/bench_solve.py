@@ -12,7 +12,8 @@ iterations, or factorization), iterations, residual, fields, peak RSS; "cpu s" i
 CPU time of assembly + solve (single-threaded: about the wall time on an idle machine, and
 less sensitive than it to other jobs on a shared one).
 Targets (issue 2): 2048^2 assembled + solved to rtol 1e-8 in <= 20 s with <= 2.5 GB;
-128^3 in <= 15 s with <= 3 GB (2 cores). Issue 7: ``--discretization fem`` within 2x the
+128^3 in <= 15 s with <= 3 GB (2 cores). Issue 15: 2048^2 with the grid multigrid (``--method
+gmg``) in <= 10 s and <= 1.5 GB, in no more iterations than ``amg``. Issue 7: ``--discretization fem`` within 2x the
 two-point time and memory on the same structures.
 """
 
