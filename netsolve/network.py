@@ -84,20 +84,13 @@ class Network:
         """The matrix of the nodes ``rows`` (default: all; increasing) on the voxel grid: face
         conductances and electrode conductances per voxel, for the grid multigrid solver.
         Links to a node outside ``rows`` are left out (floating nodes have none to the rest)."""
-        lower = self.link_nodes[:, 0]
-        if rows is None or len(rows) == self.n_nodes:
-            return grid_operator(self.shape, self.node_voxel, self.node_voxel[lower],
-                                 self.link_axis, self.link_conductance,
-                                 self.node_voxel[self.electrode_link_node],
-                                 self.electrode_link_conductance)
-        in_rows = np.zeros(self.n_nodes, dtype=bool)
-        in_rows[rows] = True
-        kept = in_rows[lower] & in_rows[self.link_nodes[:, 1]]
-        electrode = in_rows[self.electrode_link_node]
-        return grid_operator(self.shape, self.node_voxel[rows], self.node_voxel[lower[kept]],
-                             self.link_axis[kept], self.link_conductance[kept],
-                             self.node_voxel[self.electrode_link_node[electrode]],
-                             self.electrode_link_conductance[electrode])
+        kept = np.ones(self.n_nodes, dtype=bool)
+        if rows is not None and len(rows) < self.n_nodes:
+            kept[:] = False
+            kept[rows] = True
+        return grid_operator(self.shape, self.node_voxel, kept, self.link_nodes, self.link_axis,
+                             self.link_conductance, self.electrode_link_node,
+                             self.electrode_link_conductance)
 
     def voxel_node(self) -> np.ndarray:
         """Node index of every voxel (grid shape), -1 for voxels without a node."""

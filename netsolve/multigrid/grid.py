@@ -46,21 +46,24 @@ class GridOperator:
         return mask.reshape(self.shape)
 
 
-def grid_operator(shape: tuple[int, ...], row_voxel: np.ndarray, lower_voxel: np.ndarray,
-                  link_axis: np.ndarray, link_conductance: np.ndarray,
-                  extra_voxel: np.ndarray, extra_conductance: np.ndarray) -> GridOperator:
-    """GridOperator from links between face neighbours (``lower_voxel``: flat index of the voxel
-    below the face normal to ``link_axis``, one link per face) and diagonal terms on voxels."""
+def grid_operator(shape: tuple[int, ...], node_voxel: np.ndarray, node_kept: np.ndarray,
+                  link_nodes: np.ndarray, link_axis: np.ndarray, link_conductance: np.ndarray,
+                  extra_node: np.ndarray, extra_conductance: np.ndarray) -> GridOperator:
+    """GridOperator of the nodes ``node_kept`` (bool per node; their voxels ``node_voxel``, flat
+    C order, increasing) from links between face neighbours (``link_nodes[:, 0]`` is below the
+    face normal to ``link_axis``, one link per face; links to a node not kept are left out) and
+    diagonal terms on nodes (``extra_node``)."""
+    from .kernels import scatter_links  # numba: only when the grid multigrid is used
+
     size = int(np.prod(shape))
     pad = grid_pad(as_3d(shape))
-    faces = []
-    for axis in range(len(shape)):
-        face = np.zeros(size + 2 * pad)
-        on_axis = link_axis == axis
-        face[pad + lower_voxel[on_axis]] = link_conductance[on_axis]
-        faces.append(face)
-    extra = np.bincount(extra_voxel, extra_conductance, size).reshape(shape)
-    return GridOperator(tuple(shape), tuple(faces), extra, np.asarray(row_voxel, dtype=np.int64))
+    faces = np.zeros((len(shape), size + 2 * pad))
+    scatter_links(link_nodes, link_axis, link_conductance, node_voxel, node_kept, pad, faces)
+    on_rows = node_kept[extra_node]
+    extra = np.bincount(node_voxel[extra_node[on_rows]], extra_conductance[on_rows],
+                        size).reshape(shape)
+    return GridOperator(tuple(shape), tuple(faces), extra,
+                        np.asarray(node_voxel[node_kept], dtype=np.int64))
 
 
 def grid_pad(shape: tuple[int, int, int]) -> int:

@@ -232,3 +232,13 @@ def box_aggregate(f0, f1, f2, extra, active, c_f0, c_f1, c_f2, c_extra, c_active
                     c_f1[ci, cj, ck] += f1[i, j, k]
                 if k % 2 == 1:
                     c_f2[ci, cj, ck] += f2[i, j, k]
+
+
+@njit(**KERNEL_OPTIONS)
+def scatter_links(link_nodes, link_axis, conductance, node_voxel, node_kept, pad, faces):
+    """faces[axis, pad + voxel below the face] = conductance, for the links between kept nodes
+    (one pass over the links instead of a dozen link-sized NumPy temporaries)."""
+    for m in range(len(conductance)):
+        a = link_nodes[m, 0]
+        if node_kept[a] and node_kept[link_nodes[m, 1]]:
+            faces[link_axis[m], pad + node_voxel[a]] = conductance[m]
