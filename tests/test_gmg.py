@@ -240,6 +240,19 @@ def test_gmg_needs_the_two_point_discretization():
         "discretization = \"tpfa\", got \"fem\"; use method = \"amg\"")
 
 
+def test_a_float32_hierarchy_short_of_rtol_continues_in_float64(tmp_path):
+    # maxiter below what the solve needs: the float32 stage stops short, the float64 stage
+    # continues from its iterate (up to maxiter again) and reaches rtol
+    data = polycrystal((72, 56), ratio_ip_op=1e3)
+    data["solver"] = {"maxiter": 8}
+    reference = solve_dict(direct(data), tmp_path)
+    result = solve_dict(gmg(data, rtol=1e-10), tmp_path)
+    stats = result.solution.stats
+    assert stats.precision == "float64" and 8 < stats.iterations <= 16
+    assert stats.residual_rel <= 1e-10
+    assert result.total_current_A == pytest.approx(reference.total_current_A, rel=1e-7)
+
+
 def test_a_nan_conductance_is_an_error_not_a_result(tmp_path):
     result = solve_dict(direct(polycrystal((40, 30))), tmp_path)
     network = result.network
