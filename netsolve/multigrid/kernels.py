@@ -15,9 +15,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# fastmath: reassociation only changes rounding (the smoother runs in float32 anyway);
+# fastmath without "nnan"/"ninf": reassociation and contraction only change rounding (the
+# smoother runs in float32 anyway), while NaN and Inf still propagate to the checks;
 # error_model numpy: no zero-division checks in the inner loops.
-KERNEL_OPTIONS = {"cache": True, "nogil": True, "fastmath": True, "error_model": "numpy"}
+KERNEL_OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy",
+                  "fastmath": {"reassoc", "contract", "arcp", "nsz"}}
 
 
 @njit(**KERNEL_OPTIONS)
