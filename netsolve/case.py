@@ -28,7 +28,7 @@ PHASE_ALIASES = {"frame": "backbone"}
 REGION_PHASES = ("zro2", "backbone", "frame", "void")
 CONDUCTIVITY_MODELS = ("tensor", "ding2023", "isotropic")
 ELECTRODE_LINKS = ("half_voxel", "full_voxel")
-SOLVER_METHODS = ("auto", "direct", "amg", "cg")
+SOLVER_METHODS = ("auto", "direct", "amg", "gmg", "cg")
 DISCRETIZATIONS = ("tpfa", "fem", "mixed")
 TOP_LEVEL_KEYS = ("grid", "microstructure", "grains", "materials", "electrodes", "solver", "output",
                   "analysis", "sweep",  # [sweep] is read by netsolve.sweep (netsolve sweep)
@@ -585,6 +585,9 @@ def _read_solver(t: Table, grid: Grid) -> SolverOptions:
     if s.bounds and s.refine and s.refine_max_cells is not None and s.refine_max_cells < n_voxels:
         t.fail(f"'solver.refine_max_cells' = {s.refine_max_cells} cannot hold the base grid "
                f"of {n_voxels} voxels: give at least {n_voxels} (or refine = false)")
+    if s.method == "gmg" and s.discretization != "tpfa":
+        t.fail(f"'solver.method' = \"gmg\" (grid multigrid) needs the voxel-grid operator of "
+               f"discretization = \"tpfa\", got \"{s.discretization}\"; use method = \"amg\"")
     t.finish()
     return s
 

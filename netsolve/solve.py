@@ -261,7 +261,9 @@ def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: 
     direct_max = options.direct_max_unknowns
     if direct_max is None:
         direct_max = getattr(network, "direct_max_unknowns", {}).get(ndim)
-    method = choose_method(options.method, n_active, ndim, direct_max)
+    on_grid = hasattr(network, "grid_operator")
+    method = choose_method(options.method, n_active, ndim, direct_max, on_grid)
+    grid = network.grid_operator(active) if method == "gmg" else None
     coupling = electrode_coupling(network)
 
     def currents(u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -292,7 +294,7 @@ def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: 
     session = warm if warm is not None else WarmStart()
     rtol = options.rtol
     solution, stats = linear_solve(matrix, rhs, method, rtol, options.maxiter, ndim, origin,
-                                   hierarchy, session)
+                                   hierarchy, session, grid)
     potential, electrode_v, electrode_current, balances = electrode_state(solution)
     tightenings = 0
     while (not max(balances) <= options.balance_tol and method != "direct"
@@ -305,7 +307,7 @@ def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: 
         rtol = max(TIGHTEST_RTOL, rtol * min(shortfall, 1.0) / 10)
         retry = WarmStart(x0=solution, preconditioner=session.preconditioner)
         solution, more = linear_solve(matrix, rhs, method, rtol, options.maxiter, ndim, origin,
-                                      hierarchy, retry)
+                                      hierarchy, retry, grid)
         stats = replace(more, iterations=stats.iterations + more.iterations,
                         time_s=stats.time_s + more.time_s,
                         setup_time_s=stats.setup_time_s + more.setup_time_s)

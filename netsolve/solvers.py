@@ -36,6 +36,9 @@ DIRECT_MAX_UNKNOWNS = {2: 40_000, 3: 5_000}
 # stopped once the residual is at rounding level.
 DIRECT_REFINEMENT_STEPS = 4
 REFINEMENT_TARGET = 1e-15
+# ... and the grid multigrid (two-point operator) from this size on: below it, numba's import
+# and kernel loading (~0.5 s) outweigh its faster cycle (measured: docs/performance.md).
+GMG_MIN_UNKNOWNS = 500_000
 
 
 @dataclass(frozen=True)
@@ -79,21 +82,26 @@ class WarmStart:
     fresh_iterations: int = 0
 
 
-def choose_method(method: str, n_unknowns: int, ndim: int, direct_max: int | None) -> str:
+def choose_method(method: str, n_unknowns: int, ndim: int, direct_max: int | None,
+                  on_grid: bool = False) -> str:
+    """``on_grid``: the operator gives its voxel-grid structure (grid multigrid possible)."""
     if method != "auto":
         return method
     limit = DIRECT_MAX_UNKNOWNS[ndim] if direct_max is None else direct_max
-    return "direct" if n_unknowns <= limit else "amg"
+    if n_unknowns <= limit:
+        return "direct"
+    return "gmg" if on_grid and n_unknowns >= GMG_MIN_UNKNOWNS else "amg"
 
 
 def linear_solve(matrix: sp.csr_matrix, rhs: np.ndarray, method: str, rtol: float,
                  maxiter: int, ndim: int = 2, origin: str = "case",
                  amg_hierarchy: str = "classical",
-                 warm: WarmStart | None = None) -> tuple[np.ndarray, SolverStats]:
+                 warm: WarmStart | None = None, grid=None) -> tuple[np.ndarray, SolverStats]:
     """Solve ``matrix @ X = rhs`` (SPD matrix; rhs of shape (n, k); ndim of the voxel grid).
 
     ``amg_hierarchy``: "classical" (Ruge-Stueben) or "rootnode"; the discretization's choice.
     ``warm``: initial guesses and a reusable preconditioner (:class:`WarmStart`).
+    ``grid``: the matrix on the voxel grid (:class:`netsolve.multigrid.GridOperator`), for "gmg".
     """
     from threadpoolctl import threadpool_limits
 
@@ -107,6 +115,10 @@ def linear_solve(matrix: sp.csr_matrix, rhs: np.ndarray, method: str, rtol: floa
             interpolation = "classical" if ndim == 2 else "direct"
             x, stats = _amg(matrix, rhs, rtol, maxiter, interpolation, origin, amg_hierarchy,
                             warm)
+        elif method == "gmg":
+            from .multigrid import solve as grid_multigrid_solve
+
+            x, stats = grid_multigrid_solve(matrix, rhs, grid, rtol, maxiter, origin, warm)
         elif method == "cg":
             x, stats = _jacobi_cg(matrix, rhs, rtol, maxiter, origin, warm)
         else:

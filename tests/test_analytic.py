@@ -59,18 +59,24 @@ def test_charge_transfer_resistance_in_series(solve):
         slab_resistance(10, 3, SIGMA) + 2 * asr / area, rel=1e-9)
 
 
-def test_series_layers_with_grain_boundaries(solve, tmp_path):
-    # Three layers along x: c along x (slow, sigma_op), c along z (sigma_ip), c along x again.
-    widths = [4, 7, 5]
-    labels = np.repeat([1, 2, 3], widths)[:, None].repeat(3, axis=1)
+def series_layers(tmp_path, widths=(4, 7, 5), height=3) -> tuple[dict, float]:
+    """Three layers along x: c along x (slow, sigma_op), c along z (sigma_ip), c along x again,
+    with two GB resistors: the case and its exact resistance (ohm)."""
+    labels = np.repeat([1, 2, 3], widths)[:, None].repeat(height, axis=1)
     grains = [{"id": 1, "c_axis": [1, 0, 0]}, {"id": 2, "c_axis": [0, 0, 1]},
               {"id": 3, "c_axis": [1.0, 0, 0]}]
-    data = with_labels(base_case((16, 3), model="tensor", ratio_ip_op=10.0, ratio_ip_gb=4.0,
-                                 gb_thickness_nm=2.0), labels, tmp_path, grains=grains)
-    result = solve(data)
-    area = 3 * H * H
+    data = with_labels(base_case((sum(widths), height), model="tensor", ratio_ip_op=10.0,
+                                 ratio_ip_gb=4.0, gb_thickness_nm=2.0), labels, tmp_path,
+                       grains=grains)
+    area = height * H * H
     sig = [SIGMA / 10, SIGMA, SIGMA / 10]
     exact = sum(w * H / (s * area) for w, s in zip(widths, sig)) + 2 * 2e-9 / (SIGMA / 4 * area)
+    return data, exact
+
+
+def test_series_layers_with_grain_boundaries(solve, tmp_path):
+    data, exact = series_layers(tmp_path)
+    result = solve(data)
     assert result.effective_resistance_ohm == pytest.approx(exact, rel=1e-9)
     assert result.network.link_crosses_gb.sum() == 2 * 3
 

@@ -139,10 +139,12 @@ def test_sweep_table_in_case_file(tmp_path):
 # --------------------------------------------------------------------------- rows = single solves
 
 
-def test_rows_equal_single_solves_amg(tmp_path):
-    """Cached stages, matrix refill, warm starts and AMG reuse give the same answer as a fresh
-    solve of every point (AMG so that warm starts and hierarchy reuse are exercised)."""
-    case = write_case(tmp_path, method="amg")
+@pytest.mark.parametrize("method", ["amg", "gmg"])
+def test_rows_equal_single_solves_with_hierarchy_reuse(tmp_path, method):
+    """Cached stages, matrix refill, warm starts and AMG / grid multigrid reuse give the same
+    answer as a fresh solve of every point (iterative, so that warm starts and hierarchy reuse
+    are exercised)."""
+    case = write_case(tmp_path, method=method)
     plan = build_plan(case, (parse_param("materials.ratio_ip_op=logspace(1,3,3)"),
                              parse_param("materials.ratio_ip_gb=1,20")), top_k=3)
     out = tmp_path / "out"
@@ -164,7 +166,7 @@ def test_rows_equal_single_solves_amg(tmp_path):
         assert float(row["max_gb_field_V_m"]) == pytest.approx(
             np.nanmax(np.abs(gb.gb_field_V_m[whole])), rel=1e-6)
         assert float(row["solver_residual_rel"]) <= 10 * 1e-10
-        assert row["solver_method"] == "amg"
+        assert row["solver_method"] == method
     # the cached hierarchy was reused (no setup) for some points: that path is what is tested
     assert sum(float(r["solver_setup_s"]) == 0.0 for r in rows.values()) >= 2
     # sigma_eff = L / (R A): 400 nm between the electrodes, 300 nm x 100 nm cross-section

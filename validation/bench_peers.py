@@ -1,7 +1,8 @@
 """Benchmark: netsolve vs TauFactor 2 on an isotropic porous 3D structure (not a test).
 
     python validation/bench_peers.py [--sizes 64 128] [--repeats 3] [--rtols 1e-6 1e-8]
-                                     [--conv-crit 1e-2] [--torch-threads 0 1] [--no-process]
+                                     [--methods gmg amg] [--conv-crit 1e-2]
+                                     [--torch-threads 0 1] [--no-process]
 
 TauFactor 2 is an optional, benchmark-only peer; it is not a netsolve dependency. Install it
 (CPU build) in a separate virtual environment, together with netsolve, and run this script from
@@ -32,7 +33,10 @@ D_eff = sigma_eff / sigma = L / (R_eff A sigma) (TauFactor's ``D_eff``).
   degrade badly when a core is busy with another process (measured up to 100x on 2 cores), so
   the speed ratios use the fastest TauFactor row;
 * netsolve: the whole ``netsolve.solve(case)`` call (label file read + microstructure + network
-  + AMG setup + CG + fields) at each ``--rtols`` value.
+  + solver setup + CG + fields) at each ``--rtols`` value, for each ``--methods`` value (grid
+  multigrid ``gmg`` and classical AMG ``amg`` side by side). "SpMV eq" is the linear solve
+  (setup + iterations) in units of one float64 CSR product with the assembled matrix, timed in
+  the same process (median of 20).
 
 In-process times are min and median over ``--repeats`` (the two tools interleaved); the
 whole-process time is the median wall time of a fresh Python process (interpreter start +
@@ -108,14 +112,31 @@ def d_eff_from_result(result, shape: tuple[int, ...]) -> float:
     return (nx * h) / (result.effective_resistance_ohm * (ny * nz * h * h) * 1.0)
 
 
-def run_netsolve(case, shape: tuple[int, ...]) -> tuple[float, float, int]:
-    """(wall time of netsolve.solve, D_eff, CG iterations)."""
+def run_netsolve(case, shape: tuple[int, ...], detail: bool = False):
+    """(wall time of netsolve.solve, D_eff, CG iterations); with ``detail`` also the linear
+    solve's time (setup + iterations) in SpMV equivalents."""
     import netsolve
 
     t0 = time.perf_counter()
     result = netsolve.solve(case)
     elapsed = time.perf_counter() - t0
-    return elapsed, d_eff_from_result(result, shape), int(result.solution.stats.iterations)
+    out = (elapsed, d_eff_from_result(result, shape), int(result.solution.stats.iterations))
+    return (*out, result.solution.stats.time_s / spmv_seconds(result)) if detail else out
+
+
+def spmv_seconds(result) -> float:
+    """Median time of one float64 CSR product with the solved (active-node) matrix."""
+    from netsolve.solve import network_matrix
+
+    active = np.flatnonzero(~result.solution.floating)
+    matrix = network_matrix(result.network)[active][:, active].tocsr()
+    x = np.ones(matrix.shape[0])
+    times = []
+    for _ in range(20):
+        t0 = time.perf_counter()
+        matrix @ x
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def run_taufactor(img: np.ndarray, conv_crit: float, threads: int = 0) -> tuple[float, float, int]:
@@ -150,8 +171,9 @@ def child(tool: str, npy: Path, setting: float, threads: int) -> int:
         img = np.load(npy, allow_pickle=False)
         _, d_eff, iters = run_taufactor(img, setting, threads)
     else:
+        method = tool.split(":")[1]
         shape = tuple(np.load(npy, mmap_mode="r", allow_pickle=False).shape)
-        _, d_eff, iters = run_netsolve(netsolve_case(npy, shape, setting), shape)
+        _, d_eff, iters = run_netsolve(netsolve_case(npy, shape, setting, method), shape)
     print(json.dumps({"d_eff": d_eff, "iterations": iters}))
     return 0
 
@@ -185,6 +207,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rtols", nargs="+", type=float, default=[1e-6, 1e-8],
                         help="netsolve solver.rtol values (one row each)")
+    parser.add_argument("--methods", nargs="+", default=["gmg", "amg"],
+                        help="netsolve solver.method values (one row each per rtol)")
     parser.add_argument("--conv-crit", type=float, default=1e-2, help="TauFactor conv_crit")
     parser.add_argument("--torch-threads", nargs="+", type=int, default=[0, 1],
                         help="torch thread counts for TauFactor rows (0: torch default)")
@@ -216,8 +240,8 @@ def main() -> int:
     print(f"structure: insulating spheres r~U{list(RADIUS_RANGE)}, ~{INSULATING_FRACTION:.0%} "
           f"insulating, seed 0; repeats {args.repeats}; times in s")
 
-    header = (f"{'n':>4} {'tool':>9} {'setting':>14} {'min s':>7} {'median s':>8} "
-              f"{'process s':>9} {'D_eff':>12} {'rel.err':>9} {'iters':>6}")
+    header = (f"{'n':>4} {'tool':>9} {'setting':>16} {'min s':>7} {'median s':>8} "
+              f"{'process s':>9} {'D_eff':>12} {'rel.err':>9} {'iters':>6} {'SpMV eq':>7}")
     summaries = []
     with tempfile.TemporaryDirectory() as tmp:
         # Warm-up (untimed): first TauFactor/torch call and netsolve/pyamg imports in this process.
@@ -225,7 +249,9 @@ def main() -> int:
         for threads in thread_counts:
             run_taufactor(warm, args.conv_crit, threads)
         np.save(Path(tmp) / "warm.npy", warm)
-        run_netsolve(netsolve_case(Path(tmp) / "warm.npy", warm.shape, 1e-8), warm.shape)
+        for method in args.methods:
+            run_netsolve(netsolve_case(Path(tmp) / "warm.npy", warm.shape, 1e-8, method),
+                         warm.shape)
 
         for n in args.sizes:
             img = porous_structure(n)
@@ -243,22 +269,23 @@ def main() -> int:
 
             rows: dict[tuple[str, str], dict] = {}
             tau_keys = [("TauFactor", f"cc {args.conv_crit:g}, {t} thr") for t in thread_counts]
-            ns_keys = [("netsolve", f"amg rtol {r:g}") for r in args.rtols]
-            cases = {r: netsolve_case(npy, shape, r) for r in args.rtols}
+            ns_runs = [(m, r) for m in args.methods for r in args.rtols]
+            ns_keys = [("netsolve", f"{m} rtol {r:g}") for m, r in ns_runs]
+            cases = {(m, r): netsolve_case(npy, shape, r, m) for m, r in ns_runs}
             for key in [*tau_keys, *ns_keys]:
-                rows[key] = {"times": [], "d_eff": None, "iters": None}
+                rows[key] = {"times": [], "d_eff": None, "iters": None, "spmv": float("nan")}
             for _ in range(args.repeats):  # interleaved, so load changes hit both tools
                 for threads, key in zip(thread_counts, tau_keys):
                     t, d, it = run_taufactor(img, args.conv_crit, threads)
                     rows[key]["times"].append(t)
                     rows[key].update(d_eff=d, iters=it)
-                for r, key in zip(args.rtols, ns_keys):
-                    t, d, it = run_netsolve(cases[r], shape)
+                for run, key in zip(ns_runs, ns_keys):
+                    t, d, it, spmv = run_netsolve(cases[run], shape, detail=True)
                     rows[key]["times"].append(t)
-                    rows[key].update(d_eff=d, iters=it)
+                    rows[key].update(d_eff=d, iters=it, spmv=spmv)
             settings = {k: ("taufactor", args.conv_crit, t)
                         for k, t in zip(tau_keys, thread_counts)}
-            settings.update({k: ("netsolve", r, 0) for k, r in zip(ns_keys, args.rtols)})
+            settings.update({k: (f"netsolve:{m}", r, 0) for k, (m, r) in zip(ns_keys, ns_runs)})
             for key, row in rows.items():
                 row["min"] = min(row["times"])
                 row["median"] = statistics.median(row["times"])
@@ -274,9 +301,9 @@ def main() -> int:
 
             print(header)
             for (tool, setting), row in rows.items():
-                print(f"{n:>4} {tool:>9} {setting:>14} {row['min']:>7.3f} {row['median']:>8.3f} "
+                print(f"{n:>4} {tool:>9} {setting:>16} {row['min']:>7.3f} {row['median']:>8.3f} "
                       f"{row['process']:>9.2f} {row['d_eff']:>12.9f} {fmt_err(row['err'])} "
-                      f"{row['iters']:>6}")
+                      f"{row['iters']:>6} {row['spmv']:>7.0f}")
             # Speed ratios against the fastest TauFactor row for each statistic (conservative).
             best = {stat: min(rows[k][stat] for k in tau_keys) for stat in ("min", "median")}
             best["process"] = min((rows[k]["process"] for k in tau_keys), default=float("nan"))

@@ -1,15 +1,16 @@
 """Benchmark: a 100-point sweep on a 512x512 lamella (not a test).
 
     python validation/bench_sweep.py [--jobs 2] [--size 512] [--runs 3] [--ablation 10]
+                                     [--method amg|gmg|auto]
 
 The case: a Voronoi polycrystal (one grain per ~20^2 voxels, random orientations, 2 % ZrO2),
-electrodes on the two x faces, AMG to rtol 1e-8. The sweep: sigma_ip/sigma_op =
+electrodes on the two x faces, AMG (``--method``: or the grid multigrid) to rtol 1e-8. The sweep: sigma_ip/sigma_op =
 logspace(1, 4, 10) x sigma_ip/sigma_GB = 1,2,5,10,20,50,100,200,500,1000 (100 points), run as
 ``netsolve sweep --jobs N`` in a subprocess (whole command: start-up, validation of all points,
 CSV, Parquet, plots). The reference is ``--runs`` independent ``netsolve run`` calls on points
 of the same grid (whole commands, each writing its result directory), extrapolated to 100
 points. ``--ablation K``: K points solved serially in one process by the sweep engine with and
-without warm starts + AMG reuse (stage caching stays on in both), to show what those bring.
+without warm starts + hierarchy reuse (stage caching stays on in both), to show what those bring.
 Target (issue 5): 100 points in <= 60 s with --jobs 2 on 2 cores.
 """
 
@@ -28,7 +29,7 @@ RATIO_IP_OP = "logspace(1,4,10)"
 RATIO_IP_GB = "1,2,5,10,20,50,100,200,500,1000"
 
 
-def case_text(size: int) -> str:
+def case_text(size: int, method: str = "amg") -> str:
     n_grains = max(2, round(size * size / 400))
     return f"""
 [grid]
@@ -57,7 +58,7 @@ region = "right"
 potential_V = 0.0
 
 [solver]
-method = "amg"
+method = "{method}"
 rtol = 1e-8
 """
 
@@ -80,7 +81,7 @@ def ablation(case: Path, k: int) -> list[tuple[str, float, float]]:
                              parse_param(f"materials.ratio_ip_gb={RATIO_IP_GB}")))
     points = plan.points[:k]
     out = []
-    for label, reuse in (("stage caching only", False), ("+ warm start + AMG reuse", True)):
+    for label, reuse in (("stage caching only", False), ("+ warm start + hierarchy reuse", True)):
         engine = SweepEngine(plan, reuse=reuse)
         start = time.perf_counter()
         rows = [engine.evaluate(p) for p in points]
@@ -96,10 +97,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--runs", type=int, default=3, help="independent `netsolve run` calls")
     parser.add_argument("--ablation", type=int, default=10, help="points (0: skip)")
+    parser.add_argument("--method", default="amg", help="solver.method of the case")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         case = Path(tmp) / "lamella.toml"
-        case.write_text(case_text(args.size))
+        case.write_text(case_text(args.size, args.method))
         out = Path(tmp) / "sweep"
         sweep_s = timed([*netsolve_command(), "sweep", str(case), "-o", str(out),
                          "--jobs", str(args.jobs),
@@ -112,14 +114,15 @@ def main() -> None:
         run_s = []
         for k, (op, gb) in enumerate([(10.0, 20), (1000.0, 1), (10000.0, 1000)][:args.runs]):
             point = Path(tmp) / f"point{k}.toml"
-            point.write_text(case_text(args.size).replace("ratio_ip_op = 1000.0",
+            point.write_text(case_text(args.size, args.method).replace("ratio_ip_op = 1000.0",
                                                           f"ratio_ip_op = {op}")
                              .replace("ratio_ip_gb = 20.0", f"ratio_ip_gb = {gb}"))
             run_s.append(timed([*netsolve_command(), "run", str(point), "-q",
                                 "-o", str(Path(tmp) / f"run{k}")]))
         rows_ablation = ablation(case, args.ablation) if args.ablation else []
     per_run = statistics.median(run_s)
-    print(f"{args.size}x{args.size} lamella, {len(rows)} points ({n_ok} ok), --jobs {args.jobs}")
+    print(f"{args.size}x{args.size} lamella, {len(rows)} points ({n_ok} ok), --jobs {args.jobs}, "
+          f"solver.method = {args.method}")
     print("| what | wall s | s / point |")
     print("|---|---|---|")
     print(f"| netsolve sweep, {len(rows)} points, --jobs {args.jobs} (whole command) | "

@@ -25,6 +25,7 @@ import numpy as np
 from ..case import Case
 from ..fields import Fields, voxel_grids
 from ..microstructure import Microstructure, Phase
+from ..multigrid.grid import GridOperator, grid_operator
 from ..properties import Properties
 from ..solve import NetworkSolution
 from ..voxels import electrode_faces, face_slices
@@ -83,6 +84,18 @@ class Network:
                electrode_index: np.ndarray | None = None) -> Fields:
         """The voxel fields and GB face currents of a solution (:func:`compute_fields`)."""
         return compute_fields(self, solution, props, electrode_index)
+
+    def grid_operator(self, rows: np.ndarray | None = None) -> GridOperator:
+        """The matrix of the nodes ``rows`` (default: all; increasing) on the voxel grid: face
+        conductances and electrode conductances per voxel, for the grid multigrid solver.
+        Links to a node outside ``rows`` are left out (floating nodes have none to the rest)."""
+        kept = np.ones(self.n_nodes, dtype=bool)
+        if rows is not None and len(rows) < self.n_nodes:
+            kept[:] = False
+            kept[rows] = True
+        return grid_operator(self.shape, self.node_voxel, kept, self.link_nodes, self.link_axis,
+                             self.link_conductance, self.electrode_link_node,
+                             self.electrode_link_conductance)
 
     def voxel_node(self) -> np.ndarray:
         """Node index of every voxel (grid shape), -1 for voxels without a node."""

@@ -8,7 +8,9 @@ network (link topology + the sparsity pattern of its matrix): while only ``mater
 (vectorized), refills the matrix values in place of a new assembly, and solves with CG started from
 the solution of the nearest point this worker already finished, preconditioned by the last AMG
 hierarchy until it needs more than ``AMG_GROWTH`` times the iterations it took when it was built
-(then a fresh one is set up for that matrix; every point still converges to its rtol).
+(then a fresh one is set up for that matrix; every point still converges to its rtol). A grid
+multigrid hierarchy (``gmg``) is reused while it needs fewer iterations than its fresh count plus
+its own setup time expressed in iterations (measured when it was built).
 Finite-element points rebuild their operator (its matrix depends on the tensors per element) but
 keep the microstructure.
 
@@ -202,6 +204,11 @@ class SweepEngine:
     def _reuse_budget(self) -> int | None:
         if self._preconditioner is None:
             return None
+        rebuild = getattr(self._preconditioner, "rebuild_cost_iterations", None)
+        if rebuild is not None:
+            # grid multigrid: its setup is cheap, measured in CG iterations when it was built;
+            # reuse pays while it needs fewer iterations than a fresh setup + fresh iterations
+            return self._preconditioner_iterations + int(math.ceil(rebuild)) + 1
         return int(math.ceil(AMG_GROWTH * self._preconditioner_iterations)) + AMG_SLACK
 
     def _remember(self, coords: np.ndarray, warm) -> None:

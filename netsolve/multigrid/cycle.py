@@ -1,0 +1,241 @@
+"""The multigrid hierarchy on the voxel grid and its symmetric V-cycle (the preconditioner).
+
+Coarsening is box aggregation (2x2x2 voxels -> 1), with Galerkin coarse operators, which keep
+the face structure (:func:`aggregate`). Smoothing is Gauss-Seidel in
+float32, by blocks of one colour: single voxels (red-black) or whole grid lines along each axis
+(zebra line relaxation) when the conductances are anisotropic. The post-smoother runs the
+pre-smoother's steps in reverse order, so the cycle is a symmetric operator (CG needs it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import kernels
+from .grid import as_3d, grid_pad
+
+COARSEST_MAX = 600  # voxels of the coarsest level, solved exactly (dense, float64)
+# Line relaxation when more than this fraction of the voxels couple more than STRONG_RATIO x
+# more strongly along one axis than along another (point smoothing leaves error that
+# oscillates across the strong direction, which box aggregation cannot represent).
+STRONG_RATIO = 4.0
+ANISOTROPIC_FRACTION = 0.01
+# Coarse corrections are scaled up: the aggregated coarse operator is about twice too stiff
+# for smooth errors (piecewise-constant interpolation); measured optimum 1.8 (docs/performance.md).
+CORRECTION_WEIGHT = 1.8
+
+
+def choose_smoother(grid) -> str:
+    """"line" for grids with anisotropic conductances, else "point" (red-black)."""
+    strongest = []
+    for axis, g in enumerate(grid.face):
+        if grid.shape[axis] == 1:
+            continue
+        g = np.asarray(g)
+        lower = np.zeros_like(g)
+        index = [slice(None)] * g.ndim
+        shifted = list(index)
+        index[axis] = slice(1, None)
+        shifted[axis] = slice(0, -1)
+        lower[tuple(index)] = g[tuple(shifted)]
+        strongest.append(np.maximum(g, lower))
+    if len(strongest) < 2:
+        return "point"
+    high = np.maximum.reduce(strongest)
+    low = np.minimum.reduce(strongest)
+    coupled = low > 0
+    strong = np.count_nonzero(high[coupled] > STRONG_RATIO * low[coupled])
+    return "line" if strong > ANISOTROPIC_FRACTION * max(np.count_nonzero(coupled), 1) else "point"
+
+
+def aggregate(face, extra, active):
+    """Galerkin coarse operator ``P^T A P`` of box aggregation (P: each voxel to its 2x2x2 box;
+    1 along axes of length 1). It keeps the face structure (:func:`kernels.box_aggregate`).
+    Grid-shaped 3D arrays in and out: (faces, extra, active)."""
+    coarse = tuple((n + 1) // 2 for n in extra.shape)
+    coarse_face = tuple(np.zeros(coarse) for _ in range(3))
+    coarse_extra = np.zeros(coarse)
+    coarse_active = np.zeros(coarse, dtype=np.bool_)
+    kernels.box_aggregate(*(np.ascontiguousarray(g, dtype=np.float64) for g in face),
+                          np.ascontiguousarray(extra, dtype=np.float64), np.ascontiguousarray(active),
+                          *coarse_face, coarse_extra, coarse_active)
+    return coarse_face, coarse_extra, coarse_active
+
+
+class Level:
+    """One grid of the hierarchy: padded flat arrays (see :mod:`netsolve.multigrid.kernels`).
+
+    ``face``: per axis of the 3D grid a padded flat float64 array of face conductances, or None
+    for an axis of length 1; ``extra``, ``active``: grid-shaped (3D).
+    """
+
+    def __init__(self, face, extra, active, dtype, smoother):
+        self.shape = extra.shape
+        n0, n1, n2 = self.shape
+        self.size = n0 * n1 * n2
+        self.pad = grid_pad(self.shape)
+        self.dtype = dtype
+        # an axis of length 1 has no faces: axis 0 is never read then (the kernels test n0 > 1),
+        # axes 1 and 2 are read and get zeros
+        face64 = tuple(g if g is not None else np.zeros(1 if axis == 0 else len(extra.reshape(-1))
+                                                        + 2 * self.pad)
+                       for axis, g in enumerate(face))
+        diagonal = self.padded(extra, np.float64)
+        kernels.add_face_sums(diagonal, *face64, n0, n1, n2, self.pad)
+        self.active_flat = self.padded(active, np.bool_)
+        # voxels without a row (inactive) get an identity row: they stay 0 through the cycle
+        diagonal[~self.active_flat] = 1.0
+        self.g = tuple(g.astype(dtype) for g in face64)
+        self.diagonal = diagonal.astype(dtype)
+        if smoother == "point":
+            self.inv_diagonal = (1.0 / diagonal).astype(dtype)
+        else:
+            self.line_pivots = {}
+            strides = (n1 * n2, n2, 1)
+            for axis in self.line_axes():
+                pivots = self.zeros()
+                kernels.line_pivots(diagonal, face64[axis], strides[axis], self.size, self.pad,
+                                    pivots)
+                self.line_pivots[axis] = pivots
+        self.x = self.zeros()
+        self.b = self.zeros()
+
+    def zeros(self, dtype=None) -> np.ndarray:
+        return np.zeros(self.size + 2 * self.pad, dtype=dtype or self.dtype)
+
+    def padded(self, grid_array: np.ndarray, dtype=None) -> np.ndarray:
+        out = self.zeros(dtype)
+        out[self.pad:self.pad + self.size] = grid_array.reshape(-1)
+        return out
+
+    def interior(self, flat: np.ndarray) -> np.ndarray:
+        return flat[self.pad:self.pad + self.size]
+
+    def line_axes(self) -> list[int]:
+        return [a for a in range(3) if self.shape[a] > 1]
+
+    def sweep(self, order) -> None:
+        """The smoother's block updates in ``order`` ((axis, colour) pairs; axis None: points)."""
+        n0, n1, n2 = self.shape
+        g0, g1, g2 = self.g
+        for axis, colour in order:
+            if axis is None:
+                kernels.point_sweep(self.x, self.b, g0, g1, g2, self.inv_diagonal, n0, n1, n2,
+                                    self.pad, colour)
+            elif axis == 2:
+                kernels.line_sweep_last(self.x, self.b, g0, g1, g2, self.line_pivots[2], n0, n1,
+                                        n2, self.pad, colour)
+            else:
+                kernels.line_sweep_strided(self.x, self.b, g0, g1, g2, self.line_pivots[axis],
+                                           n0, n1, n2, self.pad, axis, colour)
+
+    def smoothing_order(self, smoother: str, sweeps: int) -> list:
+        if smoother == "point":
+            steps = [(None, 0), (None, 1)]
+        else:
+            steps = [(axis, colour) for axis in self.line_axes() for colour in (0, 1)]
+        return steps * sweeps
+
+
+class Hierarchy:
+    """Levels from the fine GridOperator down to a coarsest grid solved exactly; ``__call__``
+    applies one symmetric V-cycle to a residual given on the fine grid's rows."""
+
+    def __init__(self, operator, dtype=np.float32, smoother: str = "line", sweeps: int = 1,
+                 weight: float = CORRECTION_WEIGHT, cycle: str = "V"):
+        shape = as_3d(operator.shape)
+        face = tuple(operator.padded_face)
+        if len(operator.shape) == 2:
+            face = (None,) + face
+        extra = operator.diagonal_extra.reshape(shape)
+        active = operator.active.reshape(shape)
+        self.dtype = dtype
+        self.smoother = smoother
+        self.weight = weight
+        self.setup_s = 0.0  # set by the solver: what building it cost, and one CG iteration
+        self.iteration_s = 0.0
+        self.cycle_type = cycle
+        self.row_voxel = operator.row_voxel
+        self.levels = []
+        while True:
+            level = Level(face, extra, active, dtype, smoother)
+            self.levels.append(level)
+            grid_face = tuple(np.zeros(shape) if g is None else level.interior(g).reshape(shape)
+                              for g in face)
+            if level.size <= COARSEST_MAX or max(level.shape) == 1:
+                break
+            coarse_face, extra, active = aggregate(grid_face, extra, active)
+            shape = extra.shape
+            pad = grid_pad(shape)
+            face = tuple(None if n == 1 else np.pad(g.reshape(-1), pad)
+                         for n, g in zip(shape, coarse_face))
+        for level in self.levels[:-1]:
+            level.pre = level.smoothing_order(smoother, sweeps)
+            level.post = level.pre[::-1]
+        self._coarse_inverse, self._coarse_rows = _coarsest_inverse(self.levels[-1], grid_face,
+                                                                    extra, active)
+        fine = self.levels[0]
+        self._fine_rows = fine.pad + self.row_voxel
+
+    @property
+    def rebuild_cost_iterations(self) -> float:
+        """Its setup time in CG iterations: reusing it for another matrix pays while the extra
+        iterations stay below this (a sweep's reuse budget)."""
+        return self.setup_s / self.iteration_s if self.iteration_s > 0 else 0.0
+
+    def __call__(self, residual: np.ndarray) -> np.ndarray:
+        """The cycle applied to a residual over the matrix rows (float64 in and out)."""
+        fine = self.levels[0]
+        fine.b[self._fine_rows] = residual
+        self.cycle()
+        return fine.x[self._fine_rows].astype(np.float64)
+
+    def cycle(self) -> None:
+        """The cycle on the finest level's ``b`` (padded flat), into its ``x``."""
+        self._cycle(0)
+
+    def _cycle(self, index: int) -> None:
+        level = self.levels[index]
+        if index == len(self.levels) - 1:
+            level.x[self._coarse_rows] = self._coarse_inverse @ level.b[self._coarse_rows].astype(
+                np.float64)
+            return
+        coarse = self.levels[index + 1]
+        n0, n1, n2 = level.shape
+        _, c1, c2 = coarse.shape
+        g0, g1, g2 = level.g
+        level.x[:] = 0.0
+        level.sweep(level.pre)
+        visits = 2 if self.cycle_type == "W" and index + 2 < len(self.levels) else 1
+        for _ in range(visits):
+            kernels.residual_restrict(level.x, level.b, g0, g1, g2, level.diagonal, n0, n1, n2,
+                                      level.pad, coarse.b, c1, c2, coarse.pad)
+            self._cycle(index + 1)
+            kernels.prolong_add(level.x, coarse.x, level.active_flat, n0, n1, n2, level.pad, c1,
+                                c2, coarse.pad, self.weight)
+        level.sweep(level.post)
+
+
+def _coarsest_inverse(level: Level, face, extra, active):
+    """Dense float64 inverse of the coarsest operator over its active voxels (SPD); the grid
+    arrays of that level: (3D, float64) faces, extra diagonal and active mask."""
+    rows = np.flatnonzero(active.reshape(-1))
+    index = np.full(level.size, -1)
+    index[rows] = np.arange(len(rows))
+    n0, n1, n2 = level.shape
+    strides = (n1 * n2, n2, 1)
+    a_list, b_list, g_list = [], [], []
+    for axis in range(3):
+        g = face[axis].reshape(-1)
+        lower = np.flatnonzero(g)
+        a_list.append(index[lower])
+        b_list.append(index[lower + strides[axis]])
+        g_list.append(g[lower])
+    a, b, g = (np.concatenate(v) for v in (a_list, b_list, g_list))
+    dense = np.diag(extra.reshape(-1)[rows])
+    np.add.at(dense, (a, b), -g)
+    np.add.at(dense, (b, a), -g)
+    np.add.at(dense, (a, a), g)
+    np.add.at(dense, (b, b), g)
+    inverse = np.linalg.inv(dense)
+    return 0.5 * (inverse + inverse.T), level.pad + rows

@@ -1,0 +1,246 @@
+"""Compiled (numba) kernels of the grid multigrid, on padded flat arrays.
+
+Every per-voxel array of a level is flat (C order over the 3D grid (n0, n1, n2)) with ``pad``
+zeros before and after it, so that neighbour reads at ``v +- stride`` never leave the array;
+faces on the last layer of an axis are zero, so the reads that wrap to another row or plane
+contribute nothing. Face conductances ``g0, g1, g2`` belong to the face between voxel ``v`` and
+its + neighbour along axes 0, 1, 2 (strides n1*n2, n2, 1). Axis 0 is skipped when n0 == 1 (2D).
+
+The kernels are serial: on the shared 2-core machine a second thread (numba ``prange``, OpenMP)
+made a sweep about 250x slower whenever the other core was busy (measured, docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# fastmath without "nnan"/"ninf": reassociation and contraction only change rounding (the
+# smoother runs in float32 anyway), while NaN and Inf still propagate to the checks;
+# error_model numpy: no zero-division checks in the inner loops.
+KERNEL_OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy",
+                  "fastmath": {"reassoc", "contract", "arcp", "nsz"}}
+
+
+@njit(**KERNEL_OPTIONS)
+def point_sweep(x, b, g0, g1, g2, inv_diag, n0, n1, n2, pad, colour):
+    """Gauss-Seidel on the voxels of one colour ((i + j + k) % 2 == colour): exact solves."""
+    s0 = n1 * n2
+    s1 = n2
+    for ij in range(n0 * n1):
+        i = ij // n1
+        j = ij - i * n1
+        base = pad + ij * n2
+        for k in range((i + j + colour) % 2, n2, 2):
+            v = base + k
+            s = b[v] + g2[v - 1] * x[v - 1] + g2[v] * x[v + 1] + g1[v - s1] * x[v - s1] \
+                + g1[v] * x[v + s1]
+            if n0 > 1:
+                s += g0[v - s0] * x[v - s0] + g0[v] * x[v + s0]
+            x[v] = s * inv_diag[v]
+
+
+@njit(**KERNEL_OPTIONS)
+def line_sweep_last(x, b, g0, g1, g2, inv_pivot, n0, n1, n2, pad, colour):
+    """Exact solves along the grid lines of axis 2 whose (i + j) % 2 == colour (Thomas
+    algorithm with the pivots of :func:`line_pivots`)."""
+    s0 = n1 * n2
+    s1 = n2
+    for ij in range(n0 * n1):
+        i = ij // n1
+        j = ij - i * n1
+        if (i + j) % 2 != colour:
+            continue
+        base = pad + ij * n2
+        previous = 0.0
+        for k in range(n2):
+            v = base + k
+            s = b[v] + g1[v - s1] * x[v - s1] + g1[v] * x[v + s1] \
+                + g2[v - 1] * inv_pivot[v - 1] * previous
+            if n0 > 1:
+                s += g0[v - s0] * x[v - s0] + g0[v] * x[v + s0]
+            x[v] = s
+            previous = s
+        following = 0.0
+        for k in range(n2 - 1, -1, -1):
+            v = base + k
+            following = (x[v] + g2[v] * following) * inv_pivot[v]
+            x[v] = following
+
+
+@njit(inline="always", **KERNEL_OPTIONS)
+def _line_row(axis, pad, o, t, m, n1, n2):
+    """First voxel of the grid row holding element t of the lines (o, m) along axis 0 or 1."""
+    return pad + (o * n1 + t) * n2 if axis == 1 else pad + (t * n1 + m) * n2
+
+
+@njit(**KERNEL_OPTIONS)
+def line_sweep_strided(x, b, g0, g1, g2, inv_pivot, n0, n1, n2, pad, axis, colour):
+    """Exact solves along the grid lines of axis 0 or 1 of one colour (parity of the other two
+    indices), all lines of a plane at once: the inner loop runs along the contiguous axis 2."""
+    s0 = n1 * n2
+    s1 = n2
+    if axis == 1:
+        g_line, stride, length, outer, middle = g1, s1, n1, n0, 1
+    else:
+        g_line, stride, length, outer, middle = g0, s0, n0, 1, n1
+    for o in range(outer):
+        for t in range(length):
+            for m in range(middle):
+                row = _line_row(axis, pad, o, t, m, n1, n2)
+                for k in range((o + m + colour) % 2, n2, 2):
+                    v = row + k
+                    s = b[v] + g2[v - 1] * x[v - 1] + g2[v] * x[v + 1] \
+                        + g_line[v - stride] * inv_pivot[v - stride] * x[v - stride]
+                    if axis == 0:
+                        s += g1[v - s1] * x[v - s1] + g1[v] * x[v + s1]
+                    elif n0 > 1:
+                        s += g0[v - s0] * x[v - s0] + g0[v] * x[v + s0]
+                    x[v] = s
+        for t in range(length - 1, -1, -1):
+            for m in range(middle):
+                row = _line_row(axis, pad, o, t, m, n1, n2)
+                for k in range((o + m + colour) % 2, n2, 2):
+                    v = row + k
+                    x[v] = (x[v] + g_line[v] * x[v + stride]) * inv_pivot[v]
+
+
+@njit(**KERNEL_OPTIONS)
+def line_pivots(diagonal, g_line, stride, size, pad, out):
+    """Inverse pivots of the LDL^T factorization of every grid line's tridiagonal block
+    (diagonal, -g_line): p_t = d_t - g_{t-1}^2 / p_{t-1}; float64, stored in ``out``'s dtype.
+    Pivots stay >= the voxel's couplings off the line (an M-matrix), so no pivot vanishes on a
+    connected, grounded operator."""
+    pivot = np.empty(size + 2 * pad)
+    pivot[:pad] = 1.0
+    for v in range(pad, pad + size):
+        p = diagonal[v]
+        g = g_line[v - stride]
+        if g != 0.0:
+            p -= g * g / pivot[v - stride]
+        pivot[v] = p
+        out[v] = 1.0 / p
+
+
+@njit(**KERNEL_OPTIONS)
+def residual_restrict(x, b, g0, g1, g2, diagonal, n0, n1, n2, pad, coarse_b, c1, c2, c_pad):
+    """coarse_b = P^T (b - A x) for box aggregation (sum of the residual over each 2x2x2 box)."""
+    s0 = n1 * n2
+    s1 = n2
+    c0 = (n0 + 1) // 2
+    for cij in range(c0 * c1):
+        ci = cij // c1
+        cj = cij - ci * c1
+        c_base = c_pad + cij * c2
+        for k2 in range(c2):
+            coarse_b[c_base + k2] = 0.0
+        for i in range(2 * ci, min(2 * ci + 2, n0)):
+            for j in range(2 * cj, min(2 * cj + 2, n1)):
+                base = pad + (i * n1 + j) * n2
+                for k in range(n2):
+                    v = base + k
+                    r = b[v] - diagonal[v] * x[v] + g2[v - 1] * x[v - 1] + g2[v] * x[v + 1] \
+                        + g1[v - s1] * x[v - s1] + g1[v] * x[v + s1]
+                    if n0 > 1:
+                        r += g0[v - s0] * x[v - s0] + g0[v] * x[v + s0]
+                    coarse_b[c_base + k // 2] += r
+
+
+@njit(**KERNEL_OPTIONS)
+def prolong_add(x, coarse_x, active, n0, n1, n2, pad, c1, c2, c_pad, weight):
+    """x += weight * P coarse_x: each active voxel takes its box's value (inactive voxels, which
+    have no matrix row, stay 0)."""
+    for ij in range(n0 * n1):
+        i = ij // n1
+        j = ij - i * n1
+        base = pad + ij * n2
+        c_base = c_pad + ((i // 2) * c1 + j // 2) * c2
+        for k in range(n2):
+            if active[base + k]:
+                x[base + k] += weight * coarse_x[c_base + k // 2]
+
+
+@njit(**KERNEL_OPTIONS)
+def apply_operator(x, y, g0, g1, g2, diagonal, n0, n1, n2, pad):
+    """y = A x, and returns x . A x (float64)."""
+    s0 = n1 * n2
+    s1 = n2
+    total = 0.0
+    for ij in range(n0 * n1):
+        base = pad + ij * n2
+        row = 0.0
+        for k in range(n2):
+            v = base + k
+            s = diagonal[v] * x[v] - g2[v - 1] * x[v - 1] - g2[v] * x[v + 1] \
+                - g1[v - s1] * x[v - s1] - g1[v] * x[v + s1]
+            if n0 > 1:
+                s -= g0[v - s0] * x[v - s0] + g0[v] * x[v + s0]
+            y[v] = s
+            row += s * x[v]
+        total += row
+    return total
+
+
+@njit(**KERNEL_OPTIONS)
+def add_face_sums(diagonal, g0, g1, g2, n0, n1, n2, pad):
+    """diagonal += the conductances of each voxel's faces (float64)."""
+    s0 = n1 * n2
+    s1 = n2
+    for v in range(pad, pad + n0 * n1 * n2):
+        diagonal[v] += g2[v - 1] + g2[v] + g1[v - s1] + g1[v]
+        if n0 > 1:
+            diagonal[v] += g0[v - s0] + g0[v]
+
+
+@njit(**KERNEL_OPTIONS)
+def update_direction(p, z, r, keep, rz_old):
+    """CG: rz = r . z; p = z + keep * (rz / rz_old) p (z float32 or float64); returns rz."""
+    rz = 0.0
+    for v in range(len(r)):
+        rz += r[v] * z[v]
+    beta = keep * rz / rz_old
+    for v in range(len(p)):
+        p[v] = z[v] + beta * p[v]
+    return rz
+
+
+@njit(**KERNEL_OPTIONS)
+def update_solution(x, r, p, q, alpha):
+    """CG: x += alpha p; r -= alpha q; returns ||r||."""
+    total = 0.0
+    for v in range(len(x)):
+        x[v] += alpha * p[v]
+        r[v] -= alpha * q[v]
+        total += r[v] * r[v]
+    return np.sqrt(total)
+
+
+@njit(**KERNEL_OPTIONS)
+def box_aggregate(f0, f1, f2, extra, active, c_f0, c_f1, c_f2, c_extra, c_active):
+    """Galerkin operator of box aggregation (3D grid arrays; coarse ones zeroed by the caller):
+    a coarse face sums the fine faces between two boxes (fine faces at odd indices: between
+    fine 2I+1 and 2I+2), faces inside a box cancel, the extra diagonal is summed per box."""
+    n0, n1, n2 = extra.shape
+    for i in range(n0):
+        for j in range(n1):
+            for k in range(n2):
+                ci, cj, ck = i // 2, j // 2, k // 2
+                c_extra[ci, cj, ck] += extra[i, j, k]
+                if active[i, j, k]:
+                    c_active[ci, cj, ck] = True
+                if i % 2 == 1:
+                    c_f0[ci, cj, ck] += f0[i, j, k]
+                if j % 2 == 1:
+                    c_f1[ci, cj, ck] += f1[i, j, k]
+                if k % 2 == 1:
+                    c_f2[ci, cj, ck] += f2[i, j, k]
+
+
+@njit(**KERNEL_OPTIONS)
+def scatter_links(link_nodes, link_axis, conductance, node_voxel, node_kept, pad, faces):
+    """faces[axis, pad + voxel below the face] = conductance, for the links between kept nodes
+    (one pass over the links instead of a dozen link-sized NumPy temporaries)."""
+    for m in range(len(conductance)):
+        a = link_nodes[m, 0]
+        if node_kept[a] and node_kept[link_nodes[m, 1]]:
+            faces[link_axis[m], pad + node_voxel[a]] = conductance[m]

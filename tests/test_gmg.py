@@ -1,0 +1,280 @@
+"""The grid multigrid solver (solver.method = "gmg"): exact answers, agreement with the direct
+solver on the two-point operator, the structure it is given, and its failure modes."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import netsolve
+from netsolve.errors import CaseError
+from netsolve import multigrid
+from netsolve.multigrid import cycle
+from netsolve.multigrid.cycle import aggregate
+from netsolve.solve import network_matrix
+from netsolve.solvers import choose_method
+from conftest import H, base_case, solve_dict, with_labels
+from test_analytic import series_layers
+
+SIGMA = 2.0
+
+
+@pytest.fixture(autouse=True)
+def deep_hierarchies(monkeypatch):
+    """Small test grids get several levels (the coarsest grid is otherwise solved directly)."""
+    monkeypatch.setattr(cycle, "COARSEST_MAX", 12)
+
+
+def gmg(data: dict, rtol: float = 1e-10) -> dict:
+    data = copy.deepcopy(data)
+    data["solver"] = {**data.get("solver", {}), "method": "gmg", "rtol": rtol}
+    return data
+
+
+def direct(data: dict) -> dict:
+    data = copy.deepcopy(data)
+    data["solver"] = {**data.get("solver", {}), "method": "direct"}
+    return data
+
+
+def polycrystal(shape, ratio_ip_op=1000.0, zro2=0.05, seed=2, **extra) -> dict:
+    data = base_case(shape, "tensor", ratio_ip_op=ratio_ip_op, ratio_ip_gb=20.0,
+                     gb_thickness_nm=1.0, **extra)
+    n_grains = max(2, int(np.prod(shape) // 8 ** len(shape)))
+    data["microstructure"] = {"source": "voronoi", "n_grains": n_grains, "seed": seed,
+                              "zro2_fraction": zro2, "zro2_radius_nm": 20.0}
+    return data
+
+
+# --------------------------------------------------------------------------- exact answers
+
+
+@pytest.mark.parametrize("shape", [(40, 24), (12, 10, 9)])
+def test_homogeneous_slab_is_exact(tmp_path, shape):
+    result = solve_dict(gmg(base_case(shape), rtol=1e-12), tmp_path)
+    area = np.prod(shape[1:]) * H * H if len(shape) == 3 else shape[1] * H * H
+    assert result.solution.stats.method == "gmg"
+    assert result.effective_resistance_ohm == pytest.approx(shape[0] * H / (SIGMA * area),
+                                                            rel=1e-10)
+
+
+def test_series_layers_with_grain_boundaries_are_exact(tmp_path):
+    data, exact = series_layers(tmp_path, widths=(14, 20, 14), height=20)
+    result = solve_dict(gmg(data, rtol=1e-12), tmp_path)
+    assert result.effective_resistance_ohm == pytest.approx(exact, rel=1e-10)
+
+
+# --------------------------------------------------------------------------- against direct
+
+
+def assert_agrees(data: dict, tmp_path, rtol: float = 1e-10):
+    reference = solve_dict(direct(data), tmp_path)
+    result = solve_dict(gmg(data, rtol), tmp_path)
+    stats = result.solution.stats
+    # no iteration only when the offset-free potential is 0 everywhere (the symmetric drive
+    # of a one-voxel-wide strip between its electrodes): the zero guess is the answer
+    trivial = not np.any(np.nan_to_num(result.solution.node_potential))
+    assert stats.method == "gmg" and (0 < stats.iterations or trivial)
+    assert stats.residual_rel <= rtol
+    assert np.array_equal(result.solution.floating, reference.solution.floating)
+    u, u_ref = result.solution.node_potential, reference.solution.node_potential
+    conducting = ~reference.solution.floating
+    assert np.all(np.isnan(u[~conducting]))
+    drop = np.ptp(reference.solution.electrode_potential)  # the applied voltage
+    assert np.max(np.abs(u[conducting] - u_ref[conducting])) <= 1e3 * rtol * drop
+    current = reference.solution.electrode_current
+    np.testing.assert_allclose(result.solution.electrode_current, current, rtol=1e3 * rtol,
+                               atol=1e3 * rtol * np.abs(current).max())
+    np.testing.assert_allclose(result.solution.electrode_potential,
+                               reference.solution.electrode_potential, rtol=1e3 * rtol)
+    return result
+
+
+@pytest.mark.parametrize("ratio", [1.0, 1e3, 1e4])
+def test_2d_polycrystal_with_inclusions_and_gbs(tmp_path, ratio):
+    result = assert_agrees(polycrystal((72, 56), ratio_ip_op=ratio), tmp_path)
+    assert result.network.n_gb_links > 0
+    assert result.microstructure.conducting.sum() < 72 * 56  # ZrO2 inclusions
+
+
+@pytest.mark.parametrize("ratio", [1.0, 1e4])
+def test_3d_polycrystal_with_inclusions_and_gbs(tmp_path, ratio):
+    assert_agrees(polycrystal((20, 14, 12), ratio_ip_op=ratio), tmp_path)
+
+
+@pytest.mark.parametrize("shape", [(300, 1), (1, 300), (3, 37), (41, 1, 1), (1, 1, 41),
+                                   (5, 33, 2), (2, 3, 40)])
+def test_grids_with_axes_of_length_one_or_two(tmp_path, shape):
+    data = base_case(shape, "tensor", ratio_ip_op=100.0)
+    data["microstructure"] = {"source": "voronoi", "n_grains": 5, "seed": 1}
+    # a 300-voxel chain is ill-conditioned (~1e6 with its 100:1 grains): a tighter rtol for
+    # the same agreement bound
+    assert_agrees(data, tmp_path, rtol=1e-12)
+
+
+def test_floating_clusters_are_removed(tmp_path):
+    labels = np.ones((60, 40), dtype=np.int32)
+    labels[30:] = 2
+    labels[10:22, 8:20] = -1  # a ZrO2 wall ...
+    labels[12:20, 10:18] = 1  # ... around an island of grain 1
+    labels[40:50, 30:40] = -1
+    labels[42:48, 32:40] = 2  # an island walled in against the top edge
+    grains = [{"id": 1, "c_axis": [1, 0, 0]}, {"id": 2, "c_axis": [0.3, 0.2, 1.0]}]
+    data = with_labels(base_case((60, 40), "tensor", ratio_ip_op=1000.0, ratio_ip_gb=20.0,
+                                 gb_thickness_nm=1.0), labels, tmp_path,
+                       phases={"zro2": -1}, grains=grains)
+    result = assert_agrees(data, tmp_path)
+    assert result.solution.floating.sum() == 8 * 8 + 6 * 8
+
+
+def test_current_controlled_electrodes(tmp_path):
+    data = polycrystal((64, 48), ratio_ip_op=100.0)
+    data["electrodes"][0] = {"name": "source", "region": "left", "current_A": 3e-9}
+    data["electrodes"].append({"name": "probe", "region": "top", "current_A": 0.0})
+    result = assert_agrees(data, tmp_path)
+    assert result.solution.stats.n_rhs == 3
+    assert result.electrode_currents_A["source"] == pytest.approx(3e-9, rel=1e-9)
+
+
+# --------------------------------------------------------------------------- the structure
+
+
+def test_grid_operator_is_the_matrix_on_the_grid(tmp_path):
+    result = solve_dict(direct(polycrystal((30, 22))), tmp_path)
+    network = result.network
+    rows = np.flatnonzero(~result.solution.floating)
+    grid = network.grid_operator(rows)
+    matrix = network_matrix(network)[rows][:, rows]
+    assert np.array_equal(grid.row_voxel, network.node_voxel[rows])
+    assert np.array_equal(grid.active.reshape(-1)[grid.row_voxel], np.ones(len(rows), bool))
+    assert grid.active.sum() == len(rows)
+    rebuilt = grid_matrix(grid.face, grid.diagonal_extra)[grid.row_voxel][:, grid.row_voxel]
+    assert abs(rebuilt - matrix).max() <= 1e-15 * abs(matrix).max()
+
+
+def grid_matrix(face, extra) -> sp.csr_matrix:
+    """The operator of face conductances on a grid, assembled entry by entry (reference)."""
+    shape = extra.shape
+    n = extra.size
+    index = np.arange(n).reshape(shape)
+    rows, cols, values = [], [], []
+    for axis, g in enumerate(face):
+        lower = [slice(None)] * len(shape)
+        upper = [slice(None)] * len(shape)
+        lower[axis] = slice(0, -1)
+        upper[axis] = slice(1, None)
+        a, b = index[tuple(lower)].ravel(), index[tuple(upper)].ravel()
+        assert not np.any(g[tuple([slice(None)] * axis + [-1])])  # no face beyond the grid
+        w = g[tuple(lower)].ravel()
+        rows += [a, b, a, b]
+        cols += [b, a, a, b]
+        values += [-w, -w, w, w]
+    matrix = sp.coo_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
+                           shape=(n, n)).tocsr()
+    return matrix + sp.diags(extra.ravel())
+
+
+@pytest.mark.parametrize("shape", [(1, 7, 9), (5, 6, 7)])
+def test_box_aggregation_is_the_galerkin_operator(shape):
+    rng = np.random.default_rng(1)
+    active = rng.random(shape) > 0.2
+    face = []
+    for axis in range(3):
+        g = rng.random(shape) * active
+        upper = np.roll(active, -1, axis=axis)
+        g *= upper
+        g[tuple([slice(None)] * axis + [-1])] = 0.0
+        face.append(g if shape[axis] > 1 else np.zeros(shape))
+    extra = rng.random(shape) * active * (rng.random(shape) > 0.7)
+    coarse_face, coarse_extra, coarse_active = aggregate(tuple(face), extra, active)
+    parent = np.ravel_multi_index(tuple(i // 2 for i in np.indices(shape)),
+                                  coarse_extra.shape).ravel()
+    p = sp.csr_matrix((active.ravel().astype(float), (np.arange(active.size), parent)),
+                      shape=(active.size, coarse_extra.size))
+    galerkin = (p.T @ grid_matrix(face, extra) @ p).toarray()
+    coarse = grid_matrix(coarse_face, coarse_extra).toarray()
+    np.testing.assert_allclose(coarse, galerkin, rtol=1e-13, atol=1e-14)
+    assert np.array_equal(coarse_active.ravel(), np.asarray(p.sum(axis=0)).ravel() > 0)
+
+
+@pytest.mark.parametrize("smoother, cycle_type", [("point", "V"), ("line", "V"), ("line", "W")])
+@pytest.mark.parametrize("shape", [(70, 50), (18, 14, 11)])
+def test_the_cycle_is_a_symmetric_positive_definite_preconditioner(tmp_path, smoother,
+                                                                   cycle_type, shape):
+    result = solve_dict(direct(polycrystal(shape, ratio_ip_op=1e3)), tmp_path)
+    rows = np.flatnonzero(~result.solution.floating)
+    grid = result.network.grid_operator(rows)
+    for dtype, tolerance in ((np.float32, 1e-5), (np.float64, 1e-12)):
+        hierarchy = cycle.Hierarchy(grid, dtype, smoother, cycle=cycle_type,
+                                    weight=1.0 if cycle_type == "W" else cycle.CORRECTION_WEIGHT)
+        assert len(hierarchy.levels) >= 3
+        x, y = np.random.default_rng(0).standard_normal((2, len(rows)))
+        assert x @ hierarchy(y) == pytest.approx(y @ hierarchy(x), rel=tolerance)
+        assert x @ hierarchy(x) > 0
+
+
+def test_line_smoothing_is_chosen_for_anisotropic_grids_only(tmp_path):
+    for ratio, expected in ((1.0, "point"), (1e3, "line")):
+        result = solve_dict(direct(polycrystal((40, 30), ratio_ip_op=ratio)), tmp_path)
+        assert cycle.choose_smoother(result.network.grid_operator()) == expected
+
+
+# --------------------------------------------------------------------------- choices and errors
+
+
+def test_auto_picks_the_grid_multigrid_for_large_two_point_operators_only():
+    assert choose_method("auto", 10**6, 2, None, on_grid=True) == "gmg"
+    assert choose_method("auto", 10**6, 3, None, on_grid=True) == "gmg"
+    assert choose_method("auto", 10**6, 3, None, on_grid=False) == "amg"
+    assert choose_method("auto", 10**5, 2, None, on_grid=True) == "amg"
+    assert choose_method("auto", 100, 2, None, on_grid=True) == "direct"
+    assert choose_method("amg", 10**6, 2, None, on_grid=True) == "amg"
+
+
+def test_gmg_needs_the_two_point_discretization():
+    data = gmg(base_case((20, 10)))
+    data["solver"]["discretization"] = "fem"
+    with pytest.raises(CaseError) as error:
+        netsolve.case_from_dict(data)
+    assert str(error.value) == (
+        "case: 'solver.method' = \"gmg\" (grid multigrid) needs the voxel-grid operator of "
+        "discretization = \"tpfa\", got \"fem\"; use method = \"amg\"")
+
+
+def test_a_float32_hierarchy_short_of_rtol_continues_in_float64(tmp_path):
+    # maxiter below what the solve needs: the float32 stage stops short, the float64 stage
+    # continues from its iterate (up to maxiter again) and reaches rtol
+    data = polycrystal((72, 56), ratio_ip_op=1e3)
+    data["solver"] = {"maxiter": 8, "balance_tol": 0.5}  # no balance-driven tightening here
+    reference = solve_dict(direct(data), tmp_path)
+    result = solve_dict(gmg(data, rtol=1e-10), tmp_path)
+    stats = result.solution.stats
+    assert stats.precision == "float64" and 8 < stats.iterations <= 16
+    assert stats.residual_rel <= 10 * 1e-10  # the solver's acceptance (docs/model.md, Guards)
+    assert result.total_current_A == pytest.approx(reference.total_current_A, rel=1e-7)
+
+
+def test_a_nan_conductance_is_an_error_not_a_result(tmp_path):
+    result = solve_dict(direct(polycrystal((40, 30))), tmp_path)
+    network = result.network
+    grid = network.grid_operator()
+    grid.padded_face[0][grid.pad + grid.row_voxel[5]] = np.nan
+    matrix = network_matrix(network)
+    rhs = np.zeros((network.n_nodes, 1))
+    rhs[network.electrode_link_node, 0] = network.electrode_link_conductance
+    with pytest.raises(CaseError, match=r"^case: solver 'gmg' did not converge: relative "
+                                        r"residual nan > rtol"):
+        multigrid.solve(matrix, rhs, grid, 1e-8, 100)
+
+
+def test_non_convergence_is_an_error_naming_the_remedy(tmp_path):
+    data = gmg(polycrystal((64, 48)), rtol=1e-12)
+    data["solver"]["maxiter"] = 1
+    with pytest.raises(CaseError, match=r"^case: solver 'gmg' did not converge: relative "
+                                        r"residual .* > rtol 1\.0e-12 after \d+ iterations "
+                                        r"\(raise solver\.maxiter, or use solver\.method = "
+                                        r"\"amg\" or \"direct\"\)$"):
+        solve_dict(data, tmp_path)
