@@ -507,3 +507,22 @@ def test_byte_order_mark_and_crlf_line_ends(orix, tmp_path):
     plain, windows = micro_of(path, (6, 4)), micro_of(tmp_path / "windows.ang", (6, 4))
     np.testing.assert_array_equal(windows.labels, plain.labels)
     np.testing.assert_array_equal(windows.orientations.euler_rad, plain.orientations.euler_rad)
+
+
+def test_a_saved_result_keeps_the_file_symmetry_for_re_exports(orix, tmp_path):
+    # netsolve export rebuilds the grain graph from the result folder: with the symmetry the
+    # run used (m-3m here), not the -3m default.
+    from netsolve.export import write_result
+    from netsolve.export.data import read_result_dir
+
+    shape = (12, 6)
+    e_b = rotated(E_A, [1, 0, 0], 80.0)
+    case = case_of(write_grid(tmp_path / "cubic.ang", halves(shape, E_A, e_b), symmetry="43"),
+                   shape)
+    result = netsolve.solve(case)
+    saved = read_result_dir(write_result(result, tmp_path / "out", figures=False, formats=()))
+    assert saved.microstructure.symmetry.laue == "m-3m"
+    (*_, edge), = saved.graph.edges(data=True)
+    (*_, original), = result.graph.edges(data=True)
+    assert edge["misorientation_deg"] == pytest.approx(original["misorientation_deg"], abs=1e-9)
+    assert edge["misorientation_deg"] == pytest.approx(10.0, abs=0.01)

@@ -62,7 +62,7 @@ SAMPLES = {  # class: names of corpus entries
 # Before the fix these blocked forever (FIFO) or crashed the interpreter (GEOS recursion).
 IN_CHILD = {"special files": [f"{role} is a FIFO" for role in (
                 "case file", "label .npy", "image .png", "orientation .csv",
-                "polygons .geojson", "electrode mask")],
+                "polygons .geojson", "electrode mask", "orientation map .ang")],
             "WKT keys": ["region polygon: nested 100000 deep",
                          "electrode polygon: nested 100000 deep"]}
 

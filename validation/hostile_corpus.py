@@ -206,6 +206,7 @@ SPECIAL_ROLES = {  # role: (file name, case text using it)
         '[[electrodes]]\nname = "b"\nregion = "right"\npotential_V = 0.0\n'))),
     "region mask": ("pores.npy", case_text('source = "uniform"\n\n[[microstructure.regions]]\n'
                                            'phase = "void"\nmask = "pores.npy"')),
+    "orientation map .ang": ("map.ang", case_text('source = "ebsd"\npath = "map.ang"')),
 }
 
 

@@ -243,7 +243,8 @@ def read_result_dir(path: str | Path) -> ResultData:
     grain_index = np.full(shape, -1, dtype=np.int32)
     grains = phase == Phase.GRAIN
     grain_index[grains] = np.searchsorted(ori.grain_ids, labels[grains])
-    micro = Microstructure(grid, labels, phase, grain_index, a["electrode_index"], ori)
+    micro = Microstructure(grid, labels, phase, grain_index, a["electrode_index"], ori,
+                           symmetry=_saved_symmetry(summary))
     return ResultData(
         label=str(summary.get("case", path.name)),
         microstructure=micro,
@@ -268,6 +269,17 @@ def read_result_dir(path: str | Path) -> ResultData:
         gb_table=_read_gb_table(path, a),
         error_indicator=a.get("error_indicator_W"),
     )
+
+
+def _saved_symmetry(summary: dict):
+    """The crystal symmetry a result was solved with (``summary.json``
+    ``microstructure_source.crystal_symmetry.laue_class``; -3m for results written before it
+    was recorded), so that a re-export computes the same misorientations."""
+    from ..symmetry import BETA_ALUMINA, laue_symmetry
+
+    laue = (summary.get("microstructure_source") or {}).get("crystal_symmetry", {}).get(
+        "laue_class")
+    return BETA_ALUMINA if not laue else laue_symmetry(str(laue))
 
 
 def _read_gb_table(path: Path, arrays: dict[str, np.ndarray]) -> GBTable | None:

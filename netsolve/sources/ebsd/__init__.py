@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import CaseError, NetsolveWarning
+from ...input_files import input_path, regular_file
 from ...orientation import (GrainOrientations, canonical_c_axis, euler_from_matrix,
                             theta_alpha_from_c)
 from ...symmetry import (conjugate, matrix_from_quaternion, quaternion_from_euler,
@@ -54,7 +55,7 @@ def read_options(t, base_dir: Path, grid) -> dict:
     if grid.ndim != 2:
         t.fail(f"source 'ebsd' needs a 2D grid (an orientation map is one layer), got "
                f"grid.shape {list(grid.shape)}")
-    path = (base_dir / t.string("path")).resolve()
+    path = input_path(base_dir, t.string("path"))
     kind = path.suffix.lower()
     if kind not in MAP_SUFFIXES:
         t.fail(f"'microstructure.path' must be an .ang, .ctf or HDF5 (.h5, .hdf5, .h5ebsd) "
@@ -91,6 +92,7 @@ def load(options: dict, case):
     from .. import SourceMap, phase_values
 
     grid = case.grid
+    regular_file(options["path"], "orientation map")  # a FIFO or a link loop: one line, at once
     raw = read_raw(options["path"])
     name = raw.name
     placed = place_on_grid(raw, options["hex_grid"])
