@@ -189,9 +189,15 @@ class Electrode:
     double_layer_F_per_m2: float = 0.0  # F/m^2, in parallel with asr_ohm_m2 (AC only)
 
 
-# Cell budget of the adaptive refinement when the case gives none (maps with more voxels are
-# bracketed on their voxels only, with a warning).
+# Cell budget of the adaptive refinement when the case gives none: twice the voxels, at least
+# 200 000 and at most 2 000 000 cells (a bounded multiple of the unrefined cost; maps with more
+# voxels are bracketed on their voxels, with a warning). Measured: docs/performance.md.
 DEFAULT_REFINE_MAX_CELLS = 2_000_000
+
+
+def default_refine_budget(n_cells: int) -> int:
+    """``[solver] refine_max_cells`` when the case gives none, for ``n_cells`` voxel cells."""
+    return min(DEFAULT_REFINE_MAX_CELLS, max(200_000, 2 * n_cells))
 
 
 @dataclass(frozen=True)
@@ -200,7 +206,9 @@ class SolverOptions:
     rtol: float = 1e-10
     maxiter: int = 2000
     direct_max_unknowns: int | None = None  # None: by dimension, see solvers.choose_method
-    discretization: str = "tpfa"  # "tpfa" (two-point, the paper's) or "fem" (full tensor)
+    # "tpfa" (two-point, the paper's), "fem" (Q1, full tensor) or "mixed" (conservative RT0);
+    # a case file's default depends on the conductivity model (default_discretization)
+    discretization: str = "tpfa"
     # Largest accepted |sum of electrode currents| / max |electrode current| and
     # |Joule heat - electrode power| / electrode power of a solve (netsolve.solve guards).
     balance_tol: float = 1e-9
@@ -297,7 +305,7 @@ def case_from_dict(data: dict, base_dir: str | Path = ".", origin: str = "case",
     materials = _read_materials(Table(top.raw("materials", {}), "materials", origin), grid)
     electrodes = _read_electrodes(top.raw("electrodes", []), origin, grid, micro, base_dir,
                                   materials)
-    solver = _read_solver(Table(top.raw("solver", {}), "solver", origin), grid)
+    solver = _read_solver(Table(top.raw("solver", {}), "solver", origin), grid, materials)
     output = _read_output(Table(top.raw("output", {}), "output", origin), base_dir)
     analysis = _read_analysis(Table(top.raw("analysis", {}), "analysis", origin), grid,
                               electrodes)
@@ -561,15 +569,25 @@ def _read_electrodes(raw: Any, origin: str, grid: Grid, micro: MicrostructureSpe
     return tuple(electrodes)
 
 
-def _read_solver(t: Table, grid: Grid) -> SolverOptions:
+def default_discretization(conductivity_model: str) -> str:
+    """The paper's two-point scheme for the paper's conductivity model (reproducing it), the
+    conservative mixed method with certified bounds for the physical tensor (docs/model.md,
+    "Which discretization by default")."""
+    return "tpfa" if conductivity_model == "ding2023" else "mixed"
+
+
+def _read_solver(t: Table, grid: Grid, materials: Materials) -> SolverOptions:
     s = SolverOptions(
         method=t.string("method", "auto", choices=SOLVER_METHODS),
         rtol=t.number("rtol", 1e-10, positive=True),
         maxiter=t.integer("maxiter", 2000, minimum=1),
         direct_max_unknowns=t.integer("direct_max_unknowns", None, minimum=0),
-        discretization=t.string("discretization", "tpfa", choices=DISCRETIZATIONS),
+        discretization=t.string("discretization",
+                                default_discretization(materials.conductivity_model),
+                                choices=DISCRETIZATIONS),
         balance_tol=t.number("balance_tol", 1e-9, positive=True),
-        bounds=t.boolean("bounds", t.raw("discretization", "tpfa") == "mixed"),
+        bounds=t.boolean("bounds", t.raw("discretization", default_discretization(
+            materials.conductivity_model)) == "mixed"),
         bound_tol=t.number("bound_tol", 0.03, positive=True),
         refine=t.boolean("refine", True),
         refine_max_cells=t.integer("refine_max_cells", None, minimum=1),
@@ -582,7 +600,8 @@ def _read_solver(t: Table, grid: Grid) -> SolverOptions:
     if s.bound_tol >= 1:
         t.fail(f"'solver.bound_tol' must be in (0, 1), got {s.bound_tol}")
     n_voxels = math.prod(grid.shape)
-    if s.bounds and s.refine and s.refine_max_cells is not None and s.refine_max_cells < n_voxels:
+    if (s.bounds and s.refine and grid.ndim == 2 and s.refine_max_cells is not None
+            and s.refine_max_cells < n_voxels):
         t.fail(f"'solver.refine_max_cells' = {s.refine_max_cells} cannot hold the base grid "
                f"of {n_voxels} voxels: give at least {n_voxels} (or refine = false)")
     if s.method == "gmg" and s.discretization != "tpfa":

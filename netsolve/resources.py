@@ -44,7 +44,20 @@ COEFFICIENTS = {  # (ndim, discretization, method): (a, b) bytes per voxel
     (3, "fem", "amg"): (2093.0, 0.0),
     (3, "fem", "direct"): (0.0, 1.303),
     (3, "fem", "cg"): (517.0, 0.0),
+    # mixed (hybridized RT0, ~d face unknowns per voxel): the amg rows from the certified runs
+    # of validation/bounds.py --perf (2048^2 and 128^3, with the Q1 solve held at the same time
+    # subtracted); the direct and cg rows scaled from the tpfa rows by the unknowns per voxel
+    # (SuperLU fill of a 2D face system: about 0.2 N^1.5 entries of 12 bytes), not calibrated.
+    (2, "mixed", "amg"): (1070.0, 0.0),
+    (2, "mixed", "direct"): (0.0, 7.0),
+    (2, "mixed", "cg"): (690.0, 0.0),
+    (3, "mixed", "amg"): (1500.0, 0.0),
+    (3, "mixed", "direct"): (0.0, 2.7),
+    (3, "mixed", "cg"): (600.0, 0.0),
 }
+# Adaptive refinement (2D): bytes per quadtree cell at the largest mesh, both operators and
+# their solves (measured: 1.94 M cells 5.6 GB, 1.68 M cells 4.9 GB; validation/bounds.py).
+REFINED_CELL_BYTES = 2900.0
 MEMINFO = Path("/proc/meminfo")
 
 
@@ -57,10 +70,28 @@ def superlinear(ndim: int, method: str, n):
 
 
 def n_unknowns(shape: tuple[int, ...], discretization: str) -> int:
-    """The most unknowns a grid can have: one per voxel (tpfa) or per voxel corner (fem)."""
+    """The most unknowns a grid can have: one per voxel (tpfa), per voxel corner (fem) or per
+    voxel face (mixed)."""
     if discretization == "fem":
         return math.prod(n + 1 for n in shape)
+    if discretization == "mixed":
+        return sum(math.prod(n + (a == axis) for a, n in enumerate(shape))
+                   for axis in range(len(shape)))
     return math.prod(shape)
+
+
+def direct_limit(ndim: int, discretization: str, direct_max_unknowns: int | None) -> int:
+    """The most unknowns ``auto`` solves directly (the case's, else the operator's, else the
+    default of :mod:`netsolve.solvers`)."""
+    from .solvers import DIRECT_MAX_UNKNOWNS
+
+    if direct_max_unknowns is not None:
+        return direct_max_unknowns
+    if discretization == "mixed":
+        from .discretization.mixed import MixedOperator
+
+        return MixedOperator.direct_max_unknowns.get(ndim, DIRECT_MAX_UNKNOWNS[ndim])
+    return DIRECT_MAX_UNKNOWNS[ndim]
 
 
 def solver_method(shape: tuple[int, ...], discretization: str, method: str,
@@ -69,8 +100,10 @@ def solver_method(shape: tuple[int, ...], discretization: str, method: str,
     with every voxel conducting)."""
     from .solvers import choose_method
 
-    return choose_method(method, n_unknowns(shape, discretization), len(shape),
-                         direct_max_unknowns)
+    chosen = choose_method(method, n_unknowns(shape, discretization), len(shape),
+                           direct_limit(len(shape), discretization, direct_max_unknowns),
+                           on_grid=discretization == "tpfa")
+    return "amg" if chosen == "gmg" else chosen  # gmg needs less than the amg row (measured)
 
 
 def estimate_bytes(shape: tuple[int, ...], discretization: str, method: str,
@@ -87,9 +120,7 @@ def estimate_bytes(shape: tuple[int, ...], discretization: str, method: str,
     estimate = model(chosen, n)
     if method == "auto" and chosen != "direct":
         # ZrO2/void voxels have no unknown: auto may still pick direct, up to its limit
-        from .solvers import DIRECT_MAX_UNKNOWNS
-
-        limit = DIRECT_MAX_UNKNOWNS[ndim] if direct_max_unknowns is None else direct_max_unknowns
+        limit = direct_limit(ndim, discretization, direct_max_unknowns)
         estimate = max(estimate, model("direct", min(n, float(limit))))
     return estimate
 
@@ -140,9 +171,16 @@ def check_memory(case, *, max_memory_GB: float | None = None,
     estimate, the limit and what to change when it exceeds the limit."""
     shape, solver = case.grid.shape, case.solver
     discretizations = discretizations or (solver.discretization,)
+    if solver.bounds:  # a certified solve holds the Q1 and the mixed solutions at once
+        discretizations = tuple(dict.fromkeys(discretizations + ("fem", "mixed")))
     parts = [estimate_bytes(shape, d, solver.method, solver.direct_max_unknowns)
              for d in discretizations]
     per_process = sum(parts) - BASE_BYTES[len(shape)] * (len(parts) - 1)
+    if solver.bounds and solver.refine and len(shape) == 2:
+        from .case import default_refine_budget
+
+        cells = solver.refine_max_cells or default_refine_budget(math.prod(shape))
+        per_process = max(per_process, BASE_BYTES[2] + SAFETY * REFINED_CELL_BYTES * cells)
     estimate = per_process * copies
     limit, source = memory_limit(max_memory_GB, solver.max_memory_GB, local)
     check = MemoryCheck(estimate, limit, source)

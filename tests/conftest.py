@@ -10,6 +10,17 @@ import pytest
 
 import netsolve
 
+
+@pytest.fixture(autouse=True)
+def two_point_default(request, monkeypatch):
+    """In-process tests written against the two-point scheme keep running it when a case does
+    not name a discretization; the case-file default (``mixed`` for the tensor model) is tested
+    by the tests marked ``case_default`` (and by every CLI subprocess test)."""
+    if request.node.get_closest_marker("case_default") is None:
+        import netsolve.case
+
+        monkeypatch.setattr(netsolve.case, "default_discretization", lambda model: "tpfa")
+
 H_NM = 10.0  # voxel size used by the helpers
 H = H_NM * 1e-9
 
@@ -26,7 +37,7 @@ def base_case(shape=(12, 6), model="isotropic", **materials) -> dict:
             {"name": "source", "region": "left", "potential_V": 1.0},
             {"name": "sink", "region": "right", "potential_V": 0.0},
         ],
-        "solver": {"method": "direct"},
+        "solver": {"method": "direct", "discretization": "tpfa"},
     }
 
 

@@ -391,13 +391,14 @@ def test_fifo_is_refused_without_blocking(orix, tmp_path):
     os.mkfifo(tmp_path / "map.ang")  # opening it for reading would wait for a writer
     with pytest.raises(CaseError) as err:
         micro_of(tmp_path / "map.ang", (4, 3))
-    assert str(err.value) == ("map.ang: not a regular file (a FIFO); the orientation map must "
-                              "be an .ang, .ctf or .h5 file")
+    assert str(err.value) == (f"map.ang: orientation map is a named pipe (FIFO), not a regular "
+                              f"file ({tmp_path / 'map.ang'})")
 
 
 def test_directory_is_refused(orix, tmp_path):
     (tmp_path / "map.ctf").mkdir()
-    with pytest.raises(CaseError, match=r"^map\.ctf: not a regular file \(a directory\)"):
+    with pytest.raises(CaseError, match=r"^map\.ctf: orientation map is a directory, not a "
+                                        r"regular file"):
         micro_of(tmp_path / "map.ctf", (4, 3))
 
 

@@ -299,3 +299,17 @@ def test_electrodes_touching_at_a_corner_at_different_potentials_have_no_bracket
     for bracket in (certificate.power_W, certificate.conductance_S, certificate.resistance_ohm):
         assert "touch at a voxel corner at different potentials" in bracket.reason
     assert np.isnan(certificate.relative_gap)
+
+
+@pytest.mark.case_default
+@pytest.mark.parametrize("model, expected", [("tensor", "mixed"), ("isotropic", "mixed"),
+                                             ("ding2023", "tpfa")])
+def test_case_file_default_discretization_follows_the_model(tmp_path, model, expected):
+    data = base_case((8, 6), model=model)
+    data["solver"] = {"method": "direct"}
+    if model != "isotropic":
+        data["grains"] = [{"id": 1, "c_axis": [1.0, 0.0, 0.0]}]
+        data["microstructure"] = {"source": "uniform"}
+    case = netsolve.case_from_dict(data, base_dir=tmp_path)
+    assert case.solver.discretization == expected
+    assert case.solver.bounds == (expected == "mixed") and case.solver.refine

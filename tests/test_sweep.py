@@ -43,6 +43,7 @@ ratio_ip_gb = 20.0
 [solver]
 method = "{method}"
 rtol = 1e-10
+discretization = "tpfa"
 """
 
 

@@ -51,6 +51,7 @@ euler_deg = [60, 45, 10]
 
 [solver]
 method = "direct"
+discretization = "tpfa"
 """
 PARAMS = ["--param", "materials.ratio_ip_gb=1,2,5,10,20,50"]
 TIMING_COLUMNS = {"wall_s", "solver_setup_s", "solver_time_s"}

@@ -26,10 +26,10 @@ def certified_solve(case: Case, micro: Microstructure, props: Properties):
     the voxel grid's Q1 solution; for "tpfa" a third, two-point solve. The
     :class:`Certificate` is that of the finest mesh."""
     solved = {}
-    for kind in ("fem", "mixed"):
-        stage(f"operator-{kind}", f"operator ({kind}, for the bounds)")
+    for kind, suffix in (("fem", ""), ("mixed", "-mixed")):  # stage names as in api.solve
+        stage(f"operator{suffix}", f"operator ({kind}, for the bounds)")
         operator = build_operator(case, micro, props, kind)
-        stage(f"solve-{kind}", f"solve ({kind}): {operator.n_nodes} unknowns")
+        stage(f"solve{suffix}", f"solve ({kind}): {operator.n_nodes} unknowns")
         solution = solve_network(operator, case.electrodes, case.solver, case.label)
         solved[kind] = (operator, solution, operator.fields(solution, props,
                                                             micro.electrode_index))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..case import DEFAULT_REFINE_MAX_CELLS, Case
+from ..case import Case, default_refine_budget
 from ..microstructure import Microstructure
 from ..progress import stage
 from ..properties import Properties
@@ -50,7 +50,7 @@ def refine_until_certified(case: Case, micro: Microstructure, props: Properties,
     mixed operator, solution and fields of the last mesh and its :class:`Certificate` (with
     the indicator summed per voxel and the :class:`Refinement`)."""
     options = case.solver
-    budget = options.refine_max_cells or DEFAULT_REFINE_MAX_CELLS
+    budget = options.refine_max_cells or default_refine_budget(int(micro.conducting.sum()))
     tree = root_tree(micro.conducting)
     eta = first.indicator_W[micro.conducting]  # leaves of the root tree are in voxel order
     cells, gaps = [tree.n_leaves], [first.relative_gap]
