@@ -121,19 +121,39 @@ def bracket_position(lower: float, upper: float, value: float, slack: float) -> 
     return {"side": "inside", "excess": 0.0}
 
 
+def resistance_from_power(result: Result):
+    """The R_eff bracket implied by the power bracket when every electrode holds one of exactly
+    two fixed potentials (then P = dV I_total = dV^2 / R_eff, e.g. the ding2023 full case's two
+    sources at 1 V); None otherwise."""
+    from .certify import Bracket
+
+    power = result.certificate.power_W
+    levels = {electrode.potential_V for electrode in result.case.electrodes}
+    if power.reason is not None or None in levels or len(levels) != 2 or not power.lower > 0:
+        return None
+    drop = max(levels) - min(levels)
+    return Bracket(drop**2 / power.upper, drop**2 / power.lower)
+
+
 def resistance_bracket(results: dict[str, Result]) -> dict | None:
     """The certified R_eff bracket (of the first result that has one: the mixed solve) and
-    where every result's R_eff lies against it; None when no result is certified."""
+    where every result's R_eff lies against it; None when no result is certified. With more
+    than two electrodes the bracket comes from the power's (:func:`resistance_from_power`) or
+    there is none (``reason``)."""
     certified = [name for name, result in results.items() if result.certificate is not None]
     if not certified:
         return None
     source = results[certified[0]]
     bounds = source.bounds_summary()
-    resistance = source.certificate.resistance_ohm
+    resistance, derived_from = source.certificate.resistance_ohm, "conductance"
+    from_power = resistance_from_power(source) if resistance.reason is not None else None
+    if from_power is not None:
+        resistance, derived_from = from_power, "power"
     refinement = bounds["refinement"]
     out = {"from": certified[0], "lower_ohm": resistance.lower, "upper_ohm": resistance.upper,
            "relative_gap": resistance.relative_gap, "reason": resistance.reason,
-           "bound_tol": bounds["bound_tol"], "certified": bounds["certified"],
+           "derived_from": derived_from, "bound_tol": bounds["bound_tol"],
+           "certified": bounds["certified"],
            "cells": None if refinement is None else refinement["cells"][-1],
            "stopped_by": None if refinement is None else refinement["stopped_by"],
            "power_W": bounds["power_W"], "position": {}}

@@ -21,12 +21,18 @@ def format_bracket(bounds: dict | None, resistance: dict[str, float]) -> list[st
     if bounds is None:
         return ["  R_eff bracket: none (the mixed discretization was not compared)"]
     if bounds["reason"] is not None:
-        return [f"  R_eff bracket: none ({bounds['reason']})"]
+        power = bounds["power_W"]
+        return [f"  R_eff bracket: none ({bounds['reason']})" + (
+            "" if power["reason"] is not None else
+            f"; power bracket [{power['lower']:.6g}, {power['upper']:.6g}] W")]
     status = ("certified" if bounds["certified"] else
               f"NOT certified (gap > bound_tol {bounds['bound_tol']:g})")
     refined = ("on the voxels" if bounds["cells"] is None else
                f"{bounds['cells']} cells, refinement stopped by {bounds['stopped_by']}")
-    lines = [f"  R_eff bracket ({bounds['from']} + Q1): [{bounds['lower_ohm']:.6g}, "
+    source = f"{bounds['from']} + Q1" + (", from the power bracket: the electrodes hold two "
+                                          "potentials" if bounds["derived_from"] == "power"
+                                          else "")
+    lines = [f"  R_eff bracket ({source}): [{bounds['lower_ohm']:.6g}, "
              f"{bounds['upper_ohm']:.6g}] ohm, relative gap {_percent(bounds['relative_gap'])}, "
              f"{status}; {refined}"]
     for name, place in bounds["position"].items():

@@ -97,6 +97,33 @@ def test_fem_and_mixed_are_the_ends_of_the_voxel_bracket_and_order_the_resistanc
     assert "R_eff bracket (mixed + Q1)" in format_comparison(comparison)
 
 
+def test_two_potential_levels_bracket_r_eff_through_the_power():
+    # Two sources at 1 V and a sink at 0 V (the ding2023 full case's layout): P = dV I_total =
+    # dV^2 / R_eff, so the power bracket brackets R_eff; a third level leaves only the power's.
+    data = voronoi_case(n_grains=8, seed=2)
+    data["electrodes"] = [{"name": "a", "region": "left", "potential_V": 1.0},
+                          {"name": "b", "region": "top", "potential_V": 1.0},
+                          {"name": "c", "region": "right", "potential_V": 0.0}]
+    comparison = compare(netsolve.case_from_dict(data))
+    r, bounds = comparison.summary["effective_resistance_ohm"], comparison.summary["bounds"]
+    assert bounds["derived_from"] == "power" and bounds["reason"] is None
+    assert bounds["lower_ohm"] == pytest.approx(1.0 / bounds["power_W"]["upper"], rel=1e-12)
+    assert bounds["upper_ohm"] == pytest.approx(1.0 / bounds["power_W"]["lower"], rel=1e-12)
+    assert bounds["lower_ohm"] == pytest.approx(r["fem"], rel=1e-9)
+    assert bounds["upper_ohm"] == pytest.approx(r["mixed"], rel=1e-9)
+    assert bounds["position"]["fem"]["side"] == bounds["position"]["mixed"]["side"] == "inside"
+    data["electrodes"][1]["potential_V"] = 0.5
+    comparison = compare(netsolve.case_from_dict(data), ("fem", "mixed"))
+    bounds = comparison.summary["bounds"]
+    assert bounds["reason"] == ("the conductance and resistance are bracketed for two "
+                                "electrodes only")
+    assert bounds["position"] == {} and bounds["power_W"]["reason"] is None
+    power = bounds["power_W"]
+    assert ("R_eff bracket: none (the conductance and resistance are bracketed for two electrodes "
+            f"only); power bracket [{power['lower']:.6g}, {power['upper']:.6g}] W"
+            in format_comparison(comparison))
+
+
 def test_refined_bracket_lies_above_the_voxel_q1_answer(tmp_path):
     # Refinement tightens both bounds; the fem column stays the voxel grid's Q1 answer, whose
     # R is at most the refined lower bound (nested Q1 spaces), and the mixed column is the
