@@ -7,7 +7,7 @@
     netsolve export RESULT_DIR --format vti,vtu,xdmf,gbnet,csv,graphml [-o DIR]
     netsolve plot RESULT_DIR [--what j,e,grains,gb] [--format png,svg,pdf] [-o DIR]
     netsolve explain RESULT_DIR G11/G16  why a grain boundary got its classification
-    netsolve compare CASE.toml [-o OUT] solve with both discretizations and compare them
+    netsolve compare CASE.toml [-o OUT] solve with tpfa, fem and mixed and compare them
     netsolve sweep CASE.toml --param KEY=VALUES ... -o OUT [--jobs N] [--resume]
                                         solve a grid of case values (docs/sweeps.md)
     netsolve impedance CASE.toml [-o OUT]  impedance spectrum between two terminals
@@ -224,13 +224,14 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import compare, format_comparison, write_comparison
+    from .compare import check_discretizations, compare, format_comparison, write_comparison
 
+    names = check_discretizations(_names(args.discretizations))
     case = _load(args.case)
     _memory(args, case, discretizations=("tpfa", "fem"))
     if args.output is not None:
         _check_output_dir(args.output, args.overwrite)
-    comparison = compare(case)
+    comparison = compare(case, names)
     print(format_comparison(comparison), flush=True)
     if args.output is not None:
         print(f"wrote {write_comparison(comparison, args.output, overwrite=args.overwrite)}")
@@ -458,9 +459,13 @@ def build_parser() -> argparse.ArgumentParser:
     why.add_argument("result", help="result directory written by 'netsolve run'")
     why.add_argument("gb", help="the grain boundary, e.g. G11/G16")
     why.set_defaults(func=cmd_explain)
-    comp = sub.add_parser("compare", help="solve a case with the two-point and the finite-"
-                                          "element discretization and compare grains and GBs")
+    comp = sub.add_parser("compare", help="solve a case with several discretizations (two-"
+                                          "point, finite elements, the certified mixed one) "
+                                          "and compare grains, GBs and R_eff")
     comp.add_argument("case", help="case file (TOML)")
+    comp.add_argument("--discretizations", default="tpfa,fem,mixed", metavar="NAMES",
+                      help="comma-separated, at least two of tpfa, fem, mixed (default: all "
+                           "three); mixed runs with bounds and is the reference when present")
     comp.add_argument("-o", "--output", help="also write summary.json, grain_comparison.csv "
                                              "and gb_comparison.csv into this directory")
     _output_options(comp, "replace an existing comparison directory (or write into a "

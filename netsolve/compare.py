@@ -1,43 +1,76 @@
-"""Two-point (paper) against finite-element (full tensor) solution of the same case.
+"""Several discretizations of one case side by side: two-point (``tpfa``, the paper's network),
+Q1 finite elements (``fem``) and the certified, conservative mixed method (``mixed``).
 
-Per grain: mean |J| over its solved voxels. Per grain boundary (grain pair a < b): the current
-from a to b (sum of its face currents, A) and the mean potential jump from a to b over its faces
-(V; a's side minus b's side). Rankings (1 = largest) of grains by mean |J| and of GBs by |current|
-and |jump|, with Spearman rank correlations between the two discretizations. Both solves use the
-case's materials, electrodes and solver settings; only ``[solver] discretization`` differs.
+The *reference* is ``mixed`` when it is compared (else the first discretization named); every
+other one is set against it. Per grain: mean |J| over its solved voxels. Per grain boundary
+(grain pair a < b): the current from a to b (sum of its face currents, A) and the mean potential
+jump from a to b over its faces (V; a's side minus b's side). Rankings (1 = largest) of grains
+by mean |J| and of GBs by |current| and |jump|, relative differences and Spearman rank
+correlations against the reference. All solves use the case's materials, electrodes and solver
+settings; only ``[solver] discretization`` differs, and ``bounds`` is on for ``mixed`` (its
+R_eff bracket, :mod:`netsolve.certify`, with the case's ``bound_tol``, ``refine`` and
+``refine_max_cells``) and off for the others. The summary says where each discretization's
+R_eff lies relative to that bracket.
 
 When every grain has an orientation, each GB is also classified (:mod:`netsolve.analysis`)
 under each discretization's own *solved* field (whatever ``[analysis] field`` says, so that the
 comparison shows what the discretization changes): subtype (type, letter, suffix), behaviour,
 blocking flag, risk score and risk rank (1 = highest risk) per GB, the GBs whose subtype or
-blocking flag changed, the Spearman correlation of the risk scores and the top-k risk GBs.
+blocking flag differs from the reference's, the Spearman correlation of the risk scores and the
+top-k risk GBs (:mod:`netsolve.compare_classes`). Text output: :mod:`netsolve.compare_report`.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from .case import Case, load_case
+from .compare_classes import (TOP_RISK, classification_table, compare_classifications,
+                              descending_rank, spearman)
+from .compare_report import format_comparison
+from .errors import CaseError
 from .microstructure import Phase
 from .result import Result
 
-DISCRETIZATIONS = ("tpfa", "fem")
-TOP_RISK = 5  # GBs listed per discretization in the risk ranking
+__all__ = ["DISCRETIZATIONS", "TOP_RISK", "Comparison", "compare", "compare_results",
+           "format_comparison", "write_comparison", "check_discretizations"]
+
+DISCRETIZATIONS = ("tpfa", "fem", "mixed")
+CERTIFIED = "mixed"  # the reference column whenever it is compared
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Tables keyed by column name (NumPy arrays of equal length) plus global numbers."""
+    """Tables keyed by column name (NumPy arrays of equal length) plus global numbers;
+    ``discretizations`` in column order, ``reference`` the one the others are set against."""
 
     case_label: str
+    discretizations: tuple[str, ...]
+    reference: str
     grains: dict[str, np.ndarray]
     grain_boundaries: dict[str, np.ndarray]
     summary: dict
+
+
+def check_discretizations(names, what: str = "--discretizations") -> tuple[str, ...]:
+    """At least two distinct names of :data:`DISCRETIZATIONS` (order kept); a CaseError
+    naming ``what`` otherwise."""
+    from .tables import check_choices
+
+    names = check_choices(tuple(names), DISCRETIZATIONS, what, "discretization")
+    if len(names) < 2:
+        raise CaseError(f"{what}: give at least two different discretizations to compare "
+                        f"(of {', '.join(DISCRETIZATIONS)}), got {', '.join(names) or 'none'}")
+    return names
+
+
+def reference_of(names: tuple[str, ...]) -> str:
+    return CERTIFIED if CERTIFIED in names else names[0]
 
 
 def grain_mean_current_density(result: Result) -> tuple[np.ndarray, np.ndarray]:
@@ -69,143 +102,117 @@ def grain_boundary_table(result: Result) -> dict[str, np.ndarray]:
             "jump_V": np.bincount(inverse, sign * fields.gb_face_jump, len(pairs)) / n_faces}
 
 
-def descending_rank(values: np.ndarray) -> np.ndarray:
-    """1 for the largest value (NaN last)."""
-    order = np.argsort(-np.nan_to_num(values, nan=-np.inf), kind="stable")
-    rank = np.empty(len(values), dtype=np.int64)
-    rank[order] = np.arange(1, len(values) + 1)
-    return rank
-
-
-def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    from scipy.stats import spearmanr
-
-    finite = np.isfinite(x) & np.isfinite(y)
-    if finite.sum() < 3:
-        return float("nan")
-    return float(spearmanr(x[finite], y[finite]).statistic)
-
-
-def relative_difference(fem: np.ndarray, tpfa: np.ndarray) -> np.ndarray:
-    """(fem - tpfa) / |tpfa| (NaN where tpfa is 0)."""
+def relative_difference(value: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(value - reference) / |reference| (NaN where the reference is 0)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(tpfa != 0, (fem - tpfa) / np.abs(tpfa), np.nan)
+        return np.where(reference != 0, (value - reference) / np.abs(reference), np.nan)
 
 
-def classification_table(result: Result) -> dict[str, np.ndarray] | None:
-    """Per whole GB (a < b, sorted): subtype, behaviour, blocking, risk score, under the
-    result's own solved field; None when a grain has no orientation (nothing to classify)."""
-    from .analysis import gb_table
-    from .analysis.report import WHOLE_GB
+def bracket_position(lower: float, upper: float, value: float, slack: float) -> dict:
+    """Where ``value`` lies against [lower, upper]: ``side`` "below" / "inside" / "above" and
+    ``excess``, value / lower - 1 below, value / upper - 1 above, 0 inside. Both ends are
+    widened by the relative ``slack`` (the solver balance the bounds themselves hold to)."""
+    if not np.isfinite(value):
+        return {"side": None, "excess": None}
+    if value < lower * (1 - slack):
+        return {"side": "below", "excess": value / lower - 1}
+    if value > upper * (1 + slack):
+        return {"side": "above", "excess": value / upper - 1}
+    return {"side": "inside", "excess": 0.0}
 
-    micro = result.microstructure
-    if len(micro.unoriented_grain_ids):
+
+def resistance_bracket(results: dict[str, Result]) -> dict | None:
+    """The certified R_eff bracket (of the first result that has one: the mixed solve) and
+    where every result's R_eff lies against it; None when no result is certified. Without two
+    electrodes (or fixed potentials of two values) there is none (``reason``)."""
+    certified = [name for name, result in results.items() if result.certificate is not None]
+    if not certified:
         return None
-    table = gb_table(result.case, micro, result.graph, result.fields,
-                     result.solution.electrode_potential, direction_fields=result.fields,
-                     geometry=result.gb_geometry)
-    rows = np.flatnonzero((table.segment == WHOLE_GB) & (table.grain_b >= 0))
-    rows = rows[np.lexsort((table.grain_b[rows], table.grain_a[rows]))]
-    return {"grain_a": table.grain_a[rows], "grain_b": table.grain_b[rows],
-            "subtype": table.subtype[rows].astype(str),
-            "behaviour": table.behaviour[rows].astype(str),
-            "blocking": table.blocking[rows].astype(bool), "risk": table.risk_score[rows]}
+    source = results[certified[0]]
+    bounds = source.bounds_summary()
+    resistance = source.certificate.resistance_ohm
+    refinement = bounds["refinement"]
+    out = {"from": certified[0], "lower_ohm": resistance.lower, "upper_ohm": resistance.upper,
+           "relative_gap": resistance.relative_gap, "reason": resistance.reason,
+           "bound_tol": bounds["bound_tol"],
+           "certified": bounds["certified"],
+           "cells": None if refinement is None else refinement["cells"][-1],
+           "stopped_by": None if refinement is None else refinement["stopped_by"],
+           "power_W": bounds["power_W"], "position": {}}
+    if resistance.reason is None:
+        slack = source.case.solver.balance_tol
+        out["position"] = {name: bracket_position(resistance.lower, resistance.upper,
+                                                  result.effective_resistance_ohm, slack)
+                           for name, result in results.items()}
+    return out
 
 
-def _align(table: dict[str, np.ndarray], gbs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The classification rows of the GBs in ``gbs`` (same order); a GB with no classified row
-    (possible only if all its faces float) gets subtype "", not blocking, risk NaN."""
-    if not len(table["grain_a"]):
-        table = {"grain_a": np.array([-1]), "grain_b": np.array([-1]), "subtype": np.array([""]),
-                 "behaviour": np.array([""]), "blocking": np.array([False]),
-                 "risk": np.array([np.nan])}
-    span = int(max(table["grain_b"].max(initial=0), gbs["grain_b"].max(initial=0))) + 1
-    key = table["grain_a"].astype(np.int64) * span + table["grain_b"]
-    wanted = gbs["grain_a"].astype(np.int64) * span + gbs["grain_b"]
-    where = np.minimum(np.searchsorted(key, wanted), len(key) - 1)
-    found = key[where] == wanted
-    return {"subtype": np.where(found, table["subtype"][where], ""),
-            "behaviour": np.where(found, table["behaviour"][where], ""),
-            "blocking": found & table["blocking"][where],
-            "risk": np.where(found, table["risk"][where], np.nan)}
+def compare_results(results: dict[str, Result], reference: str | None = None) -> Comparison:
+    """Compare results of the same microstructure, keyed by discretization name (column
+    order); ``reference`` defaults to ``mixed`` if present, else the first."""
+    names = tuple(results)
+    if len(names) < 2:
+        raise ValueError("compare_results needs at least two results")
+    reference = reference or reference_of(names)
+    ref = results[reference]
+    others = tuple(n for n in names if n != reference)
+    ids, j_ref = grain_mean_current_density(ref)
+    mean_j = {n: j_ref if n == reference else grain_mean_current_density(results[n])[1]
+              for n in names}
+    grains = {"grain": ids}
+    grains.update({f"mean_abs_J_{n}_A_m2": mean_j[n] for n in names})
+    grains.update({f"rel_diff_{n}": relative_difference(mean_j[n], j_ref) for n in others})
+    grains.update({f"rank_{n}": descending_rank(mean_j[n]) for n in names})
 
-
-def _gb_names(table: dict[str, np.ndarray], rows: np.ndarray) -> list[str]:
-    return [f"G{a}/G{b}" for a, b in zip(table["grain_a"][rows], table["grain_b"][rows])]
-
-
-def compare_classifications(gbs: dict[str, np.ndarray], tpfa: dict | None, fem: dict | None,
-                            top: int = TOP_RISK) -> dict | None:
-    """Add the classification columns of both discretizations to ``gbs`` (in place, rows
-    matched by grain pair) and return the summary: changed GBs, blocking counts, Spearman
-    correlation of the risk scores, top-``top`` risk GBs of each."""
-    if tpfa is None or fem is None:
-        return None
-    tpfa, fem = _align(tpfa, gbs), _align(fem, gbs)
-    for name, table in (("tpfa", tpfa), ("fem", fem)):
-        for column in ("subtype", "behaviour", "blocking"):
-            gbs[f"{column}_{name}"] = table[column]
-        gbs[f"risk_{name}"] = table["risk"]
-        gbs[f"risk_rank_{name}"] = descending_rank(table["risk"])
-    changed = ((tpfa["subtype"] != fem["subtype"]) | (tpfa["blocking"] != fem["blocking"]))
-    gbs["classification_changed"] = changed
-    rows = np.flatnonzero(changed)
-    return {
-        "field": "solved",
-        "n_classified": len(changed), "n_changed": len(rows),
-        "changed": [f"{name}: {t} -> {f}" for name, t, f in
-                    zip(_gb_names(gbs, rows), tpfa["subtype"][rows], fem["subtype"][rows])],
-        "n_blocking": {"tpfa": int(tpfa["blocking"].sum()), "fem": int(fem["blocking"].sum())},
-        "blocking": {"tpfa": _gb_names(gbs, np.flatnonzero(tpfa["blocking"])),
-                     "fem": _gb_names(gbs, np.flatnonzero(fem["blocking"]))},
-        "spearman_risk": spearman(tpfa["risk"], fem["risk"]),
-        "top_risk": {name: _gb_names(gbs, np.argsort(gbs[f"risk_rank_{name}"])[:top])
-                     for name in DISCRETIZATIONS},
-    }
-
-
-def compare_results(tpfa: Result, fem: Result) -> Comparison:
-    """Compare two results of the same microstructure."""
-    ids, j_tpfa = grain_mean_current_density(tpfa)
-    _, j_fem = grain_mean_current_density(fem)
-    grains = {"grain": ids, "mean_abs_J_tpfa_A_m2": j_tpfa, "mean_abs_J_fem_A_m2": j_fem,
-              "rel_diff": relative_difference(j_fem, j_tpfa),
-              "rank_tpfa": descending_rank(j_tpfa), "rank_fem": descending_rank(j_fem)}
-    gb_t, gb_f = grain_boundary_table(tpfa), grain_boundary_table(fem)
-    if not (np.array_equal(gb_t["grain_a"], gb_f["grain_a"])
-            and np.array_equal(gb_t["grain_b"], gb_f["grain_b"])):
-        raise ValueError("the two results have different grain boundaries")
-    gbs = {"grain_a": gb_t["grain_a"], "grain_b": gb_t["grain_b"], "n_faces": gb_t["n_faces"]}
-    for name in ("current_A", "jump_V"):
-        gbs[f"{name}_tpfa"], gbs[f"{name}_fem"] = gb_t[name], gb_f[name]
-        gbs[f"{name}_rel_diff"] = relative_difference(gb_f[name], gb_t[name])
-        gbs[f"{name}_rank_tpfa"] = descending_rank(np.abs(gb_t[name]))
-        gbs[f"{name}_rank_fem"] = descending_rank(np.abs(gb_f[name]))
+    tables = {n: grain_boundary_table(results[n]) for n in names}
+    first = tables[reference]
+    for n in others:
+        if not (np.array_equal(tables[n]["grain_a"], first["grain_a"])
+                and np.array_equal(tables[n]["grain_b"], first["grain_b"])):
+            raise ValueError(f"the {n} and {reference} results have different grain boundaries")
+    gbs = {"grain_a": first["grain_a"], "grain_b": first["grain_b"], "n_faces": first["n_faces"]}
+    for quantity in ("current_A", "jump_V"):
+        gbs.update({f"{quantity}_{n}": tables[n][quantity] for n in names})
+        gbs.update({f"{quantity}_rel_diff_{n}": relative_difference(tables[n][quantity],
+                                                                    first[quantity])
+                    for n in others})
+        gbs.update({f"{quantity}_rank_{n}": descending_rank(np.abs(tables[n][quantity]))
+                    for n in names})
     summary = {
-        "case": tpfa.case.label,
-        "total_current_A": {"tpfa": tpfa.total_current_A, "fem": fem.total_current_A},
-        "effective_resistance_ohm": {"tpfa": tpfa.effective_resistance_ohm,
-                                     "fem": fem.effective_resistance_ohm},
-        "spearman": {
-            "grain_mean_abs_J": spearman(j_tpfa, j_fem),
-            "gb_abs_current": spearman(np.abs(gb_t["current_A"]), np.abs(gb_f["current_A"])),
-            "gb_abs_jump": spearman(np.abs(gb_t["jump_V"]), np.abs(gb_f["jump_V"]))},
+        "case": ref.case.label, "discretizations": list(names), "reference": reference,
+        "total_current_A": {n: results[n].total_current_A for n in names},
+        "effective_resistance_ohm": {n: results[n].effective_resistance_ohm for n in names},
+        "bounds": resistance_bracket(results),
+        "spearman": {n: {
+            "grain_mean_abs_J": spearman(mean_j[n], j_ref),
+            "gb_abs_current": spearman(np.abs(tables[n]["current_A"]), np.abs(first["current_A"])),
+            "gb_abs_jump": spearman(np.abs(tables[n]["jump_V"]), np.abs(first["jump_V"]))}
+            for n in others},
         "n_grains": len(ids), "n_grain_boundaries": len(gbs["grain_a"]),
-        "solver": {"tpfa": tpfa.solution.stats.as_dict(), "fem": fem.solution.stats.as_dict()},
-        "classification": compare_classifications(gbs, classification_table(tpfa),
-                                                  classification_table(fem)),
+        "solver": {n: results[n].solution.stats.as_dict() for n in names},
+        "classification": compare_classifications(
+            gbs, {n: classification_table(results[n]) for n in names}, reference),
     }
-    return Comparison(tpfa.case.label, grains, gbs, summary)
+    return Comparison(ref.case.label, names, reference, grains, gbs, summary)
 
 
-def compare(case: Case | str | Path) -> Comparison:
-    """Solve a case with both discretizations and compare them."""
+def solve_for_comparison(case: Case, name: str) -> Result:
+    """``case`` solved with discretization ``name``: bounds on for the mixed method (its
+    certified bracket), off for the others (a bracket per column would repeat the same two
+    extra solves)."""
     from .api import solve
 
+    solver = replace(case.solver, discretization=name, bounds=name == CERTIFIED)
+    return solve(replace(case, solver=solver))
+
+
+def compare(case: Case | str | Path, discretizations=DISCRETIZATIONS) -> Comparison:
+    """Solve a case with each of ``discretizations`` (at least two of
+    :data:`DISCRETIZATIONS`) and compare them."""
+    names = check_discretizations(discretizations, "discretizations")
     if not isinstance(case, Case):
         case = load_case(case)
-    tpfa, fem = (solve(case, discretization=name) for name in DISCRETIZATIONS)
-    return compare_results(tpfa, fem)
+    return compare_results({name: solve_for_comparison(case, name) for name in names})
 
 
 def write_comparison(comparison: Comparison, out_dir: str | Path, *,
@@ -213,10 +220,12 @@ def write_comparison(comparison: Comparison, out_dir: str | Path, *,
     """``summary.json``, ``grain_comparison.csv``, ``gb_comparison.csv`` (atomic; an existing
     non-empty ``out_dir`` needs ``overwrite``, see :mod:`netsolve.atomic`)."""
     from .atomic import atomic_directory
+    from .result import strict_json
 
     target = atomic_directory(out_dir, overwrite=overwrite)
     with target as tmp:
-        (tmp / "summary.json").write_text(json.dumps(comparison.summary, indent=2) + "\n")
+        (tmp / "summary.json").write_text(
+            json.dumps(strict_json(comparison.summary), indent=2, allow_nan=False) + "\n")
         for name, table in (("grain_comparison", comparison.grains),
                             ("gb_comparison", comparison.grain_boundaries)):
             with open(tmp / f"{name}.csv", "w", newline="") as handle:
@@ -224,59 +233,3 @@ def write_comparison(comparison: Comparison, out_dir: str | Path, *,
                 writer.writerow(table)
                 writer.writerows(zip(*(column.tolist() for column in table.values())))
     return target.target
-
-
-def format_comparison(comparison: Comparison) -> str:
-    """Human-readable tables (all grains; GBs ordered by the FEM |current| rank)."""
-    s = comparison.summary
-    lines = [f"{s['case']}: two-point (tpfa) vs finite elements (fem)",
-             f"  total current: tpfa {s['total_current_A']['tpfa']:.6g} A, "
-             f"fem {s['total_current_A']['fem']:.6g} A",
-             "  Spearman rank correlation: grain mean|J| {grain_mean_abs_J:.3f}, GB |current| "
-             "{gb_abs_current:.3f}, GB |jump| {gb_abs_jump:.3f}".format(**s["spearman"]),
-             "", f"  {'grain':>6} {'mean|J| tpfa':>13} {'mean|J| fem':>13} {'rel diff':>9} "
-                 f"{'rank t':>6} {'rank f':>6}"]
-    g = comparison.grains
-    for row in np.argsort(g["rank_fem"]):
-        lines.append(f"  {g['grain'][row]:>6} {g['mean_abs_J_tpfa_A_m2'][row]:13.4g} "
-                     f"{g['mean_abs_J_fem_A_m2'][row]:13.4g} {g['rel_diff'][row]:+9.1%} "
-                     f"{g['rank_tpfa'][row]:>6} {g['rank_fem'][row]:>6}")
-    b = comparison.grain_boundaries
-    lines += ["", f"  {'GB':>9} {'faces':>5} {'I tpfa':>10} {'I fem':>10} {'rank t':>6} "
-                  f"{'rank f':>6} {'jump tpfa':>10} {'jump fem':>10} {'rank t':>6} {'rank f':>6}"]
-    for row in np.argsort(b["current_A_rank_fem"]):
-        gb = f"G{b['grain_a'][row]}/G{b['grain_b'][row]}"
-        lines.append(
-            f"  {gb:>9} {b['n_faces'][row]:>5} {b['current_A_tpfa'][row]:10.3g} "
-            f"{b['current_A_fem'][row]:10.3g} {b['current_A_rank_tpfa'][row]:>6} "
-            f"{b['current_A_rank_fem'][row]:>6} {b['jump_V_tpfa'][row]:10.3g} "
-            f"{b['jump_V_fem'][row]:10.3g} {b['jump_V_rank_tpfa'][row]:>6} "
-            f"{b['jump_V_rank_fem'][row]:>6}")
-    return "\n".join(lines + _format_classification(comparison))
-
-
-def _format_classification(comparison: Comparison) -> list[str]:
-    c = comparison.summary["classification"]
-    if c is None:
-        return ["", "  GB classification: not compared (some grains have no orientation)"]
-    b = comparison.grain_boundaries
-    lines = ["", f"  GB classification under each solved field: {c['n_changed']} of "
-                 f"{c['n_classified']} GBs changed; blocking GBs tpfa {c['n_blocking']['tpfa']}, "
-                 f"fem {c['n_blocking']['fem']}; Spearman rank correlation of the risk score "
-                 f"{c['spearman_risk']:.3f}",
-             f"  {'GB':>9} {'subtype t':>10} {'subtype f':>10} {'block t':>7} {'block f':>7} "
-             f"{'risk t':>7} {'risk f':>7} {'rank t':>6} {'rank f':>6}"]
-    for row in np.argsort(b["risk_rank_fem"]):
-        mark = "  *" if b["classification_changed"][row] else ""
-        lines.append(
-            f"  {'G%d/G%d' % (b['grain_a'][row], b['grain_b'][row]):>9} "
-            f"{b['subtype_tpfa'][row]:>10} {b['subtype_fem'][row]:>10} "
-            f"{'yes' if b['blocking_tpfa'][row] else 'no':>7} "
-            f"{'yes' if b['blocking_fem'][row] else 'no':>7} {b['risk_tpfa'][row]:7.3f} "
-            f"{b['risk_fem'][row]:7.3f} {b['risk_rank_tpfa'][row]:>6} "
-            f"{b['risk_rank_fem'][row]:>6}{mark}")
-    lines.append("  (* subtype or blocking flag changed)")
-    for name in DISCRETIZATIONS:
-        lines.append(f"  top {len(c['top_risk'][name])} risk, {name}: "
-                     + ", ".join(c["top_risk"][name]))
-    return lines
