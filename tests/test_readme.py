@@ -40,3 +40,16 @@ def test_make_demo_writes_where_the_readme_says():
     assert re.search(r"-o out/\$\(basename \$\(notdir \$\(DEMO_CASE\)\)\)", makefile)
     assert f"writes out/{case}/" in README
     assert f"`make demo`, into `out/{case}/`" in README
+
+
+def test_a_script_next_to_the_clone_imports_the_installed_package(tmp_path):
+    """src/ layout (issue 16): Python started in the clone's root (a script saved there, or
+    `python -c`) finds no `netsolve` folder on its path and imports the installed package."""
+    import subprocess
+    import sys
+
+    script = "import netsolve, pathlib; print(pathlib.Path(netsolve.__file__).resolve())"
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert not (ROOT / "netsolve").exists()
+    assert Path(out) == (ROOT / "src" / "netsolve" / "__init__.py").resolve()
