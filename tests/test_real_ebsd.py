@@ -270,3 +270,27 @@ def test_inspect_a_map_before_writing_a_case(orix):
                                                "several phases")
     assert {p["name"]: round(p["pixel_fraction"], 3) for p in two["phases"]
             if p["pixel_fraction"]} == {"iron Gamma Cr_Fe_Ni_": 0.114, "Iron Alpha PH": 0.713}
+
+
+def test_inspect_command_names_the_phases_and_the_phase_map_picks_one(orix, capsys):
+    """`netsolve inspect` on a two-phase file: no grains and the phase_map hint; with
+    --phase-map the API's grain count and the conducting phase's symmetry."""
+    from netsolve import cli
+    from netsolve.sources.ebsd import inspect_map
+
+    def run(argv):
+        status = cli.main([str(a) for a in argv])
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    path = REAL / "ebsdtools_test_ctfFile.ctf"
+    status, out, err = run(["inspect", path, "-q"])
+    assert status == 0, err
+    assert "grains: none segmented: " in out and "[microstructure.phase_map]" in out
+    mapping = {"iron Gamma Cr_Fe_Ni_": "void", "Iron Alpha PH": "grain"}
+    status, out, err = run(["inspect", path, "-q"]
+                           + [a for k, v in mapping.items() for a in ("--phase-map", f"{k}={v}")])
+    assert status == 0, err
+    report = inspect_map(path, mapping)
+    assert f"grains: {report['grains']} (" in out
+    assert "'Iron Alpha PH', Laue class m-3m (cubic: isotropic conduction" in out

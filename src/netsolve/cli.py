@@ -7,6 +7,7 @@
     netsolve export RESULT_DIR --format vti,vtu,xdmf,gbnet,csv,graphml [-o DIR]
     netsolve plot RESULT_DIR [--what j,e,grains,gb] [--format png,svg,pdf] [-o DIR]
     netsolve explain RESULT_DIR G11/G16  why a grain boundary got its classification
+    netsolve inspect MAP.ang [--figure grains.png]  phases, symmetry, grid, grains of a map
     netsolve compare CASE.toml [-o OUT] solve with tpfa, fem and mixed and compare them
     netsolve sweep CASE.toml --param KEY=VALUES ... -o OUT [--jobs N] [--resume]
                                         solve a grid of case values (docs/sweeps.md)
@@ -373,6 +374,49 @@ def _gb_lines(result) -> list[str]:
     return lines
 
 
+def _phase_map(items: list[str] | None) -> dict[str, str] | None:
+    """``--phase-map NAME=ROLE`` options as a dict (None when none was given)."""
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        name, sep, role = item.rpartition("=")
+        if not sep or not name.strip() or not role.strip():
+            raise CaseError(f"--phase-map: expected NAME=ROLE (e.g. \"Beta-alumina=grain\"), "
+                            f"got {item!r}")
+        out[name.strip()] = role.strip()
+    return out
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    import json
+
+    from .atomic import atomic_file
+    from .map_report import format_inspection, plot_label_map
+    from .sources.ebsd import inspect_map_labels
+
+    threshold = args.threshold_deg
+    if not (math.isfinite(threshold) and 0 < threshold < 180):
+        raise CaseError(f"--threshold-deg: expected a number of degrees in (0, 180), got "
+                        f"{threshold:g}")
+    figure = None if args.figure is None else Path(args.figure)
+    if figure is not None and figure.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise CaseError(f"--figure {figure}: expected a .png, .svg or .pdf file")
+    stage("inspect", f"read and segment {args.map}")
+    # A hexagonal grid is resampled to square pixels (nearest), as a case would ask for.
+    report, labels = inspect_map_labels(args.map, _phase_map(args.phase_map), threshold)
+    if figure is not None and labels is None:
+        raise CaseError(f"--figure: no grains to draw: {report['no_grains_because']}")
+    if figure is not None:
+        with atomic_file(figure, overwrite=args.overwrite) as tmp:
+            plot_label_map(labels, report["grid"]["step_nm"], tmp,
+                           f"{report['file']}: {report['grains']} grains")
+    print(json.dumps(report, indent=1) if args.json else format_inspection(report))
+    if figure is not None:
+        print(f"wrote {figure}")
+    return 0
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     from .analysis import explain, read_gb_table
 
@@ -459,6 +503,20 @@ def build_parser() -> argparse.ArgumentParser:
     why.add_argument("result", help="result directory written by 'netsolve run'")
     why.add_argument("gb", help="the grain boundary, e.g. G11/G16")
     why.set_defaults(func=cmd_explain)
+    look = sub.add_parser("inspect", help="what an orientation map (.ang, .ctf, .h5) holds: "
+                                          "grid, step, phases, symmetry, grains (no case "
+                                          "needed)")
+    look.add_argument("map", help="orientation map file")
+    look.add_argument("--phase-map", action="append", metavar="NAME=ROLE",
+                      help="map a phase of the file to grain, zro2, backbone, void or fill "
+                           "(repeat for each phase; as [microstructure.phase_map])")
+    look.add_argument("--threshold-deg", type=float, default=5.0,
+                      help="misorientation that separates grains, degrees (default 5)")
+    look.add_argument("--json", action="store_true", help="print the report as JSON")
+    look.add_argument("--figure", metavar="FILE",
+                      help="also draw the segmented grains (.png, .svg or .pdf)")
+    _output_options(look, "replace an existing figure file")
+    look.set_defaults(func=cmd_inspect)
     comp = sub.add_parser("compare", help="solve a case with several discretizations (two-"
                                           "point, finite elements, the certified mixed one) "
                                           "and compare grains, GBs and R_eff")

@@ -41,9 +41,9 @@ from .segmentation import (Grains, face_pairs, fill_from_neighbours, grains_of,
                            mean_orientations, segment_grains)
 from .writer import write_ang
 
-__all__ = ["read_options", "load", "inspect_map", "read_raw", "place_on_grid", "write_ang",
-           "EULER_FRAMES", "segment_grains", "grains_of", "mean_orientations",
-           "fill_from_neighbours", "face_pairs", "square_from_hexagonal", "RawMap",
+__all__ = ["read_options", "load", "inspect_map", "inspect_map_labels", "read_raw",
+           "place_on_grid", "write_ang", "EULER_FRAMES", "segment_grains", "grains_of",
+           "mean_orientations", "fill_from_neighbours", "face_pairs", "square_from_hexagonal", "RawMap",
            "EXTRA_MESSAGE"]
 
 STEP_RTOL = 1e-3  # relative agreement of the map's pixel step with grid.voxel_size_nm
@@ -181,6 +181,13 @@ def inspect_map(path, phase_map: dict[str, str] | None = None, threshold_deg: fl
     not-indexed fraction, notes, and the grains of the conducting phase (the only phase, or
     the one ``phase_map`` maps to "grain"; threshold in degrees, bad pixels filled). When no
     conducting phase can be chosen, ``grains`` is None and ``no_grains_because`` says why."""
+    return inspect_map_labels(path, phase_map, threshold_deg, hex_grid)[0]
+
+
+def inspect_map_labels(path, phase_map: dict[str, str] | None = None,
+                       threshold_deg: float = 5.0, hex_grid: str = "nearest"):
+    """:func:`inspect_map`'s report and the segmented grid (grain ids 1..m, ``-1 - k`` for the
+    k-th fixed phase of ``FIXED_PHASES``; None when no conducting phase could be chosen)."""
     raw = read_raw(Path(path))
     placed = place_on_grid(raw, hex_grid)
     options = {"phase_map": phase_map, "phase": None, "threshold_deg": threshold_deg,
@@ -202,10 +209,10 @@ def inspect_map(path, phase_map: dict[str, str] | None = None, threshold_deg: fl
                            for pid, p in raw.phases.items()],
                 "not_indexed_fraction": float(1 - indexed.mean()),
                 "notes": list(raw.notes) + list(placed.notes),
-                "grains": None, "no_grains_because": str(exc)}
+                "grains": None, "no_grains_because": str(exc)}, None
     report = _report(raw, placed, seg, options)
     report["crystal_symmetry"] = {"phase": seg.roles.grain_name, **seg.roles.symmetry.as_dict()}
-    return report
+    return report, seg.grains.labels
 
 
 def _quality_ok(raw: RawMap, options: dict) -> np.ndarray:
