@@ -261,3 +261,18 @@ def test_sweep_table_selects_impedance_and_arcs(tmp_path):
         len(frequencies(float(r["f_min_Hz"]), float(r["f_max_Hz"]), n))
         for r, n in zip(rows, (2, 3, 4))]
     assert all(r["arc_1_origin"] == "bulk" for r in rows)
+
+
+def test_a_point_whose_window_is_empty_is_an_error_row_and_the_sweep_goes_on(tmp_path):
+    case = write_case(tmp_path)  # derived window: up to 1e12 Hz
+    plan = build_plan(case, (parse_param("impedance.f_min_Hz=1e6,1e13"),), impedance=True)
+    out = tmp_path / "sweep"
+    outcome = run_sweep(plan, out, plots=True)
+    assert (outcome.n_ok, outcome.n_error) == (1, 1)
+    ok, failed = sorted(read_table(out), key=lambda r: float(r["impedance.f_min_Hz"]))
+    assert failed["status"] == "error" and "is empty or inverted" in failed["message"]
+    assert failed["arc_1_frequency_Hz"] == "" and ok["status"] == "ok"
+    assert float(ok["f_min_Hz"]) == 1e6 and float(ok["f_max_Hz"]) == 1e12
+    # the error row is a result: a resume runs nothing again
+    again = run_sweep(plan, out, resume=True, plots=False)
+    assert (again.n_skipped, again.n_ok, again.n_error) == (2, 0, 0)

@@ -91,6 +91,7 @@ def arc_candidates(frequency_Hz: np.ndarray, impedance: np.ndarray,
     minus_imag = -impedance.imag
     if not np.any(minus_imag > 0):
         return np.zeros(0)
+
     def debye(k: int) -> float:
         """The local Debye tau of the three grid points around index k (clipped to the
         window), else 1/omega there."""
