@@ -221,6 +221,8 @@ def test_resume_of_an_impedance_sweep_equals_the_uninterrupted_one(tmp_path, cap
      "--save-spectra applies to impedance sweeps only"),
     (["--param", "materials.ratio_ip_gb=1,2", "--arcs", "2"],
      "--arcs applies to impedance sweeps only"),
+    (["--impedance", "--param", "materials.ratio_ip_gb=1,2", "--top-k", "2"],
+     "--top-k sets the GB risk columns of a DC sweep"),
 ])
 def test_bad_impedance_sweep_input_one_line_exit_2_nothing_written(tmp_path, capsys, args,
                                                                     message):

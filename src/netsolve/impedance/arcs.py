@@ -16,11 +16,12 @@ tau_k)`` (its Foster form, ``spectrum.py``). An arc is taken to be one such elem
    arc is fitted to the whole spectrum with modulus weighting 1/|Z| by variable projection:
    for given tau_k the resistances are a non-negative linear least-squares problem
    (``scipy.optimize.nnls``), the tau_k are optimized by ``scipy.optimize.least_squares``
-   from the estimates of step 1. Elements the fit leaves without resistance are dropped.
+   from the estimates of step 1. Elements the fit leaves without resistance, or on the time
+   constant of another, are dropped.
 
 The summit frequency of arc k is 1/(2 pi tau_k), where that element alone has its -Z''
 maximum; its capacitance is tau_k / R_k. When the spectrum is exactly as many RC elements as
-there are arcs (a homogeneous slab, a bicrystal, brick layers in series) the fit reproduces
+there are arcs (a homogeneous slab, a bicrystal, layers in series) the fit reproduces
 tau_k and R_k to rounding, independently of the frequency grid: no interpolation error
 (tests: 1e-9). When an arc is distributed (many GBs with different time constants), its
 element is the single RC that fits it best: its summit lies near the arc's -Z'' maximum and

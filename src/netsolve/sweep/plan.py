@@ -294,6 +294,9 @@ def build_plan(case_path: str | Path, cli_parameters: tuple[Parameter, ...] = ()
         raise CaseError(f"--arcs must be >= 1, got {arcs}")
     if arcs is not None and not impedance:
         raise CaseError("--arcs applies to impedance sweeps only (--impedance)")
+    if top_k is not None and impedance:
+        raise CaseError("--top-k sets the GB risk columns of a DC sweep; an impedance sweep's "
+                        "row has none (its size: --arcs)")
     merged = {p.key: p for p in table_parameters}
     merged.update({p.key: p for p in cli_parameters})
     parameters = tuple(merged.values())
