@@ -66,6 +66,12 @@ def test_impedance_writes_spectrum_shares_drt_and_figures(tmp_path, capsys):
     assert summary["terminals"] == {"A": ["source"], "B": ["sink"]}
     assert summary["n_frequencies"] == len(rows) == 21
     assert summary["kramers_kronig"]["passed"] is True
+    # the fitted arc: exactly the slab's RC, though 4 points per decade miss its summit
+    (arc,) = summary["arc_fit"]["arcs"]
+    assert arc["frequency_Hz"] == pytest.approx(1 / (2 * np.pi * tau), rel=1e-9)
+    assert arc["resistance_ohm"] == pytest.approx(resistance, rel=1e-9)
+    assert arc["origin"] == "bulk" and summary["arc_fit"]["residual_rel"] < 1e-9
+    assert "arc fitted (one RC): summit" in printed
     with open(out / "contributions_grain.csv") as handle:
         grains = list(csv.DictReader(handle))
     assert grains[0]["part"] == "G1" and float(grains[0]["share_imag"]) == pytest.approx(1.0)

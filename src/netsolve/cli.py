@@ -9,8 +9,8 @@
     netsolve explain RESULT_DIR G11/G16  why a grain boundary got its classification
     netsolve inspect MAP.ang [--figure grains.png]  phases, symmetry, grid, grains of a map
     netsolve compare CASE.toml [-o OUT] solve with tpfa, fem and mixed and compare them
-    netsolve sweep CASE.toml --param KEY=VALUES ... -o OUT [--jobs N] [--resume]
-                                        solve a grid of case values (docs/sweeps.md)
+    netsolve sweep CASE.toml --param KEY=VALUES ... -o OUT [--jobs N] [--resume] [--impedance]
+                                        a grid of case values, DC or spectra (docs/sweeps.md)
     netsolve impedance CASE.toml [-o OUT]  impedance spectrum between two terminals
                                         (docs/impedance.md)
 
@@ -246,7 +246,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     parameters = tuple(parse_param(text) for text in args.param)
     plan = build_plan(args.case, parameters, top_k=args.top_k, max_points=args.max_points,
-                      allow_large=args.yes)
+                      allow_large=args.yes, impedance=args.impedance, arcs=args.arcs)
     local = args.scheduler in (None, "local")  # a remote cluster: per worker, explicit limit only
     for case in plan.memory_cases():
         _memory(args, case, copies=max(1, args.jobs) if local else 1, local=local)
@@ -254,7 +254,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     try:
         outcome = run_sweep(plan, out, jobs=args.jobs, scheduler=args.scheduler,
                             resume=args.resume, save_fields=args.save_fields,
-                            plots=not args.no_plots, scheduler_timeout=args.scheduler_timeout)
+                            plots=not args.no_plots, scheduler_timeout=args.scheduler_timeout,
+                            save_spectra=args.save_spectra)
     except (SweepInterrupted, interrupts.Interrupted) as stop:  # the sweep's or the CLI's handler
         table = out / "sweep.csv"
         kept = f"; the finished points are in {table}: rerun with --resume" if table.exists() else ""
@@ -284,6 +285,9 @@ def cmd_impedance(args: argparse.Namespace) -> int:
     for arc in result.arcs:
         print(f"  arc summit at {arc['frequency_Hz']:.4g} Hz: -Z'' = "
               f"{arc['minus_z_imag_ohm']:.6g} ohm")
+    for arc in result.arc_fit.arcs:
+        print(f"  arc fitted (one RC): summit {arc.frequency_Hz:.6g} Hz, R = "
+              f"{arc.resistance_ohm:.6g} ohm, C = {arc.capacitance_F:.4g} F ({arc.origin})")
     kk = result.kk
     print(f"  Lin-KK: largest residual {kk.max_residual:.1e} ({kk.n_elements} RC elements)"
           + ("" if kk.passed else f"; WARNING: above kk_tolerance {kk.tolerance:g}: the "
@@ -549,6 +553,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue an interrupted sweep in the same folder")
     sweep.add_argument("--save-fields", action="store_true",
                        help="also write fields/<point_id>.npz (compressed) per point")
+    sweep.add_argument("--impedance", action="store_true", default=None,
+                       help="each point computes the impedance spectrum (netsolve impedance); "
+                            "its row: arc summits, resistances, DC resistance, Lin-KK "
+                            "(default: [sweep] impedance)")
+    sweep.add_argument("--arcs", type=int, help="arcs per row of an impedance sweep (default: "
+                                                "[sweep] arcs, else 3)")
+    sweep.add_argument("--save-spectra", action="store_true",
+                       help="impedance sweeps: also write spectra/<point_id>/impedance.csv "
+                            "(and drt.csv) per point")
     sweep.add_argument("--top-k", type=int, help="highest-risk GBs per row (default: [sweep] "
                                                  "top_k, else 5)")
     sweep.add_argument("--max-points", type=int, help="refuse larger grids without --yes "

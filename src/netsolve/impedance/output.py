@@ -6,7 +6,8 @@
   (and the backbone and each electrode contact) and of every GB at the contribution
   frequencies, largest -Z'' share first;
 - ``drt.csv``: the distribution of relaxation times;
-- ``summary.json``: terminals, window, arcs, DRT peaks, KK check, balances, solver;
+- ``summary.json``: terminals, window, arcs (grid summits and the fitted RC per arc), DRT
+  peaks, KK check, balances, solver;
 - ``nyquist.<fmt>``, ``bode.<fmt>``, ``drt.<fmt>`` (the case's ``[output] figure_formats``);
 - ``case.toml``: a copy of the case file.
 """
@@ -14,6 +15,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -23,6 +25,8 @@ import numpy as np
 from ..export import atomic_directory
 from ..result import strict_json
 from .pipeline import ImpedanceResult
+from .response import Response
+from .spectrum import DRT, KKCheck
 
 SPECTRUM_COLUMNS = ("frequency_Hz", "z_real_ohm", "z_imag_ohm", "z_abs_ohm", "phase_deg",
                     "bulk_real_ohm", "bulk_imag_ohm", "gb_real_ohm", "gb_imag_ohm",
@@ -38,13 +42,10 @@ def write_impedance(result: ImpedanceResult, out_dir: str | Path, *,
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
         (tmp / "summary.json").write_text(json.dumps(strict_json(summary(result)), indent=2,
                                                      allow_nan=False) + "\n")
-        write_spectrum_csv(result, tmp / "impedance.csv")
+        write_spectrum_csv(result.response, result.kk, tmp / "impedance.csv")
         _write_contributions(result, tmp)
         if result.drt is not None:
-            _write_rows(tmp / "drt.csv", ("tau_s", "frequency_Hz", "resistance_ohm",
-                                          "gamma_ohm"),
-                        zip(result.drt.tau_s, 1 / (2 * np.pi * result.drt.tau_s),
-                            result.drt.resistance_ohm, result.drt.density_ohm))
+            write_drt_csv(result.drt, tmp / "drt.csv")
         if result.case.path is not None:
             shutil.copyfile(result.case.path, tmp / "case.toml")
         if figures:
@@ -54,15 +55,21 @@ def write_impedance(result: ImpedanceResult, out_dir: str | Path, *,
     return out_dir
 
 
-def write_spectrum_csv(result: ImpedanceResult, path: Path) -> None:
-    r = result.response
+def write_spectrum_csv(r: Response, kk: KKCheck, path: Path) -> None:
+    """``impedance.csv`` of a response and its Lin-KK check (also a sweep point's)."""
     z = r.impedance_ohm
     columns = (r.frequency_Hz, z.real, z.imag, np.abs(z), np.degrees(np.angle(z)),
                r.bulk_ohm.real, r.bulk_ohm.imag, r.gb_ohm.real, r.gb_ohm.imag,
-               r.contact_ohm.real, r.contact_ohm.imag, result.kk.residual_real,
-               result.kk.residual_imag, [s.iterations for s in r.stats],
+               r.contact_ohm.real, r.contact_ohm.imag, kk.residual_real,
+               kk.residual_imag, [s.iterations for s in r.stats],
                [s.residual_rel for s in r.stats])
     _write_rows(path, SPECTRUM_COLUMNS, zip(*columns))
+
+
+def write_drt_csv(drt: DRT, path: Path) -> None:
+    _write_rows(path, ("tau_s", "frequency_Hz", "resistance_ohm", "gamma_ohm"),
+                zip(drt.tau_s, 1 / (2 * np.pi * drt.tau_s), drt.resistance_ohm,
+                    drt.density_ohm))
 
 
 def _write_contributions(result: ImpedanceResult, folder: Path) -> None:
@@ -138,6 +145,12 @@ def summary(result: ImpedanceResult) -> dict:
                    "residual_rel_max": float(max(s.residual_rel for s in stats)),
                    "time_s": float(sum(s.time_s for s in stats))},
     }
+    if result.arc_fit is not None:
+        out["arc_fit"] = {"method": "one RC element per arc, fitted to the whole spectrum "
+                                    "(docs/impedance.md)",
+                          "arcs": [dataclasses.asdict(a) for a in result.arc_fit.arcs],
+                          "r_inf_ohm": result.arc_fit.r_inf_ohm,
+                          "residual_rel": result.arc_fit.residual_rel}
     if result.drt is not None:
         out["drt"] = {"lambda": result.drt.lambda_, "residual_rms_rel": result.drt.residual_rms,
                       "r_inf_ohm": result.drt.r_inf_ohm, "peaks": result.drt.peaks()}

@@ -15,6 +15,7 @@ from ..microstructure import build_microstructure
 from ..discretization.tpfa import build_network
 from ..properties import compute_properties
 from .admittance import AdmittanceNetwork, build_admittance
+from .arcs import ArcFit, fit_arcs
 from .options import ImpedanceOptions, default_options, frequencies
 from .response import Response, build_owners, compute_response
 from .spectrum import DRT, KKCheck, arc_summits, compute_drt, lin_kk
@@ -37,6 +38,7 @@ class ImpedanceResult:
     arcs: list[dict]
     n_unknowns: int
     method: str
+    arc_fit: ArcFit | None = None  # one ideal RC per arc (netsolve.impedance.arcs)
 
     @property
     def frequency_Hz(self) -> np.ndarray:
@@ -77,8 +79,11 @@ def compute_impedance(case: Case | str | Path) -> ImpedanceResult:
     if contributions is None:  # frequencies off the grid: solve them
         contributions = compute_response(model, system, owners, at, options, case.label)
         _check_finite(contributions, case.label)
+    arc_fit = fit_arcs(freqs, response.impedance_ohm, drt,
+                       {"bulk": response.bulk_ohm, "gb": response.gb_ohm,
+                        "contact": response.contact_ohm})
     return ImpedanceResult(case, options, response, contributions, kk, drt, arcs,
-                           system.n_unknowns, response.stats[0].method)
+                           system.n_unknowns, response.stats[0].method, arc_fit)
 
 
 def spectrum_window(model: AdmittanceNetwork, options: ImpedanceOptions) -> tuple[float, float]:

@@ -99,6 +99,17 @@ class SweepEngine:
         self._preconditioner_iterations = 0
 
     @staticmethod
+    def for_plan(plan: SweepPlan, files_dir: Path | None = None, **options) -> SweepEngine:
+        """The engine of a plan's kind of sweep: DC (this class) or impedance
+        (:class:`netsolve.sweep.spectra.ImpedanceEngine`); ``files_dir``: where per-point files
+        go (``fields/`` or ``spectra/``), None for none."""
+        if plan.impedance:
+            from .spectra import ImpedanceEngine
+
+            return ImpedanceEngine(plan, files_dir, **options)
+        return SweepEngine(plan, files_dir, **options)
+
+    @staticmethod
     def _coords_1d(values, scale):
         values = np.asarray(values, float)
         return np.log10(values) if scale == "log" and (values > 0).all() else values
@@ -113,10 +124,7 @@ class SweepEngine:
         """The row of one point (failures are rows with status "error" and the message)."""
         start = time.perf_counter()
         try:
-            result = self.solve(point)
-            row = point_row(self.plan, result)
-            if self.fields_dir is not None:
-                write_point_fields(result, self.fields_dir / f"{point.point_id}.npz")
+            row = self.point_values(point)
             row.update(status="ok", message="")
         except SweepWriteError:
             raise  # the folder cannot be written: the sweep stops, this is no point's error
@@ -126,6 +134,14 @@ class SweepEngine:
             row = {"status": "error", "message": one_line(f"{type(exc).__name__}: {exc}")}
         row.update({"point_id": point.point_id, "wall_s": time.perf_counter() - start})
         row.update(dict(zip(self.plan.keys, point.values)))
+        return row
+
+    def point_values(self, point: Point) -> dict:
+        """The quantities of one solved point's row (and its fields file, if asked for)."""
+        result = self.solve(point)
+        row = point_row(self.plan, result)
+        if self.fields_dir is not None:
+            write_point_fields(result, self.fields_dir / f"{point.point_id}.npz")
         return row
 
     def solve(self, point: Point):
@@ -228,6 +244,10 @@ class SweepEngine:
 
 def row_columns(plan: SweepPlan) -> list[str]:
     """The columns of ``sweep.csv``, in order."""
+    if plan.impedance:
+        from .spectra import spectrum_columns
+
+        return spectrum_columns(plan)
     risk = [f"risk_{i}_{c}" for i in range(1, plan.top_k + 1) for c in ("gb", "score")]
     return (["point_id", *plan.keys, "status", "message", "total_current_A",
              "effective_resistance_ohm", "effective_conductivity_S_m", "n_blocking_gbs",
@@ -240,12 +260,26 @@ def row_number_columns(plan: SweepPlan) -> tuple[set[str], set[str]]:
     """The numeric columns of an ``ok`` row: those that must hold a finite number, and those
     that may be ``nan`` (undefined: no face electrodes, no orientations, fewer GBs than k).
     An ``error`` row has the swept values and ``wall_s`` only."""
+    if plan.impedance:
+        from .spectra import spectrum_number_columns
+
+        return spectrum_number_columns(plan)
     finite = {*plan.keys, "total_current_A", "effective_resistance_ohm", "n_blocking_gbs",
               "solver_iterations", "solver_residual_rel", "solver_setup_s", "solver_time_s",
               "wall_s"}
     maybe_nan = {"effective_conductivity_S_m", "max_gb_field_V_m",
                  *(f"risk_{i}_score" for i in range(1, plan.top_k + 1))}
     return finite, maybe_nan
+
+
+def text_columns(plan: SweepPlan) -> tuple[str, ...]:
+    """The columns of ``sweep.csv`` that hold text (Parquet types them as strings)."""
+    if plan.impedance:
+        from .spectra import spectrum_text_columns
+
+        return spectrum_text_columns(plan)
+    return ("point_id", "status", "message", "blocking_gbs", "max_gb_field_gb", "solver_method",
+            *(f"risk_{i}_gb" for i in range(1, plan.top_k + 1)))
 
 
 def one_line(text: str) -> str:

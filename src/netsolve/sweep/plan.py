@@ -24,13 +24,14 @@ from .grid import MAX_SWEEP_POINTS, Parameter, grid_indices, grid_size, table_pa
 
 DEFAULT_MAX_POINTS = 10_000
 DEFAULT_TOP_K = 5
+DEFAULT_ARCS = 3  # arcs per row of an impedance sweep
 SWEEP_TABLE = "sweep"
 
 # Which stage a key invalidates: later stages are recomputed, earlier ones are reused.
 STAGE_SOLVE = "solve"  # same network, new solve
 STAGE_PROPERTIES = "properties"  # same microstructure and link topology, new conductances
 STAGE_MICROSTRUCTURE = "microstructure"  # everything is rebuilt
-STAGE_OF_TABLE = {"solver": STAGE_SOLVE, "analysis": STAGE_SOLVE,
+STAGE_OF_TABLE = {"solver": STAGE_SOLVE, "analysis": STAGE_SOLVE, "impedance": STAGE_SOLVE,
                   "materials": STAGE_PROPERTIES}
 # materials.asr_ct_ohm_m2 is the electrodes' default contact resistance: electrode links only,
 # which the conductance refill recomputes as well.
@@ -78,6 +79,8 @@ class SweepPlan:
     points: tuple[Point, ...]
     top_k: int
     input_files: tuple[Path, ...] = ()
+    impedance: bool = False  # each point's job: the impedance spectrum (docs/sweeps.md)
+    arcs: int = DEFAULT_ARCS  # arcs per row of an impedance sweep
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -102,7 +105,7 @@ class SweepPlan:
                 continue
             if isinstance(value, int) and not isinstance(value, bool):
                 keys.add(key)
-        return frozenset(keys)
+        return frozenset(keys | (set(self.keys) & set(INTEGER_KEYS)))
 
     def for_workers(self) -> SweepPlan:
         """The plan without its points and input files: what a worker needs to evaluate the
@@ -123,10 +126,13 @@ class SweepPlan:
     def definition(self) -> dict:
         """What identifies the sweep (``sweep.json``): ``--resume`` refuses another one."""
         canonical = json.dumps(self.case_data, sort_keys=True, default=str)
-        return {"case": self.case_path.name if self.case_path else self.case_name,
-                "case_sha256": hashlib.sha256(canonical.encode()).hexdigest(),
-                "parameters": [p.as_dict() for p in self.parameters],
-                "top_k": self.top_k, "n_points": len(self.points)}
+        out = {"case": self.case_path.name if self.case_path else self.case_name,
+               "case_sha256": hashlib.sha256(canonical.encode()).hexdigest(),
+               "parameters": [p.as_dict() for p in self.parameters],
+               "top_k": self.top_k, "n_points": len(self.points)}
+        if self.impedance:  # only then: a DC sweep's sweep.json stays as before
+            out["impedance"] = {"arcs": self.arcs}
+        return out
 
 
 def point_id(flat: int, keys: tuple[str, ...], values: tuple, width: int) -> str:
@@ -187,18 +193,38 @@ OPTIONAL_NUMERIC_KEYS = (
     "materials.ratio_ip_gb", "materials.gb_thickness_nm", "materials.ratio_ip_backbone",
     "materials.asr_ct_ohm_m2", "solver.rtol", "solver.maxiter", "solver.direct_max_unknowns",
     "analysis.type_tolerance_deg", "analysis.across_angle_deg", "analysis.segment_angle_deg",
-    "analysis.segment_smoothing_nm", "analysis.band_width_nm")
+    "analysis.segment_smoothing_nm", "analysis.band_width_nm",
+    *(f"materials.{key}" for key in ("eps_r_bulk", "eps_r_gb", "eps_r_backbone",
+                                     "double_layer_F_per_m2")),
+    *(f"impedance.{key}" for key in ("f_min_Hz", "f_max_Hz", "points_per_decade", "rtol",
+                                     "maxiter", "drt_lambda", "drt_tolerance", "kk_tolerance")))
+OPTIONAL_ELECTRODE_KEYS = ("asr_ohm_m2", "double_layer_F_per_m2")
+# Integer keys: whole values of a linspace are passed to them as integers.
+INTEGER_KEYS = ("solver.maxiter", "solver.direct_max_unknowns", "microstructure.seed",
+                "microstructure.n_grains", "impedance.points_per_decade", "impedance.maxiter")
+# Keys that change only the AC response (a DC sweep refuses them) and keys that change no
+# row of an impedance sweep (its row has no GB analysis, nor contribution frequencies).
+AC_ONLY = ("materials.eps_r_bulk", "materials.eps_r_gb", "materials.eps_r_backbone",
+           "materials.double_layer_F_per_m2")
 TEXT_KEYS = ("materials.conductivity_model", "materials.electrode_link", "solver.method",
              "solver.discretization", "analysis.field", "analysis.negative_electrode",
              "microstructure.source", "microstructure.path", "output.dir")
 
 
-def check_key(data: dict, key: str) -> None:
-    """Refuse keys that are not numeric case keys, naming close matches."""
+def check_key(data: dict, key: str, impedance: bool = False) -> None:
+    """Refuse keys that are not numeric case keys (naming close matches), and keys that do not
+    change the rows of this kind of sweep (DC or ``impedance``)."""
     import difflib
 
-    known = sorted(set(numeric_keys(data)) | set(OPTIONAL_NUMERIC_KEYS))
-    if key in known:
+    electrodes = [str(e.get("name", k)) if isinstance(e, dict) else str(k)
+                  for k, e in enumerate(data.get("electrodes", []) or [])]
+    known = sorted(set(numeric_keys(data)) | set(OPTIONAL_NUMERIC_KEYS)
+                   | {f"electrodes.{name}.{key}" for name in electrodes
+                      for key in OPTIONAL_ELECTRODE_KEYS})
+    if key in known or (key.startswith("electrodes.") and key.count(".") == 2
+                        and key.split(".")[2] in OPTIONAL_ELECTRODE_KEYS
+                        and key.split(".")[1].isdigit()):
+        _check_applies(key, impedance)
         return
     parts = key.split(".")
     try:
@@ -216,33 +242,61 @@ def check_key(data: dict, key: str) -> None:
     raise CaseError(f"sweep key '{key}' is not a numeric key of this case{hint}")
 
 
+def _check_applies(key: str, impedance: bool) -> None:
+    if not impedance and (key in AC_ONLY or key.startswith("impedance.")
+                          or key.endswith(".double_layer_F_per_m2")):
+        raise CaseError(f"sweep key '{key}' changes only the impedance spectrum, not the DC "
+                        f"solve of a sweep point; sweep it with --impedance (or [sweep] "
+                        f"impedance = true)")
+    if impedance and (key.startswith("analysis.")
+                      or key == "impedance.contribution_frequency_Hz"):
+        raise CaseError(f"sweep key '{key}' does not change the row of an impedance sweep "
+                        f"(spectrum, arcs and the DC resistance); sweep it without --impedance")
+
+
 # --------------------------------------------------------------------------- the plan
 
 
-def read_sweep_table(raw, origin: str) -> tuple[tuple[Parameter, ...], int | None, int | None]:
-    """``[sweep]``: ``top_k``, ``max_points`` and the ``[sweep.parameters]`` table."""
+def read_sweep_table(raw, origin: str) -> dict:
+    """``[sweep]``: ``top_k``, ``max_points``, ``impedance``, ``arcs`` and the
+    ``[sweep.parameters]`` table (a dict of these; None where not given)."""
     t = Table(raw, SWEEP_TABLE, origin)
     params_raw = t.raw("parameters", {})
     Table(params_raw, "sweep.parameters", origin)  # type check: a table
-    parameters = tuple(table_param(k, v, origin) for k, v in params_raw.items())
-    top_k = t.integer("top_k", None, minimum=1)
-    max_points = t.integer("max_points", None, minimum=1)
+    out = {"parameters": tuple(table_param(k, v, origin) for k, v in params_raw.items()),
+           "top_k": t.integer("top_k", None, minimum=1),
+           "max_points": t.integer("max_points", None, minimum=1),
+           "impedance": t.boolean("impedance", False),
+           "arcs": t.integer("arcs", None, minimum=1)}
     t.finish()
-    return parameters, top_k, max_points
+    return out
 
 
 def build_plan(case_path: str | Path, cli_parameters: tuple[Parameter, ...] = (), *,
                top_k: int | None = None, max_points: int | None = None,
-               allow_large: bool = False) -> SweepPlan:
+               allow_large: bool = False, impedance: bool | None = None,
+               arcs: int | None = None) -> SweepPlan:
     """Read the case and its sweep, validate every point, and return the plan.
 
     ``--param`` entries replace ``[sweep.parameters]`` entries of the same key. A grid larger
     than ``max_points`` (default: ``[sweep] max_points``, else 10000) needs ``allow_large``.
+    ``impedance`` (default: ``[sweep] impedance``, else False): each point computes the
+    impedance spectrum, and its row holds ``arcs`` arcs (default ``[sweep] arcs``, else 3).
     """
     case_path = Path(case_path)
     data = read_toml(case_path, "case file")
     origin = case_path.name
-    table_parameters, table_top_k, table_max = read_sweep_table(data.pop(SWEEP_TABLE, {}), origin)
+    table = read_sweep_table(data.pop(SWEEP_TABLE, {}), origin)
+    table_parameters, table_top_k, table_max = (table["parameters"], table["top_k"],
+                                                table["max_points"])
+    impedance = table["impedance"] if impedance is None else impedance
+    if arcs is not None and arcs < 1:
+        raise CaseError(f"--arcs must be >= 1, got {arcs}")
+    if arcs is not None and not impedance:
+        raise CaseError("--arcs applies to impedance sweeps only (--impedance)")
+    if top_k is not None and impedance:
+        raise CaseError("--top-k sets the GB risk columns of a DC sweep; an impedance sweep's "
+                        "row has none (its size: --arcs)")
     merged = {p.key: p for p in table_parameters}
     merged.update({p.key: p for p in cli_parameters})
     parameters = tuple(merged.values())
@@ -250,7 +304,7 @@ def build_plan(case_path: str | Path, cli_parameters: tuple[Parameter, ...] = ()
         raise CaseError(f"{origin}: nothing to sweep: give --param KEY=VALUES or a "
                         f"[sweep.parameters] table")
     for p in parameters:
-        check_key(data, p.key)
+        check_key(data, p.key, impedance)
     cap = max_points or table_max or DEFAULT_MAX_POINTS
     size = grid_size(parameters)
     if size > MAX_SWEEP_POINTS:
@@ -269,7 +323,8 @@ def build_plan(case_path: str | Path, cli_parameters: tuple[Parameter, ...] = ()
     plan = SweepPlan(case_data=data, base_dir=case_path.resolve().parent,
                      case_path=case_path.resolve(), case_name=case_path.stem,
                      parameters=parameters, points=tuple(points),
-                     top_k=top_k or table_top_k or DEFAULT_TOP_K)
+                     top_k=top_k or table_top_k or DEFAULT_TOP_K, impedance=impedance,
+                     arcs=arcs or table["arcs"] or DEFAULT_ARCS)
     return dataclasses.replace(plan, input_files=validate_points(plan))
 
 
@@ -280,11 +335,26 @@ def validate_points(plan: SweepPlan) -> tuple[Path, ...]:
     for point in plan.points:
         try:
             case = plan.point_case(point)
+            if plan.impedance:
+                check_impedance_case(case)
         except CaseError as exc:
             where = ", ".join(f"{k}={v!r}" for k, v in zip(plan.keys, point.values))
             raise CaseError(f"{exc} (sweep point {where})") from None
         files.update(case_input_files(case))
     return tuple(sorted(files))
+
+
+def check_impedance_case(case: Case) -> None:
+    """What ``netsolve impedance`` refuses before solving: a discretization other than the
+    two-point one, terminals that cannot be inferred (``[impedance]`` without terminals)."""
+    if case.solver.discretization != "tpfa":
+        raise CaseError(f"{case.label}: 'solver.discretization' = "
+                        f"\"{case.solver.discretization}\": impedance spectra are computed on "
+                        f"the two-point network; set [solver] discretization = \"tpfa\"")
+    if case.impedance is None:
+        from ..impedance import default_options
+
+        default_options(case)
 
 
 def case_input_files(case: Case) -> set[Path]:

@@ -2,9 +2,10 @@
 
 - ``sweep_<key>.png`` per swept key: the headline quantities (effective conductivity or
   resistance, number of blocking GBs, largest GB field) against that key, one line per
-  combination of the other keys (log x-axis for a logspace key).
-- ``sweep_heatmap.png`` for a two-way grid: effective conductivity (else resistance) over both
-  keys.
+  combination of the other keys (log x-axis for a logspace key). An impedance sweep: the
+  summit frequency and resistance of arcs 1 and 2 and the DC R_eff.
+- ``sweep_heatmap.png`` for a two-way grid: effective conductivity (else resistance; an
+  impedance sweep: arc 1's summit frequency) over both keys.
 """
 
 from __future__ import annotations
@@ -21,7 +22,21 @@ HEADLINES = (("effective_conductivity_S_m", "sigma_eff (S/m)"),
              ("effective_resistance_ohm", "R_eff (ohm)"),
              ("n_blocking_gbs", "blocking GBs"),
              ("max_gb_field_V_m", "largest |E_GB| (V/m)"))
+SPECTRUM_HEADLINES = (("arc_1_frequency_Hz", "arc 1 summit (Hz)"),
+                      ("arc_1_resistance_ohm", "arc 1 R (ohm)"),
+                      ("arc_2_frequency_Hz", "arc 2 summit (Hz)"),
+                      ("arc_2_resistance_ohm", "arc 2 R (ohm)"),
+                      ("effective_resistance_ohm", "R_eff, DC (ohm)"))
+LOG_COLUMNS = {"effective_conductivity_S_m", "effective_resistance_ohm", "max_gb_field_V_m",
+               *(c for c, _ in SPECTRUM_HEADLINES)}
 MAX_LINES = 8  # lines per panel; more combinations of the other keys are not drawn
+
+
+def _headlines(plan: SweepPlan) -> tuple[tuple[str, str], ...]:
+    if plan.impedance:  # the first two arcs (at least one column each) and the DC resistance
+        return tuple((c, label) for c, label in SPECTRUM_HEADLINES
+                     if not c.startswith("arc_") or int(c.split("_")[1]) <= plan.arcs)
+    return HEADLINES
 
 
 def _grid_values(plan: SweepPlan, rows: list[dict]) -> dict[str, np.ndarray]:
@@ -29,7 +44,7 @@ def _grid_values(plan: SweepPlan, rows: list[dict]) -> dict[str, np.ndarray]:
     shape = tuple(len(p.values) for p in plan.parameters)
     flat = {p.point_id: p.flat for p in plan.points}
     out = {}
-    for column, _ in HEADLINES:
+    for column, _ in _headlines(plan):
         values = np.full(int(np.prod(shape)), np.nan)
         for row in rows:
             if row.get("status") == "ok" and row["point_id"] in flat:
@@ -49,12 +64,18 @@ def write_sweep_plots(out_dir: Path, plan: SweepPlan) -> list[Path]:
     from matplotlib.ticker import MaxNLocator
 
     grids = _grid_values(plan, read_table(out_dir))
-    headlines = [(c, label) for c, label in HEADLINES
-                 if not (c == "effective_resistance_ohm"
-                         and np.isfinite(grids["effective_conductivity_S_m"]).any())
-                 and not (c == "effective_conductivity_S_m"
-                          and not np.isfinite(grids[c]).any())]
+    headlines = list(_headlines(plan))
+    if plan.impedance:  # no panel for an arc that no point has
+        headlines = [(c, label) for c, label in headlines if np.isfinite(grids[c]).any()]
+    else:
+        headlines = [(c, label) for c, label in headlines
+                     if not (c == "effective_resistance_ohm"
+                             and np.isfinite(grids["effective_conductivity_S_m"]).any())
+                     and not (c == "effective_conductivity_S_m"
+                              and not np.isfinite(grids[c]).any())]
     written = []
+    if not headlines:  # every point failed
+        return written
     for axis, parameter in enumerate(plan.parameters):
         x = np.asarray(parameter.values, float)
         fig, panels = plt.subplots(1, len(headlines), figsize=(4.2 * len(headlines), 3.6),
@@ -69,8 +90,7 @@ def write_sweep_plots(out_dir: Path, plan: SweepPlan) -> list[Path]:
                 panel.plot(x, y, marker="o", ms=3, label=name or None)
             if parameter.scale == "log":
                 panel.set_xscale("log")
-            if column in ("effective_conductivity_S_m", "effective_resistance_ohm",
-                          "max_gb_field_V_m") and (lines[np.isfinite(lines)] > 0).all() \
+            if column in LOG_COLUMNS and (lines[np.isfinite(lines)] > 0).all() \
                     and np.isfinite(lines).any():
                 panel.set_yscale("log")
             if column == "n_blocking_gbs":

@@ -55,19 +55,29 @@ def notify(message: str) -> None:
 def run_sweep(plan: SweepPlan, out_dir: str | Path, *, jobs: int = 1,
               scheduler: str | None = None, resume: bool = False, save_fields: bool = False,
               progress: bool | None = None, plots: bool = True,
-              scheduler_timeout: float | str | None = None) -> SweepOutcome:
+              scheduler_timeout: float | str | None = None,
+              save_spectra: bool = False) -> SweepOutcome:
     """Evaluate every point of ``plan`` not yet in ``out_dir`` and write the sweep directory.
 
     ``scheduler``: None (local: serial or ``jobs`` processes), "local" (a Dask LocalCluster)
     or the address of a Dask scheduler, which must answer and have a worker within
     ``scheduler_timeout`` seconds (None: ``DEFAULT_SCHEDULER_TIMEOUT_S``); the same time is
-    given to a worker to (re)join when all were lost. ``progress``: a progress bar on stderr
+    given to a worker to (re)join when all were lost. ``save_fields`` (a DC sweep) writes
+    ``fields/<point_id>.npz``, ``save_spectra`` (an impedance sweep, ``plan.impedance``)
+    ``spectra/<point_id>/impedance.csv`` and ``drt.csv``. ``progress``: a progress bar on stderr
     (None: when stderr is a terminal). SIGTERM / SIGHUP (and SIGINT) raise
     :class:`SweepInterrupted` when no other handler is installed.
     """
     out_dir = Path(out_dir).absolute()
     if jobs < 1:
         raise CaseError(f"--jobs must be >= 1, got {jobs}")
+    if save_fields and plan.impedance:
+        raise CaseError("--save-fields writes the fields of a DC sweep; an impedance sweep "
+                        "saves each point's spectrum with --save-spectra")
+    if save_spectra and not plan.impedance:
+        raise CaseError("--save-spectra applies to impedance sweeps only (--impedance)")
+    files_dir = (out_dir / "fields" if save_fields else out_dir / "spectra" if save_spectra
+                 else None)
     timeout_s = scheduler_timeout_s(scheduler_timeout)
     with stop_on_signals():
         inputs = input_fingerprint(plan)
@@ -80,7 +90,7 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, *, jobs: int = 1,
             store = open_store(out_dir, plan, resume, inputs, notify)
             skipped = len(store.done)
             counts = _evaluate(plan, store, jobs, client, scheduler, timeout_s,
-                               out_dir / "fields" if save_fields else None, progress)
+                               files_dir, progress)
         files = [out_dir / "sweep.csv"]
         parquet = write_parquet(out_dir, plan)
         if parquet is not None:
@@ -111,7 +121,7 @@ def _evaluate(plan, store, jobs, client, scheduler, timeout_s, fields_dir, progr
         elif jobs > 1:
             run_processes(plan, pending, fields_dir, jobs, accept)
         else:
-            engine = SweepEngine(plan, fields_dir)
+            engine = SweepEngine.for_plan(plan, fields_dir)
             for point in pending:
                 accept([engine.evaluate(point)])
     finally:

@@ -25,6 +25,7 @@ from typing import Callable
 
 from ..errors import CaseError
 from .engine import row_columns, row_number_columns
+from .engine import text_columns as row_text_columns
 from .files import atomic_path, atomic_write, file_sha256, fsync_path, write_failure, writing
 from .plan import SweepPlan
 
@@ -110,6 +111,15 @@ def _difference(stored: dict, current: dict) -> str | None:
         return f"the case {current['case']} is not the one the sweep started with"
     if stored.get("parameters") != current["parameters"]:
         return "the swept parameters differ"
+    if "impedance" in stored and "impedance" not in current:
+        return "it is an impedance sweep: add --impedance"
+    if "impedance" in current and "impedance" not in stored:
+        return "it is a DC sweep, not an impedance sweep"
+    if stored.get("impedance") != current.get("impedance"):
+        was = stored["impedance"]
+        was = was.get("arcs") if isinstance(was, dict) else was
+        return (f"the number of arcs per row differs ({was} in {DEFINITION}, "
+                f"{current['impedance']['arcs']} now)")
     if stored.get("top_k") != current["top_k"]:
         return f"top_k differs ({stored.get('top_k')} in {DEFINITION}, {current['top_k']} now)"
     inputs = stored.get("inputs")
@@ -348,9 +358,7 @@ def write_parquet(out_dir: Path, plan: SweepPlan) -> Path | None:
         import pyarrow.parquet as pq
     except ImportError:
         return None
-    text_columns = {c: pa.string() for c in ("point_id", "status", "message", "blocking_gbs",
-                                             "max_gb_field_gb", "solver_method")}
-    text_columns.update({f"risk_{i}_gb": pa.string() for i in range(1, plan.top_k + 1)})
+    text_columns = {c: pa.string() for c in row_text_columns(plan)}
     table = pacsv.read_csv(out_dir / TABLE, convert_options=pacsv.ConvertOptions(
         column_types=text_columns, strings_can_be_null=False, quoted_strings_can_be_null=False))
     table = table.sort_by("point_id")

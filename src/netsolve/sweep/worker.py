@@ -35,7 +35,7 @@ def worker_engine(plan: SweepPlan, fields_dir: Path | None, token: str) -> Sweep
     key = (token, fields_dir)
     engine = getattr(_local, "engine", None)
     if engine is None or _local.key != key:
-        engine = SweepEngine(plan, fields_dir)
+        engine = SweepEngine.for_plan(plan, fields_dir)
         _local.engine, _local.key = engine, key
     return engine
 
