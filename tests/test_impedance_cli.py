@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,7 +109,7 @@ BAD = {
     "unknown key": (("points_per_decade = 4", "points_per_decade = 4\nf_max_hz = 3"),
                     ["unknown key 'impedance.f_max_hz'", "did you mean 'f_max_Hz'"]),
     "finite elements": (("[impedance]", "[solver]\ndiscretization = \"fem\"\n\n[impedance]"),
-                        ["works on the two-point network"]),
+                        ["computed on the two-point network"]),
 }
 
 
@@ -132,3 +133,23 @@ def test_check_reads_the_impedance_table(tmp_path, capsys):
     assert "empty or inverted" in capsys.readouterr().err
     (tmp_path / "case.toml").write_text(CASE)
     assert cli.main(["check", str(tmp_path / "case.toml")]) == 0
+
+
+def test_a_small_gb_arc_on_the_bulk_tail_is_named_gb():
+    """The shipped bicrystal: R_GB = t_GB / (sigma_GB A) is 3 % of R and its arc sits on the
+    bulk arc's tail, where the bulk holds most of -Z''. The fitted arcs are exactly the two
+    RC elements (R_bulk = L / (sigma A), R_GB), and the small one is named gb."""
+    from netsolve import load_case
+    from netsolve.impedance import compute_impedance
+
+    root = Path(__file__).resolve().parents[1]
+    case = load_case(root / "cases" / "bicrystal.toml")
+    m, grid = case.materials, case.grid
+    area = grid.shape[1] * grid.voxel_size_m * grid.thickness_m
+    r_gb = m.gb_thickness_m / (m.sigma_gb * area)
+    r_bulk = grid.shape[0] * grid.voxel_size_m / (m.sigma_ip * area)
+    arcs = compute_impedance(case).arc_fit.arcs
+    assert [a.origin for a in arcs] == ["bulk", "gb"]
+    assert arcs[0].resistance_ohm == pytest.approx(r_bulk, rel=1e-6)
+    assert arcs[1].resistance_ohm == pytest.approx(r_gb, rel=1e-6)
+    assert arcs[1].origin_share < 0.5  # the largest share at its summit is the bulk's

@@ -236,12 +236,28 @@ def test_bad_impedance_sweep_input_one_line_exit_2_nothing_written(tmp_path, cap
 
 
 @pytest.mark.case_default  # the case file's own default discretization (mixed) applies
-def test_impedance_sweep_refuses_a_case_it_cannot_run(tmp_path, capsys):
+def test_impedance_sweep_uses_the_two_point_network_unless_the_case_asks_otherwise(tmp_path,
+                                                                                  capsys):
+    """A case that leaves the discretization to its default (mixed for this model) is swept on
+    the two-point network, row for row as with `discretization = "tpfa"`; a case that asks for
+    another discretization is refused before anything is written."""
     case = write_case(tmp_path)
+    given = tmp_path / "given"
+    param = ["--param", "materials.eps_r_bulk=5,10"]
+    assert main(["sweep", str(case), "--impedance", "-o", str(given), *param]) == 0
     case.write_text(case.read_text().replace('discretization = "tpfa"', ""))
+    defaulted = tmp_path / "defaulted"
+    assert main(["sweep", str(case), "--impedance", "-o", str(defaulted), *param]) == 0
+    a, b = rows_by_value(given, "materials.eps_r_bulk"), rows_by_value(defaulted,
+                                                                       "materials.eps_r_bulk")
+    assert sorted(a) == sorted(b) == [5.0, 10.0]
+    for value in a:
+        for key in ("arc_1_frequency_Hz", "arc_1_resistance_ohm", "effective_resistance_ohm"):
+            assert float(a[value][key]) == pytest.approx(float(b[value][key]), rel=1e-12)
+    capsys.readouterr()
+    case.write_text(case.read_text().replace("[solver]", '[solver]\ndiscretization = "mixed"'))
     out = tmp_path / "out"
-    assert main(["sweep", str(case), "--impedance", "-o", str(out),
-                 "--param", "materials.eps_r_bulk=5,10"]) == 2
+    assert main(["sweep", str(case), "--impedance", "-o", str(out), *param]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "set [solver] discretization = \"tpfa\"" in err
     assert not out.exists()

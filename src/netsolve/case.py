@@ -209,6 +209,9 @@ class SolverOptions:
     # "tpfa" (two-point, the paper's), "fem" (Q1, full tensor) or "mixed" (conservative RT0);
     # a case file's default depends on the conductivity model (default_discretization)
     discretization: str = "tpfa"
+    # whether the case file gave `discretization` (a command that supports one discretization
+    # only, e.g. impedance, uses its own when the case left the choice to the default)
+    discretization_given: bool = False
     # Largest accepted |sum of electrode currents| / max |electrode current| and
     # |Joule heat - electrode power| / electrode power of a solve (netsolve.solve guards).
     balance_tol: float = 1e-9
@@ -585,6 +588,7 @@ def _read_solver(t: Table, grid: Grid, materials: Materials) -> SolverOptions:
         discretization=t.string("discretization",
                                 default_discretization(materials.conductivity_model),
                                 choices=DISCRETIZATIONS),
+        discretization_given=t.raw("discretization", None) is not None,
         balance_tol=t.number("balance_tol", 1e-9, positive=True),
         bounds=t.boolean("bounds", t.raw("discretization", default_discretization(
             materials.conductivity_model)) == "mixed"),

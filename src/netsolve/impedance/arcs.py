@@ -44,14 +44,15 @@ SHOULDER_DECADES = 0.5  # ... this far from every -Z'' maximum is an arc of its 
 SAME_DECADES = 1e-3  # elements closer than this (log10 tau) are merged
 DEAD_SHARE = 1e-9  # an element with less of the total resistance is no arc
 FIT_TOLERANCE = 1e-14  # least_squares xtol / ftol / gtol: to rounding on exact spectra
+ORIGIN_MIN_PEAK = 0.1  # a part is an arc's origin only if its -Z'' reaches this x R_arc / 2
 
 
 @dataclass(frozen=True)
 class Arc:
     """One arc: ``frequency_Hz`` = 1/(2 pi tau), ``resistance_ohm`` R, ``capacitance_F``
-    tau / R; ``origin``: "bulk", "gb" or "contact", the kind of part with the largest share of
-    -Z'' at the grid frequency nearest the summit ("" when not known), ``origin_share`` that
-    share's fraction of -Z''."""
+    tau / R; ``origin``: "bulk", "gb" or "contact", the kind of part whose own -Z'' peaks at
+    the summit (:func:`_origin`; "" when not known), ``origin_share`` that part's share of
+    -Z'' at the grid frequency nearest the summit."""
 
     frequency_Hz: float
     resistance_ohm: float
@@ -148,7 +149,7 @@ def fit_arcs(frequency_Hz: np.ndarray, impedance: np.ndarray, drt: DRT | None = 
     arcs = []
     for k in order:
         f = float(1 / (2 * np.pi * tau[k]))
-        origin, share = _origin(frequency_Hz, f, parts)
+        origin, share = _origin(frequency_Hz, f, float(resistance[k]), parts)
         arcs.append(Arc(f, float(resistance[k]), float(tau[k] / resistance[k]), origin, share))
     return ArcFit(tuple(arcs), float(r_inf), float(residual))
 
@@ -177,11 +178,22 @@ def _fit(omega: np.ndarray, impedance: np.ndarray, tau0: np.ndarray):
     return tau0 * np.exp(theta), x[1:], x[0], misfit
 
 
-def _origin(frequency_Hz: np.ndarray, f: float, parts) -> tuple[str, float]:
+def _origin(frequency_Hz: np.ndarray, f: float, resistance: float, parts) -> tuple[str, float]:
+    """The kind of part whose own -Z'' peaks at the arc: the largest -Z''_part(f) relative to
+    that part's maximum, among parts whose maximum is at least ``ORIGIN_MIN_PEAK`` of the arc's
+    own peak (R / 2). A small GB arc on the tail of a large bulk arc has less -Z'' than the
+    bulk at its summit, but it is the GB's own peak there. Returns the name and its share of
+    -Z'' at the summit."""
     if not parts:
         return "", float("nan")
     k = int(np.argmin(np.abs(np.log(frequency_Hz / f))))
     minus_imag = {name: -z[k].imag for name, z in parts.items()}
+    peak = {name: float(np.max(-z.imag)) for name, z in parts.items()}
     total = sum(minus_imag.values())
-    name = max(minus_imag, key=minus_imag.get)
+    candidates = [name for name in parts if peak[name] > 0
+                  and peak[name] >= ORIGIN_MIN_PEAK * resistance / 2]
+    if candidates:
+        name = max(candidates, key=lambda n: minus_imag[n] / peak[n])
+    else:
+        name = max(minus_imag, key=minus_imag.get)
     return name, float(minus_imag[name] / total) if total > 0 else float("nan")

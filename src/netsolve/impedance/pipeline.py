@@ -3,8 +3,9 @@ spectrum analysis (``netsolve impedance``)."""
 
 from __future__ import annotations
 
+
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,15 +50,27 @@ class ImpedanceResult:
         return self.response.impedance_ohm
 
 
+def two_point_case(case: Case) -> Case:
+    """``case`` on the two-point network, where spectra are computed: a case that left
+    ``[solver] discretization`` to its default gets "tpfa" (no bounds); one that asks for
+    another discretization is refused."""
+    solver = case.solver
+    if solver.discretization == "tpfa":
+        return case
+    if solver.discretization_given:
+        raise CaseError(f"{case.label}: 'solver.discretization' = "
+                        f"\"{solver.discretization}\": impedance spectra are computed on the "
+                        f"two-point network; set [solver] discretization = \"tpfa\" (or leave "
+                        f"it out)")
+    return replace(case, solver=replace(solver, discretization="tpfa", bounds=False))
+
+
 def compute_impedance(case: Case | str | Path) -> ImpedanceResult:
     """The impedance spectrum of a case between its ``[impedance] terminals``."""
     if not isinstance(case, Case):
         case = load_case(case)
+    case = two_point_case(case)
     options = case.impedance if case.impedance is not None else default_options(case)
-    if case.solver.discretization != "tpfa":
-        raise CaseError(f"{case.label}: 'solver.discretization' = "
-                        f"\"{case.solver.discretization}\": netsolve impedance works on the "
-                        f"two-point network (\"tpfa\") only")
     micro = build_microstructure(case)
     props = compute_properties(micro, case.materials)
     network = build_network(case, micro, props)

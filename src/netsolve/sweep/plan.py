@@ -113,9 +113,16 @@ class SweepPlan:
         return dataclasses.replace(self, points=(), input_files=())
 
     def point_case(self, point: Point) -> Case:
-        return case_from_dict(self.point_data(point), base_dir=self.base_dir,
+        """The case of one point (an impedance sweep's on the two-point network, where its
+        spectra are computed)."""
+        case = case_from_dict(self.point_data(point), base_dir=self.base_dir,
                               origin=self.case_path.name if self.case_path else self.case_name,
                               path=self.case_path, name=self.case_name)
+        if self.impedance:
+            from ..impedance.pipeline import two_point_case
+
+            case = two_point_case(case)
+        return case
 
     def memory_cases(self) -> list[Case]:
         """The point cases whose memory estimates differ: the first point, or every point when
@@ -346,13 +353,12 @@ def validate_points(plan: SweepPlan) -> tuple[Path, ...]:
 
 def check_impedance_case(case: Case) -> None:
     """What ``netsolve impedance`` refuses before solving: a discretization other than the
-    two-point one, terminals that cannot be inferred (``[impedance]`` without terminals)."""
-    if case.solver.discretization != "tpfa":
-        raise CaseError(f"{case.label}: 'solver.discretization' = "
-                        f"\"{case.solver.discretization}\": impedance spectra are computed on "
-                        f"the two-point network; set [solver] discretization = \"tpfa\"")
+    two-point one given in the case, terminals that cannot be inferred (``[impedance]`` without terminals)."""
+    from ..impedance import default_options
+    from ..impedance.pipeline import two_point_case
+
+    case = two_point_case(case)
     if case.impedance is None:
-        from ..impedance import default_options
 
         default_options(case)
 
