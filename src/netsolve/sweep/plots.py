@@ -30,6 +30,7 @@ SPECTRUM_HEADLINES = (("arc_1_frequency_Hz", "arc 1 summit (Hz)"),
 LOG_COLUMNS = {"effective_conductivity_S_m", "effective_resistance_ohm", "max_gb_field_V_m",
                *(c for c, _ in SPECTRUM_HEADLINES)}
 MAX_LINES = 8  # lines per panel; more combinations of the other keys are not drawn
+FLAT_RTOL = 1e-9  # a panel whose values agree to this (relative) is drawn as one level
 
 
 def _headlines(plan: SweepPlan) -> tuple[tuple[str, str], ...]:
@@ -90,8 +91,13 @@ def write_sweep_plots(out_dir: Path, plan: SweepPlan) -> list[Path]:
                 panel.plot(x, y, marker="o", ms=3, label=name or None)
             if parameter.scale == "log":
                 panel.set_xscale("log")
-            if column in LOG_COLUMNS and (lines[np.isfinite(lines)] > 0).all() \
-                    and np.isfinite(lines).any():
+            finite = lines[np.isfinite(lines)]
+            flat = len(finite) and np.ptp(finite) <= FLAT_RTOL * np.abs(finite).max()
+            if flat:  # equal to rounding: a range of 1e-15 makes the axis transform singular
+                centre = float(finite.mean())
+                pad = 0.05 * abs(centre) or 1.0
+                panel.set_ylim(centre - pad, centre + pad)
+            elif column in LOG_COLUMNS and (finite > 0).all() and len(finite):
                 panel.set_yscale("log")
             if column == "n_blocking_gbs":
                 panel.yaxis.set_major_locator(MaxNLocator(integer=True))
