@@ -105,7 +105,8 @@ def stream_form(dual: MixedOperator, dual_solution: NetworkSolution, thickness_m
     if group is None:
         group = np.arange(dual.n_electrodes)
     fixed[_free_lattice_nodes(dual, nodes, n_lattice, np.asarray(group))] = False
-    return QuadraticForm(nodes, coefficients, tuple(faces), fixed,
+    return QuadraticForm(np.ascontiguousarray(nodes.T), np.ascontiguousarray(coefficients.T),
+                         tuple(faces), fixed,
                          linear=linear, constant=w0)
 
 
