@@ -120,3 +120,16 @@ def test_three_dimensional_maps_keep_the_plain_bounds(tmp_path):
     certificate = certified(data, tmp_path)[3]
     assert (certificate.upper_from, certificate.lower_from) == ("q1", "rt0")
     assert certificate.relative_gap == pytest.approx(certificate.plain_gap, abs=1e-12)
+
+
+def test_summary_says_which_potential_and_flux_gave_the_bounds(tmp_path):
+    labels = voronoi_labels(16, 5, seed=2)
+    data = in_plane_polycrystal(tmp_path, labels, 1000.0, 0)
+    result = netsolve.solve(netsolve.case_from_dict(data, base_dir=tmp_path))
+    bounds = result.summary()["bounds"]
+    assert (bounds["upper_from"], bounds["lower_from"]) == ("q2", "rt0+curl")
+    assert bounds["plain_gap"] > bounds["relative_gap"] > 0
+    # the run's R_eff is the mixed solution's: the lower bound of G, so above the bracket of R
+    resistance = bounds["resistance_ohm"]
+    assert result.effective_resistance_ohm > resistance["upper"]
+    assert not resistance["this_result_inside"]

@@ -111,6 +111,7 @@ class Certificate:
                 "relative_gap": self.relative_gap,
                 "indicator_total_W": self.indicator_total_W,
                 "upper_from": self.upper_from, "lower_from": self.lower_from,
+                "plain_gap": self.plain_gap,
                 "refinement": None if self.refinement is None else self.refinement.summary()}
 
 
@@ -228,6 +229,7 @@ def tightest(first: Certificate, second: Certificate) -> Certificate:
     if first.conductance_S.reason is not None:  # no conductance: the power decides
         _, low, up = narrow(first.power_W, second.power_W)
     return replace(second, power_W=power, conductance_S=conductance, resistance_ohm=resistance,
+                   plain_gap=second.relative_gap,  # the mesh's own Q1 / RT0 gap
                    upper_from=f"voxels {first.upper_from}" if up else second.upper_from,
                    lower_from=f"voxels {first.lower_from}" if low else second.lower_from)
 
