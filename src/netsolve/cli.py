@@ -327,6 +327,9 @@ def _bounds_lines(bounds: dict | None) -> list[str]:
     gap = bounds["relative_gap"]
     refinement = bounds.get("refinement")
     lines = [f"  bounds: {what} (relative gap {gap:.2%}, bound_tol {bounds['bound_tol']:.2%})"]
+    if "upper_from" in bounds:
+        lines.append(f"  upper bound from the {bounds['upper_from']} potential, lower bound from "
+                     f"the {bounds['lower_from']} flux")
     if refinement:
         lines.append(f"  refined {refinement['steps']} times to {refinement['cells'][-1]} cells "
                      f"(gap {refinement['relative_gap'][0]:.1%} on the voxels)")

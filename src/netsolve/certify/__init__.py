@@ -11,7 +11,7 @@ from ..microstructure import Microstructure
 from ..progress import stage
 from ..properties import Properties
 from ..solve import solve_network
-from .bounds import Bracket, Certificate, certify
+from .bounds import Bracket, Certificate, certify, tightest
 
 __all__ = ["Bracket", "Certificate", "certified_solve"]
 
@@ -46,7 +46,7 @@ def certified_solve(case: Case, micro: Microstructure, props: Properties):
         if refined is None:
             certificate = _with_refinement(certificate, refinement)
         else:
-            certificate = refined[3]
+            certificate = tightest(certificate, refined[3])
             if own == "mixed":
                 solved["mixed"] = refined[:3]
     if own not in solved:

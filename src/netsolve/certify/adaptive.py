@@ -20,7 +20,8 @@ from ..microstructure import Microstructure
 from ..progress import stage
 from ..properties import Properties
 from ..solve import NetworkSolution, solve_network
-from .bounds import GAUSS_1D, Certificate, brackets, element_terms, interface_term
+from .bounds import (GAUSS_1D, Certificate, brackets, element_terms, interface_term,
+                     tightest)
 from .quadtree import FINE, Quadtree, refine, root_tree, segments
 from .tree_common import leaf_side_corners, tree_material
 from .tree_mixed import TreeMixedOperator, _segment_flux, build_tree_mixed
@@ -53,10 +54,13 @@ def refine_until_certified(case: Case, micro: Microstructure, props: Properties,
     budget = options.refine_max_cells or default_refine_budget(int(micro.conducting.sum()))
     tree = root_tree(micro.conducting)
     eta = first.indicator_W[micro.conducting]  # leaves of the root tree are in voxel order
-    cells, gaps = [tree.n_leaves], [first.relative_gap]
+    # gaps: the Q1 / RT0 brackets of the meshes; the loop stops on the best bracket so far
+    # (the voxel grid's may use the reconstructed bounds, bounds.tightest)
+    cells, gaps = [tree.n_leaves], [first.plain_gap]
+    best = first.relative_gap
     stopped_by = "bound_tol"
     result = None
-    while not gaps[-1] <= options.bound_tol:
+    while not best <= options.bound_tol:
         marked = doerfler(np.nan_to_num(eta), BULK)
         finer = refine(tree, marked)
         if finer.n_leaves > budget:
@@ -71,6 +75,7 @@ def refine_until_certified(case: Case, micro: Microstructure, props: Properties,
         result = solve_tree(case, micro, props, tree)
         cells.append(tree.n_leaves)
         gaps.append(result["certificate"].relative_gap)
+        best = tightest(first, result["certificate"]).relative_gap
         eta = result["eta"]
     refinement = Refinement(tuple(cells), tuple(gaps), int(tree.level.max()), stopped_by)
     if result is None:  # no step was taken (the budget was too small for one)

@@ -86,6 +86,11 @@ class Certificate:
     primal_power_W: float
     dual_power_W: float
     refinement: object = None  # netsolve.certify.adaptive.Refinement, after refining
+    # which potential gave the upper bound ("q1", or "q2": the Q2 potential of
+    # :mod:`.reconstruct`) and which flux the lower ("rt0", or "rt0+curl": :mod:`.equilibrate`)
+    upper_from: str = "q1"
+    lower_from: str = "rt0"
+    plain_gap: float = float("nan")  # the gap of the Q1 / RT0 bracket alone (the refinement's)
 
     @property
     def indicator_total_W(self) -> float:
@@ -105,6 +110,8 @@ class Certificate:
                 "resistance_ohm": self.resistance_ohm.as_dict(),
                 "relative_gap": self.relative_gap,
                 "indicator_total_W": self.indicator_total_W,
+                "upper_from": self.upper_from, "lower_from": self.lower_from,
+                "plain_gap": self.plain_gap,
                 "refinement": None if self.refinement is None else self.refinement.summary()}
 
 
@@ -170,12 +177,61 @@ def certify(electrodes, primal: FemOperator, primal_solution: NetworkSolution,
     """The brackets and the indicator of a Q1 and a mixed solution of the same voxel map.
 
     ``primal_power_W``: the Q1 energy E(u_h) (its fields' Joule power); ``dual_power_W``: the
-    dissipation W of the mixed flux (its fields' Joule power)."""
-    power, conductance, resistance, scale = brackets(electrodes, primal_solution,
-                                                     primal_power_W, dual_solution,
-                                                     dual_power_W, primal.touching_electrodes)
+    dissipation W of the mixed flux (its fields' Joule power).
+
+    In 2D the brackets use the better of the Q1 potential and the Q2 potential reached from it
+    (:mod:`.reconstruct`: same electrode potentials, so the same statement), and the better of
+    the RT0 flux and its stream-function correction (:mod:`.equilibrate`: same electrode
+    currents); ``upper_from`` / ``lower_from`` say which. The indicator compares the Q1 and
+    RT0 solutions (the refinement's guide)."""
+    upper_from, lower_from = "q1", "rt0"
+    upper_W, lower_W = primal_power_W, dual_power_W
+    if primal.ndim == 2 and np.isfinite(primal_power_W) and np.isfinite(dual_power_W):
+        from .equilibrate import equilibrated_dissipation
+        from .reconstruct import reconstructed_energy
+
+        energy = reconstructed_energy(primal, primal_solution, dual)
+        if energy < upper_W:
+            upper_W, upper_from = energy, "q2"
+        thickness = dual.face_area_m2 / dual.voxel_size_m
+        group = np.arange(len(electrodes))
+        if all(e.potential_V is not None for e in electrodes):  # one group per potential
+            group = np.unique([e.potential_V for e in electrodes], return_inverse=True)[1]
+        dissipation = equilibrated_dissipation(dual, dual_solution, thickness, group=group)[1]
+        if dissipation < lower_W:
+            lower_W, lower_from = dissipation, "rt0+curl"
+    plain = brackets(electrodes, primal_solution, primal_power_W, dual_solution, dual_power_W,
+                     primal.touching_electrodes)
+    power, conductance, resistance, scale = brackets(electrodes, primal_solution, upper_W,
+                                                     dual_solution, lower_W,
+                                                     primal.touching_electrodes)
     indicator = prager_synge_indicator(primal, primal_solution, dual, dual_solution, scale)
-    return Certificate(power, conductance, resistance, indicator, primal_power_W, dual_power_W)
+    plain_gap = Certificate(*plain[:3], indicator, primal_power_W, dual_power_W).relative_gap
+    return Certificate(power, conductance, resistance, indicator, primal_power_W, dual_power_W,
+                       upper_from=upper_from, lower_from=lower_from, plain_gap=plain_gap)
+
+
+def tightest(first: Certificate, second: Certificate) -> Certificate:
+    """``second`` with each bracket narrowed to its intersection with ``first``'s: both
+    contain the exact answer of the same voxel map, so does their intersection (the voxel
+    grid's reconstructed bounds may beat those of a refined mesh's plain Q1 / RT0)."""
+    from dataclasses import replace
+
+    def narrow(a: Bracket, b: Bracket) -> tuple[Bracket, bool, bool]:
+        if a.reason is not None or b.reason is not None:
+            return b, False, False
+        return (Bracket(max(a.lower, b.lower), min(a.upper, b.upper)), a.lower > b.lower,
+                a.upper < b.upper)
+
+    power, _, _ = narrow(first.power_W, second.power_W)
+    conductance, low, up = narrow(first.conductance_S, second.conductance_S)
+    resistance, _, _ = narrow(first.resistance_ohm, second.resistance_ohm)
+    if first.conductance_S.reason is not None:  # no conductance: the power decides
+        _, low, up = narrow(first.power_W, second.power_W)
+    return replace(second, power_W=power, conductance_S=conductance, resistance_ohm=resistance,
+                   plain_gap=second.relative_gap,  # the mesh's own Q1 / RT0 gap
+                   upper_from=f"voxels {first.upper_from}" if up else second.upper_from,
+                   lower_from=f"voxels {first.lower_from}" if low else second.lower_from)
 
 
 # --------------------------------------------------------------------------- indicator
