@@ -48,14 +48,17 @@ gb_thickness_nm = 1.0
 conductivity_model = "tensor"
 electrode_link = "half_voxel"
 
+# The two electrodes stop 8 voxels short of the top-right corner: electrodes at different
+# potentials that touch (even at a corner) make the exact conductance infinite, and the
+# certified bracket of R_eff would not exist.
 [[electrodes]]
 name = "na_source"
-region = "top"
+region = { box = [[0, 152], [119, 120]] }   # top row, x < 3.8 um
 potential_V = 1.0
 
 [[electrodes]]
 name = "au_pt"
-region = "right"
+region = { box = [[159, 160], [0, 112]] }   # last column, y < 2.8 um
 potential_V = 0.0
 
 [solver]
