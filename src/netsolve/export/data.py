@@ -108,6 +108,23 @@ class ResultData:
         tensor[micro.phase == Phase.BACKBONE] = self.backbone_sigma * np.eye(ndim)
         return tensor
 
+    def voxel_tensor_components(self) -> dict[tuple[int, int], np.ndarray]:
+        """The upper triangle of :meth:`voxel_tensor` (S/m), (i, j) -> grid array, i <= j: one
+        gather per component from the tensor rows (+ a backbone row and a zero row) instead
+        of the full grid + (d, d) array."""
+        micro = self.microstructure
+        ndim = self.grid.ndim
+        if self.tensor_table is None:
+            table, index = self.grain_tensor, micro.grain_index
+        else:
+            table, index = self.tensor_table, self.tensor_index
+        n = len(table)
+        rows = np.concatenate([np.asarray(table, float).reshape(n, ndim, ndim),
+                               self.backbone_sigma * np.eye(ndim)[None], np.zeros((1, ndim, ndim))])
+        row = np.where(micro.phase == Phase.GRAIN, index,
+                       np.where(micro.phase == Phase.BACKBONE, n, n + 1))
+        return {(i, j): rows[:, i, j][row] for i in range(ndim) for j in range(i, ndim)}
+
     def gb_field(self) -> np.ndarray:
         """Field inside each GB face, potential drop / t_GB (V/m, lower -> upper voxel); NaN when
         the case has no GB resistor (t_GB = 0)."""

