@@ -115,3 +115,54 @@ def test_tensor_components_are_the_voxel_tensor(solved):
     assert len(components) == (3 if data.grid.ndim == 2 else 6)
     for (i, j), values in components.items():
         np.testing.assert_array_equal(values, tensor[..., i, j])
+
+
+def _old_csv(table) -> str:
+    """The CSV text as the writer before produced it (csv.writer, one cell at a time)."""
+    from netsolve.analysis.table_csv import _cell, table_columns
+
+    columns = table_columns(table)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(zip(*[[_cell(v) for v in col.tolist()] for col in columns.values()]))
+    return buffer.getvalue()
+
+
+def test_csv_tables_equal_the_former_writer(solved, tmp_path):
+    result, data = solved
+    for table in (result.grain_table, data.gb_table):
+        path = table.write_csv(tmp_path / "t.csv")
+        assert path.read_bytes() == _old_csv(table).encode()
+        assert len(path.read_text().splitlines()) == len(table) + 1
+
+
+def test_csv_text_cells_are_quoted_as_csv_does(tmp_path):
+    from dataclasses import dataclass
+
+    from netsolve.analysis.table_csv import read_csv_table, write_csv
+
+    @dataclass(frozen=True)
+    class Table:
+        name: np.ndarray
+        value: np.ndarray
+        flag: np.ndarray
+        count: np.ndarray
+        vector: np.ndarray
+
+    text = ["plain", "a, b", 'say "x"', "two\nlines", "tab\there", "", " lead", "plain", "é"]
+    n = len(text)
+    table = Table(np.array(text, dtype=object),
+                  np.array([np.nan, np.inf, -np.inf, -0.0, 1e-300, 123456789012.5, 1 / 3, 2.0,
+                            -7.25]),
+                  np.arange(n) % 2 == 0, np.arange(n, dtype=np.int64) - 3,
+                  np.arange(2 * n, dtype=float).reshape(n, 2) / 7)
+    path = write_csv(table, tmp_path / "t.csv")
+    assert path.read_bytes() == _old_csv(table).encode()
+    back = read_csv_table(Table, path)
+    assert back.name.tolist() == text
+    np.testing.assert_array_equal(back.flag, table.flag)
+    np.testing.assert_array_equal(back.count, table.count)
+    empty = Table(*(np.asarray(v)[:0] for v in (table.name, table.value, table.flag,
+                                                 table.count, table.vector)))
+    assert write_csv(empty, tmp_path / "e.csv").read_bytes() == _old_csv(empty).encode()
