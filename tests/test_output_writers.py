@@ -166,3 +166,44 @@ def test_csv_text_cells_are_quoted_as_csv_does(tmp_path):
     empty = Table(*(np.asarray(v)[:0] for v in (table.name, table.value, table.flag,
                                                  table.count, table.vector)))
     assert write_csv(empty, tmp_path / "e.csv").read_bytes() == _old_csv(empty).encode()
+
+
+def test_field_colours_are_lognorm_colours():
+    """The |J| / |E| maps are coloured by hand: LogNorm's colours, the bad colour where <= 0."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    from netsolve.plot import _log_colours
+
+    values = np.array([[1e-3, 1e-2, 0.5, 1.0], [3.0, 10.0, 1e3, np.nan], [0.0, -1.0, 2e-2, 7.0]])
+    norm = LogNorm(vmin=1e-2, vmax=10.0)
+    cmap = plt.get_cmap("viridis").with_extremes(bad="#c8c8c8")
+    expected = cmap(norm(np.ma.masked_invalid(np.where(values > 0, values, np.nan))),
+                    bytes=True)
+    got = _log_colours(values, norm, cmap)
+    assert got.dtype == np.uint8 and got.shape == values.shape + (4,)
+    np.testing.assert_array_equal(got, expected)
+    bad = np.round(np.array([200, 200, 200]))
+    np.testing.assert_array_equal(got[2, :2, :3], [bad, bad])  # 0 and negative: no current
+    np.testing.assert_array_equal(got[1, 3, :3], bad)  # NaN
+    assert (_log_colours(values, None, cmap)[..., :3] == 200).all()
+
+
+def test_grain_colours_are_the_key_in_bytes(solved):
+    from matplotlib.colors import to_rgb
+
+    from netsolve.plot_base import PHASE_COLOURS
+    from netsolve.plot_grains import grain_colours, orientation_rgb
+
+    _, data = solved
+    rgb = grain_colours(data)
+    assert rgb.dtype == np.uint8 and rgb.shape == data.grid.shape + (3,)
+    ori = data.microstructure.orientations
+    gi = data.microstructure.grain_index
+    key = np.round(orientation_rgb(ori.theta_rad, ori.alpha_rad) * 255)
+    np.testing.assert_array_equal(rgb[gi >= 0], key[gi[gi >= 0]])
+    for phase, (_, colour) in PHASE_COLOURS.items():
+        np.testing.assert_array_equal(rgb[data.phase == phase].reshape(-1, 3),
+                                      np.broadcast_to(np.round(np.array(to_rgb(colour)) * 255),
+                                                      ((data.phase == phase).sum(), 3)))
+    assert (data.phase == 2).any() and (data.phase == 1).any()  # ZrO2 and backbone voxels

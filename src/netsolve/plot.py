@@ -104,6 +104,19 @@ def plot_gb_map(result, path: str | Path, *, size_px: tuple[int, int] | None = N
     return draw(as_data(result), path, size_px=size_px, dpi=dpi, max_labels=max_labels)
 
 
+def _log_colours(values: np.ndarray, norm, cmap) -> np.ndarray:
+    """RGBA (uint8, values.shape + (4,)) of positive values on the log ``norm`` (LogNorm's
+    formula); values <= 0 or NaN in the colour map's "bad" colour (no norm: all bad)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        logs = np.log10(np.where(values > 0, values, np.nan))
+    if norm is None:
+        return cmap(np.full(values.shape, np.nan), bytes=True)
+    lo, hi = np.log10(norm.vmin), np.log10(norm.vmax)
+    logs -= lo
+    logs /= hi - lo
+    return cmap(logs, bytes=True)
+
+
 def _field_greys():
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
@@ -117,6 +130,7 @@ def _field_greys():
 def _field_figure(data, path, magnitude, vectors, cmap, bar_label, title, contours,
                   streamlines, size_px, dpi, gb_field: bool) -> Path:
     import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
     from matplotlib.colors import LogNorm
     from matplotlib.patches import Patch
 
@@ -126,25 +140,29 @@ def _field_figure(data, path, magnitude, vectors, cmap, bar_label, title, contou
     gb_norm = gb_field_norm(data) if gb_field else None
     fig, axes, _ = figure(data, views, size_px, dpi, key_column=False,
                           extra_bars=int(gb_norm is not None))
-    positive = magnitude[np.isfinite(magnitude) & (magnitude > 0)]
+    flows = np.isfinite(magnitude) & (magnitude > 0)
+    positive = magnitude[flows]
     norm, extend = None, "neither"
     if positive.size:
         # Electrode corners are singular: a few voxels would otherwise darken the whole map.
-        vmax = float(np.percentile(positive, 99.9))
+        low, vmax = (float(q) for q in np.percentile(positive, [0.5, 99.9]))  # one partition
         if positive.max() <= 2 * vmax:
             vmax = float(positive.max())
         else:
             extend = "max"
-        norm = LogNorm(vmin=max(float(np.percentile(positive, 0.5)), vmax * 1e-6), vmax=vmax)
+        norm = LogNorm(vmin=max(low, vmax * 1e-6), vmax=vmax)
     cmap = plt.get_cmap(cmap).with_extremes(bad=NO_CURRENT_COLOUR)
-    no_current = ~(np.isfinite(magnitude) & (magnitude > 0))
+    no_current = ~flows
     image = gb_lines = None
     for ax, view in zip(axes, views):
         extent = view.extent_um(data)
         cut = view.cut(magnitude)
-        shown = np.where(cut > 0, cut, np.nan)
-        image = ax.imshow(shown.T, origin="lower", extent=extent, norm=norm, cmap=cmap,
-                          interpolation=interpolation(cut.shape, ax))
+        # Coloured here (uint8 RGBA, log scale by hand) rather than by matplotlib's LogNorm on
+        # masked arrays at draw time: the same colours, drawn in about half the time on
+        # 2048^2 maps; the mappable carries the norm and colours for the colour bar.
+        ax.imshow(np.transpose(_log_colours(cut, norm, cmap), (1, 0, 2)), origin="lower",
+                  extent=extent, interpolation=interpolation(cut.shape, ax))
+        image = ScalarMappable(norm=norm, cmap=cmap)
         draw_no_current(ax, data, view, no_current)
         labels = view.cut(data.labels)
         if gb_norm is not None:

@@ -89,18 +89,22 @@ class _EllipseHandler:
 
 
 def grain_colours(data: ResultData) -> np.ndarray:
-    """RGB per voxel (grid shape + (3,)): grains by the c-axis key, phases by PHASE_COLOURS."""
+    """RGB per voxel (grid shape + (3,), uint8: an eighth of the memory of floats, and drawn
+    faster): grains by the c-axis key, phases by PHASE_COLOURS, white elsewhere."""
     from matplotlib.colors import to_rgb
 
     ori = data.microstructure.orientations
-    table = orientation_rgb(ori.theta_rad, ori.alpha_rad)
-    rgb = np.ones(data.grid.shape + (3,))
+    table = np.round(np.atleast_2d(orientation_rgb(ori.theta_rad, ori.alpha_rad)) * 255)
+    rows = np.concatenate([table.reshape(-1, 3), [[255, 255, 255]],
+                           np.round(np.array([to_rgb(c) for _, c in PHASE_COLOURS.values()])
+                                    * 255)]).astype(np.uint8)
+    # One gather: row per voxel = its grain's row, the white row, or its phase's colour row.
     gi = data.microstructure.grain_index
-    grains = gi >= 0
-    rgb[grains] = table[gi[grains]]
-    for p, (_, colour) in PHASE_COLOURS.items():
-        rgb[data.phase == p] = to_rgb(colour)
-    return rgb
+    n = len(table)
+    row = np.where(gi >= 0, gi, n)
+    for k, p in enumerate(PHASE_COLOURS):
+        row = np.where(data.phase == p, n + 1 + k, row)
+    return rows[row]
 
 
 def orientation_rgb(theta_rad: np.ndarray, alpha_rad: np.ndarray) -> np.ndarray:

@@ -112,9 +112,8 @@ def _column_cells(column: np.ndarray) -> list[str]:
     if kind == "f":
         return list(map("{:.10g}".format, values))
     text = [_cell(v) for v in values]
-    distinct, index = np.unique(np.array(text, dtype=object), return_inverse=True)
-    quoted = np.array([_quoted(t) for t in distinct.tolist()] or [""], dtype=object)
-    return quoted[index.ravel()].tolist()
+    quoted = {t: _quoted(t) for t in set(text)}
+    return [quoted[t] for t in text]
 
 
 def _quoted(text: str) -> str:
