@@ -207,3 +207,28 @@ def test_grain_colours_are_the_key_in_bytes(solved):
                                       np.broadcast_to(np.round(np.array(to_rgb(colour)) * 255),
                                                       ((data.phase == phase).sum(), 3)))
     assert (data.phase == 2).any() and (data.phase == 1).any()  # ZrO2 and backbone voxels
+
+
+def test_average_ranks_are_scipys_rankdata():
+    from scipy.stats import rankdata
+
+    from netsolve.analysis.metrics import average_ranks
+
+    rng = np.random.default_rng(5)
+    for values in (rng.integers(0, 7, 200).astype(float), rng.normal(size=50),
+                   np.array([3.0]), np.array([2.0, 2.0, 2.0]), np.array([-0.0, 0.0, 1e-300]),
+                   np.array([])):
+        np.testing.assert_array_equal(average_ranks(values), rankdata(values))
+
+
+def test_vector_magnitude_is_linalg_norm_bit_for_bit():
+    from netsolve.export.data import vector_magnitude
+
+    rng = np.random.default_rng(2)
+    for shape in ((31, 17, 2), (9, 8, 7, 3)):
+        v = rng.normal(size=shape) * 10.0 ** rng.integers(-20, 20, size=shape)
+        v[0, 0] = np.nan
+        expected = np.linalg.norm(v, axis=-1)
+        got = vector_magnitude(v)
+        assert got.shape == shape[:-1] and np.isnan(got[0, 0]).all()
+        np.testing.assert_array_equal(got, expected)

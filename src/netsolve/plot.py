@@ -77,7 +77,7 @@ def plot_current_density(result, path: str | Path, *, contours: str = "none",
     electrodes; optionally equipotentials (``contours="potential"``, dashed) or iso-|J| lines
     (``"current"``, dotted) and current streamlines (width growing with |J|)."""
     data = as_data(result)
-    magnitude = np.linalg.norm(data.current_density, axis=-1)
+    magnitude = data.current_density_magnitude
     title = f"{data.title}: current density |J|, I = {data.total_current_A:.3g} A"
     return _field_figure(data, path, magnitude, data.current_density, CURRENT_CMAP,
                          "|J| (A/m²)", title, contours, streamlines, size_px, dpi, gb_field=False)
@@ -89,7 +89,7 @@ def plot_electric_field(result, path: str | Path, *, contours: str = "none",
     """Bulk |E| (V/m, log scale, greys) with the field inside each grain-boundary face
     (potential drop / t_GB) drawn on the boundaries in its own colour scale (viridis)."""
     data = as_data(result)
-    magnitude = np.linalg.norm(data.electric_field, axis=-1)
+    magnitude = data.electric_field_magnitude
     title = f"{data.title}: electric field |E| in grains and grain boundaries"
     return _field_figure(data, path, magnitude, data.electric_field, _field_greys(),
                          "bulk |E| (V/m)", title, contours, streamlines, size_px, dpi,

@@ -95,6 +95,16 @@ class ResultData:
 
         return build_grain_graph(self.microstructure)
 
+    @cached_property
+    def current_density_magnitude(self) -> np.ndarray:
+        """|J| per voxel (A/m^2; NaN where not solved), computed once for the .vti and the map."""
+        return vector_magnitude(self.current_density)
+
+    @cached_property
+    def electric_field_magnitude(self) -> np.ndarray:
+        """|E| per voxel (V/m; NaN where not solved)."""
+        return vector_magnitude(self.electric_field)
+
     def voxel_tensor(self) -> np.ndarray:
         """Conductivity tensor per voxel, grid shape + (d, d), S/m (0 in insulating voxels)."""
         micro = self.microstructure
@@ -131,6 +141,15 @@ class ResultData:
         if self.gb_thickness_m <= 0:
             return np.full(len(self.gb_face_jump), np.nan)
         return self.gb_face_jump / self.gb_thickness_m
+
+
+def vector_magnitude(vectors: np.ndarray) -> np.ndarray:
+    """Euclidean norm over the last axis: ``np.linalg.norm(vectors, axis=-1)`` bit for bit
+    (the squares summed in the same order), without its temporaries (2-3x faster)."""
+    total = np.square(vectors[..., 0])
+    for k in range(1, vectors.shape[-1]):  # loop over 2-3 components
+        total += np.square(vectors[..., k])
+    return np.sqrt(total, out=total)
 
 
 def result_data(result) -> ResultData:

@@ -32,7 +32,7 @@ def voxel_arrays(data: ResultData, extra: dict[str, np.ndarray] | None = None) -
     micro = data.microstructure
     arrays: dict[str, np.ndarray] = {
         "potential_V": data.potential,
-        "current_density_magnitude_A_per_m2": np.linalg.norm(data.current_density, axis=-1),
+        "current_density_magnitude_A_per_m2": data.current_density_magnitude,
         "current_density_A_per_m2": data.current_density,  # 2D: z = 0 added when written
         "electric_field_V_per_m": data.electric_field,
         "grain_id": np.where(micro.phase == Phase.GRAIN, micro.labels, 0).astype(np.int32),

@@ -39,7 +39,7 @@ def vtk_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(dtype).newbyteorder("<")
 
 
-def encode(raw: bytes, compress: bool) -> list[bytes]:
+def encode(raw: bytes | memoryview, compress: bool) -> list[bytes | memoryview]:
     """One appended array: header + data (see the module docstring for the policy)."""
     if not compress:
         return [np.uint64(len(raw)).tobytes(), raw]
@@ -66,7 +66,7 @@ class AppendedData:
         """Add ``array`` ((n,) or (n, k), C order rows = tuples) and return its DataArray tag."""
         array = np.ascontiguousarray(array, dtype=vtk_dtype(array.dtype))
         n_comp = array.shape[1] if array.ndim == 2 else 1
-        blob = encode(array.tobytes(), self.compress)
+        blob = encode(memoryview(array.reshape(-1)).cast("B"), self.compress)  # no copy
         comp = f' NumberOfComponents="{n_comp}"' if n_comp > 1 else ""
         line = (f'{" " * indent}<DataArray type="{VTK_TYPES[array.dtype]}" '
                 f'Name={quoteattr(name)}{comp} format="appended" offset="{self.offset}"/>')
