@@ -13,11 +13,14 @@ line. A stage lasts until the next stage line (the last one until ``main`` retur
 * solve = the stages ``properties`` + ``operator`` + ``solve`` (grain conductivities, operator
   assembly, connectivity, matrix, linear solver setup and iterations): what
   ``bench_solve.py`` calls assembly + solve;
-* outputs = every stage from ``write`` on: summary.json + fields.npz (+ the case file),
-  the two CSV tables, each export format of ``[output] formats`` (default: vti, gbnet,
-  graphml where netsolve still writes it by default), each figure of ``[output] figures``;
+* outputs = every stage from the first "writing ..." line on: summary.json + fields.npz (+
+  the case file), the two CSV tables, each export format of ``[output] formats`` (vti, gbnet;
+  graphml too in versions that wrote it by default), each figure of ``[output] figures``;
 * the other stages (case load, imports, microstructure, fields, the applied-field solve, the
-  GB analysis) are printed for context; they belong to neither side.
+  GB analysis, and "grain and GB tables": the analysis tables when the summary did not need
+  them) are printed for context; they belong to neither side. (Versions without the "grain
+  and GB tables" stage line computed them inside the first writing stage: there they count
+  as outputs.)
 
 Cases (``[solver] discretization = "tpfa"``, ``method = "auto"``: the grid multigrid at these
 sizes; everything else ``netsolve run``'s defaults):
