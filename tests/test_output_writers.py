@@ -173,7 +173,7 @@ def test_field_colours_are_lognorm_colours():
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
 
-    from netsolve.plot import _log_colours
+    from netsolve.plot_base import log_colours as _log_colours
 
     values = np.array([[1e-3, 1e-2, 0.5, 1.0], [3.0, 10.0, 1e3, np.nan], [0.0, -1.0, 2e-2, 7.0]])
     norm = LogNorm(vmin=1e-2, vmax=10.0)

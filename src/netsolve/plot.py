@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import CaseError
 from .plot_base import (DEFAULT_DPI, ELECTRODE_COLOURS, NO_CURRENT_COLOUR, UM, Plane,  # noqa: F401
-                        as_data, boundary_segments, figure, finish_axes, interpolation,
+                        as_data, boundary_segments, figure, finish_axes, interpolation, log_colours,
                         mark_edge_electrodes, mark_voxel_electrodes, outlined, planes, save)
 from .plot_base import save as _save  # noqa: F401 (netsolve.impedance.figures uses it)
 from .plot_grains import grain_spots, label_grains, orientation_rgb  # noqa: F401
@@ -104,19 +104,6 @@ def plot_gb_map(result, path: str | Path, *, size_px: tuple[int, int] | None = N
     return draw(as_data(result), path, size_px=size_px, dpi=dpi, max_labels=max_labels)
 
 
-def _log_colours(values: np.ndarray, norm, cmap) -> np.ndarray:
-    """RGBA (uint8, values.shape + (4,)) of positive values on the log ``norm`` (LogNorm's
-    formula); values <= 0 or NaN in the colour map's "bad" colour (no norm: all bad)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        logs = np.log10(np.where(values > 0, values, np.nan))
-    if norm is None:
-        return cmap(np.full(values.shape, np.nan), bytes=True)
-    lo, hi = np.log10(norm.vmin), np.log10(norm.vmax)
-    logs -= lo
-    logs /= hi - lo
-    return cmap(logs, bytes=True)
-
-
 def _field_greys():
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
@@ -160,7 +147,7 @@ def _field_figure(data, path, magnitude, vectors, cmap, bar_label, title, contou
         # Coloured here (uint8 RGBA, log scale by hand) rather than by matplotlib's LogNorm on
         # masked arrays at draw time: the same colours, drawn in about half the time on
         # 2048^2 maps; the mappable carries the norm and colours for the colour bar.
-        ax.imshow(np.transpose(_log_colours(cut, norm, cmap), (1, 0, 2)), origin="lower",
+        ax.imshow(np.transpose(log_colours(cut, norm, cmap), (1, 0, 2)), origin="lower",
                   extent=extent, interpolation=interpolation(cut.shape, ax))
         image = ScalarMappable(norm=norm, cmap=cmap)
         draw_no_current(ax, data, view, no_current)

@@ -11,8 +11,8 @@ import warnings
 import numpy as np
 
 from .export.data import ResultData
-from .plot_base import (HALO, OUTLINE, UM, Plane, boundary_segments, interpolation, outlined,
-                        voxels_per_pixel)
+from .plot_base import (HALO, OUTLINE, UM, Plane, boundary_segments, interpolation,
+                        log_colours, outlined, voxels_per_pixel)
 
 MAX_OVERLAY_POINTS = 256  # contours and streamlines run on at most this many points per axis
 GB_FIELD_CMAP = "viridis"  # no red: red marks blocking GBs
@@ -150,28 +150,31 @@ def draw_face_values(ax, data: ResultData, view: Plane, lower: np.ndarray, axis:
                                for side in (low, high)])
         both = np.concatenate([values, values])
         ok = np.isfinite(both)
-        flat, both = flat[ok], both[ok]
-        order = np.lexsort((both, flat))  # by voxel, then value: the last of a voxel is largest
-        flat, both = flat[order], both[order]
-        last = np.append(flat[1:] != flat[:-1], True)
-        raster = np.full(plane_shape, np.nan)
-        raster.flat[flat[last]] = both[last]
+        # The largest value of the faces of each voxel (an unbuffered maximum: 20x faster
+        # than sorting the faces by voxel and value); -inf where no face.
+        raster = np.full(plane_shape, -np.inf)
+        np.maximum.at(raster.reshape(-1), flat[ok], both[ok])
         reach = int(np.ceil(min_px * voxels_per_pixel(plane_shape, ax) / 2.0))
         if reach > 0:
             from scipy.ndimage import maximum_filter
 
-            widened = maximum_filter(np.nan_to_num(raster, nan=-np.inf), size=2 * reach + 1)
-            raster = np.where(np.isfinite(widened), widened, np.nan)
+            raster = maximum_filter(raster, size=2 * reach + 1)
+        raster[np.isneginf(raster)] = np.nan
         # One image of colours and outline; the returned mappable carries the values (for a
         # colour bar, and for checks).
         from matplotlib.cm import ScalarMappable
 
-        mappable = ScalarMappable(norm=colouring.get("norm"), cmap=colouring.get("cmap"))
+        from matplotlib.colors import LogNorm
+
+        norm = colouring.get("norm")
+        mappable = ScalarMappable(norm=norm, cmap=colouring.get("cmap"))
         mappable.set_array(raster.T)
-        mappable.autoscale_None()
+        if norm is None or not norm.scaled():  # (LogNorm masks the whole map to find none)
+            mappable.autoscale_None()
         marked = np.isfinite(raster)
         rgba = np.zeros(plane_shape + (4,), dtype=np.uint8)
-        rgba[marked] = mappable.to_rgba(raster[marked], bytes=True)
+        rgba[marked] = (log_colours(raster[marked], norm, mappable.get_cmap())
+                        if type(norm) is LogNorm else mappable.to_rgba(raster[marked], bytes=True))
         _paint(ax, rgba, marked, outline, view.extent_um(data))
         return mappable
     drawn = np.isfinite(values)  # NaN: no line, and no outline either
