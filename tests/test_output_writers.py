@@ -232,3 +232,17 @@ def test_vector_magnitude_is_linalg_norm_bit_for_bit():
         got = vector_magnitude(v)
         assert got.shape == shape[:-1] and np.isnan(got[0, 0]).all()
         np.testing.assert_array_equal(got, expected)
+
+
+def test_pale_grains_colour_every_label_by_its_value(solved):
+    import matplotlib.pyplot as plt
+
+    from netsolve.plot_gb import PHASE_GREYS, pale_grains
+
+    _, data = solved
+    colours = np.array(plt.get_cmap("Pastel2").colors[:7])
+    shade = (data.labels.astype(np.int64) * 0.618034) % 1.0
+    expected = np.round(colours[(shade * 7).astype(np.int64)] * 255).astype(np.uint8)
+    for phase, grey in PHASE_GREYS.items():
+        expected[data.phase == phase] = round(grey * 255)
+    np.testing.assert_array_equal(pale_grains(data), expected)

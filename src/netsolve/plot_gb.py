@@ -115,8 +115,16 @@ def pale_grains(data) -> np.ndarray:
 
     # Pastel2 without its last colour, a grey: greys mean phases, undetermined or idle GBs.
     colours = np.array(plt.get_cmap("Pastel2").colors[:7])
-    shade = (data.labels.astype(np.int64) * 0.618034) % 1.0
-    rgb = np.round(colours[(shade * len(colours)).astype(np.int64)] * 255).astype(np.uint8)
+
+    def shades(labels: np.ndarray) -> np.ndarray:
+        shade = (labels.astype(np.int64) * 0.618034) % 1.0
+        return np.round(colours[(shade * len(colours)).astype(np.int64)] * 255).astype(np.uint8)
+
+    low, high = int(data.labels.min(initial=0)), int(data.labels.max(initial=0))
+    if high - low < data.labels.size:  # a colour per label value, gathered per voxel
+        rgb = shades(np.arange(low, high + 1))[data.labels - low]
+    else:
+        rgb = shades(data.labels)
     for phase, grey in PHASE_GREYS.items():
         rgb[data.phase == phase] = round(grey * 255)
     return rgb
