@@ -246,3 +246,72 @@ def test_pale_grains_colour_every_label_by_its_value(solved):
     for phase, grey in PHASE_GREYS.items():
         expected[data.phase == phase] = round(grey * 255)
     np.testing.assert_array_equal(pale_grains(data), expected)
+
+
+def _same(a, b) -> bool:
+    """Equal values of the same type, NaN equal to NaN."""
+    if type(a) is not type(b):
+        return False
+    return a == b or (isinstance(a, float) and a != a and b != b)
+
+
+def _assert_same_graph(new, old):
+    assert new.graph == old.graph or all(_same(new.graph[k], v) for k, v in old.graph.items())
+    assert list(new.nodes) == list(old.nodes) and sorted(new.edges) == sorted(old.edges)
+    for n, attrs in old.nodes(data=True):
+        assert set(new.nodes[n]) == set(attrs)
+        assert all(_same(new.nodes[n][k], v) for k, v in attrs.items()), [
+            (k, v, new.nodes[n][k]) for k, v in attrs.items() if not _same(new.nodes[n][k], v)]
+    for a, b, attrs in old.edges(data=True):
+        assert set(new.edges[a, b]) == set(attrs)
+        assert all(_same(new.edges[a, b][k], v) for k, v in attrs.items()), (a, b)
+
+
+def test_graphml_reads_back_as_networkx_wrote_it(solved, tmp_path):
+    """The result's GraphML (grain table on nodes, GB table on edges, NaN Euler angles, text
+    with '>' and '->') read back by networkx equals what networkx's own writer gave."""
+    from netsolve.export.grain_tables import write_result_graphml
+    from netsolve.graph import _flatten, _scalar
+
+    result, data = solved
+    path = write_result_graphml(data, tmp_path / "new.graphml")
+    graph = read_result = nx.read_graphml(path, node_type=int)
+    # The same graph through networkx's writer (what write_graphml did before).
+    from netsolve.export import grain_tables
+
+    captured = {}
+    original = grain_tables.write_graphml
+    grain_tables.write_graphml = lambda g, p: captured.setdefault("g", g) and p
+    try:
+        write_result_graphml(data, tmp_path / "unused.graphml")
+    finally:
+        grain_tables.write_graphml = original
+    g = captured["g"]
+    flat = nx.Graph(**{k: _scalar(v) for k, v in g.graph.items()})
+    flat.add_nodes_from((n, _flatten(d)) for n, d in g.nodes(data=True))
+    flat.add_edges_from((a, b, _flatten(d)) for a, b, d in g.edges(data=True))
+    nx.write_graphml(flat, tmp_path / "old.graphml")
+    old = nx.read_graphml(tmp_path / "old.graphml", node_type=int)
+    assert old.number_of_edges() > 0 and any(
+        isinstance(v, float) and v != v for _, d in old.nodes(data=True) for v in d.values())
+    assert any(">" in str(d.get("reason", "")) for _, _, d in old.edges(data=True))
+    _assert_same_graph(read_result, old)
+    assert graph.number_of_nodes() == len(result.grain_table)
+
+
+def test_graphml_escapes_text_and_keeps_types(tmp_path):
+    from netsolve.graph import graphml_bytes
+
+    g = nx.Graph(ndim=2, note='a & b < c > "d"')
+    g.add_node(1, name="x\ny & <z>", flag=True, count=3, value=float("nan"))
+    g.add_node(2, name="plain", flag=False, count=-1, value=2.5e-300)
+    g.add_edge(1, 2, reason="'quoted' & \"double\"", n=7, w=float("inf"))
+    (tmp_path / "new.graphml").write_bytes(graphml_bytes(g))
+    nx.write_graphml(g, tmp_path / "old.graphml")
+    new = nx.read_graphml(tmp_path / "new.graphml", node_type=int)
+    old = nx.read_graphml(tmp_path / "old.graphml", node_type=int)
+    _assert_same_graph(new, old)
+    assert new.nodes[1]["name"] == "x\ny & <z>" and new.nodes[1]["flag"] is True
+    assert new.edges[1, 2]["w"] == float("inf") and new.graph["note"] == 'a & b < c > "d"'
+    with pytest.raises(TypeError):
+        graphml_bytes(nx.Graph(bad=[1, 2]))
