@@ -19,7 +19,8 @@ from .errors import CaseError
 from .microstructure import Phase
 from .plot_base import (ACROSS_BLACK, BLOCKING_ALONG_ORANGE, BLOCKING_RED, DEFAULT_DPI,
                         NO_CURRENT_COLOUR, NONE_CYAN, UM, UNDETERMINED_GREY, figure, finish_axes,
-                        mark_edge_electrodes, mark_voxel_electrodes, outlined, planes, save)
+                        mark_edge_electrodes, mark_voxel_electrodes, opaque, outlined, planes,
+                        save)
 from .plot_grains import grain_spots, label_grains
 from .plot_lines import draw_face_values
 
@@ -58,7 +59,7 @@ def plot_gb_map(data, path: str | Path, *, size_px: tuple[int, int] | None = Non
     background = pale_grains(data)
     for ax, view in zip(axes, views):
         extent = view.extent_um(data)
-        ax.imshow(np.transpose(view.cut(background), (1, 0, 2)), origin="lower",
+        ax.imshow(np.transpose(opaque(view.cut(background)), (1, 0, 2)), origin="lower",
                   extent=extent, interpolation="nearest")
         draw_face_values(ax, data, view, table.face_lower_voxel, table.face_axis, codes,
                          dict(cmap=cmap, norm=norm), width=2.0)

@@ -15,7 +15,8 @@ import numpy as np
 from .export.data import ResultData
 from .microstructure import Phase
 from .plot_base import (DEFAULT_DPI, PHASE_COLOURS, UM, as_data, figure, finish_axes,
-                        interpolation, mark_edge_electrodes, mark_voxel_electrodes, planes, save)
+                        interpolation, mark_edge_electrodes, mark_voxel_electrodes, opaque, planes,
+                        save)
 from .plot_lines import draw_boundaries
 
 # The key's saturation at alpha = 90 degrees: pastel fills, so that no grain is the red (or
@@ -48,7 +49,7 @@ def plot_grain_map(result, path: str | Path, *, size_px: tuple[int, int] | None 
         phase = view.cut(data.phase)
         present |= set(np.unique(phase).tolist())
         extent = view.extent_um(data)
-        ax.imshow(np.transpose(view.cut(rgb), (1, 0, 2)), origin="lower", extent=extent,
+        ax.imshow(np.transpose(opaque(view.cut(rgb)), (1, 0, 2)), origin="lower", extent=extent,
                   interpolation=interpolation(labels.shape, ax))
         draw_boundaries(ax, labels, data, colour="black", width=0.6, outline=None)
         if view.normal is None or view.normal == 2:
