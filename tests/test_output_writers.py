@@ -315,3 +315,23 @@ def test_graphml_escapes_text_and_keeps_types(tmp_path):
     assert new.edges[1, 2]["w"] == float("inf") and new.graph["note"] == 'a & b < c > "d"'
     with pytest.raises(TypeError):
         graphml_bytes(nx.Graph(bad=[1, 2]))
+
+
+def test_grown_marks_equal_a_whole_map_maximum_filter():
+    from scipy.ndimage import maximum_filter
+
+    from netsolve.plot_lines import _grown
+
+    rng = np.random.default_rng(4)
+    for marks in (3, 40, 0):
+        raster = np.full((60, 45), -np.inf)
+        at = rng.integers(0, 45, size=(marks, 2))
+        raster[at[:, 0], at[:, 1]] = rng.normal(size=marks)
+        raster[0, 0] = 5.0 if marks == 40 else raster[0, 0]  # a mark at the map's corner
+        for reach in (1, 2, 4):
+            np.testing.assert_array_equal(
+                _grown(raster, reach, np.isfinite(raster)),
+                maximum_filter(raster, size=2 * reach + 1))
+        mask = np.isfinite(raster)
+        np.testing.assert_array_equal(_grown(mask.view(np.uint8), 2, mask),
+                                      maximum_filter(mask.view(np.uint8), size=5))

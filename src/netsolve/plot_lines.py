@@ -75,10 +75,24 @@ def _add_outlined(ax, lines, segments: np.ndarray, width: float, outline: str | 
 
 def _halo(mask: np.ndarray, ax, pixels: float = 1.0) -> np.ndarray:
     """``mask`` grown by about ``pixels`` figure pixels (at least one voxel)."""
+    reach = max(1, int(np.ceil(pixels * voxels_per_pixel(mask.shape, ax))))
+    return _grown(mask.view(np.uint8), reach, mask).astype(bool)
+
+
+def _grown(values: np.ndarray, reach: int, present: np.ndarray) -> np.ndarray:
+    """A maximum filter of width 2 reach + 1 over a 2D array, computed only in the bounding
+    box of the ``present`` entries widened by ``reach`` (outside it the filter sees nothing but
+    the background: the same result; a few blocking GBs need not cost a whole-map filter)."""
     from scipy.ndimage import maximum_filter
 
-    reach = max(1, int(np.ceil(pixels * voxels_per_pixel(mask.shape, ax))))
-    return maximum_filter(mask.view(np.uint8), size=2 * reach + 1).astype(bool)
+    out = values.copy()
+    rows, cols = np.flatnonzero(present.any(axis=1)), np.flatnonzero(present.any(axis=0))
+    if rows.size == 0:
+        return out
+    box = (slice(max(rows[0] - reach, 0), rows[-1] + reach + 1),
+           slice(max(cols[0] - reach, 0), cols[-1] + reach + 1))
+    out[box] = maximum_filter(values[box], size=2 * reach + 1)
+    return out
 
 
 def _paint(ax, rgba: np.ndarray, marked: np.ndarray, outline: str | None, extent) -> None:
@@ -156,9 +170,7 @@ def draw_face_values(ax, data: ResultData, view: Plane, lower: np.ndarray, axis:
         np.maximum.at(raster.reshape(-1), flat[ok], both[ok])
         reach = int(np.ceil(min_px * voxels_per_pixel(plane_shape, ax) / 2.0))
         if reach > 0:
-            from scipy.ndimage import maximum_filter
-
-            raster = maximum_filter(raster, size=2 * reach + 1)
+            raster = _grown(raster, reach, np.isfinite(raster))
         raster[np.isneginf(raster)] = np.nan
         # One image of colours and outline; the returned mappable carries the values (for a
         # colour bar, and for checks).
