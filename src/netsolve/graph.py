@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,8 +107,24 @@ class BoundaryFaces:
     interface_sign: np.ndarray
 
 
+# The faces of the last microstructure asked for (weak reference, faces): the grain graph, the
+# GB geometry and the GB network of one result need the same faces.
+_LAST_FACES: tuple = (lambda: None, None)
+
+
 def boundary_faces(micro: Microstructure) -> BoundaryFaces:
-    """Every grain-boundary and grain|phase voxel face of a microstructure (vectorized)."""
+    """Every grain-boundary and grain|phase voxel face of a microstructure (vectorized; the
+    last microstructure's faces are kept, not computed again)."""
+    global _LAST_FACES
+    ref, faces = _LAST_FACES
+    if ref() is micro:
+        return faces
+    faces = _boundary_faces(micro)
+    _LAST_FACES = (weakref.ref(micro), faces)
+    return faces
+
+
+def _boundary_faces(micro: Microstructure) -> BoundaryFaces:
     gi = micro.grain_index
     shape, ndim = gi.shape, gi.ndim
     n_rows = max(len(micro.orientations), 1)
