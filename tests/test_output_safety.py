@@ -268,7 +268,8 @@ def test_stage_lines_on_a_pipe_and_the_answers_before_the_files(work, capsys, mo
     assert [m[2] for m in lines] == [
         f"load case {work / 'old.toml'}", "loading the numerical libraries", "microstructure",
         "grain conductivities", "operator (tpfa)", "solve: 1200 nodes (auto)", "fields",
-        "applied field (the field netsolve classify uses)", "grain-boundary analysis", f"writing {out}: summary.json, fields.npz",
+        "applied field (the field netsolve classify uses)", "grain-boundary analysis",
+        "grain and GB tables", f"writing {out}: summary.json, fields.npz",
         "writing grain_table.csv, gb_table.csv"]
     elapsed = [float(m[1]) for m in lines]
     assert elapsed == sorted(elapsed)

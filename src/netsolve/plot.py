@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import CaseError
 from .plot_base import (DEFAULT_DPI, ELECTRODE_COLOURS, NO_CURRENT_COLOUR, UM, Plane,  # noqa: F401
-                        as_data, boundary_segments, figure, finish_axes, interpolation,
+                        as_data, boundary_segments, figure, finish_axes, interpolation, log_colours,
                         mark_edge_electrodes, mark_voxel_electrodes, outlined, planes, save)
 from .plot_base import save as _save  # noqa: F401 (netsolve.impedance.figures uses it)
 from .plot_grains import grain_spots, label_grains, orientation_rgb  # noqa: F401
@@ -77,7 +77,7 @@ def plot_current_density(result, path: str | Path, *, contours: str = "none",
     electrodes; optionally equipotentials (``contours="potential"``, dashed) or iso-|J| lines
     (``"current"``, dotted) and current streamlines (width growing with |J|)."""
     data = as_data(result)
-    magnitude = np.linalg.norm(data.current_density, axis=-1)
+    magnitude = data.current_density_magnitude
     title = f"{data.title}: current density |J|, I = {data.total_current_A:.3g} A"
     return _field_figure(data, path, magnitude, data.current_density, CURRENT_CMAP,
                          "|J| (A/m²)", title, contours, streamlines, size_px, dpi, gb_field=False)
@@ -89,7 +89,7 @@ def plot_electric_field(result, path: str | Path, *, contours: str = "none",
     """Bulk |E| (V/m, log scale, greys) with the field inside each grain-boundary face
     (potential drop / t_GB) drawn on the boundaries in its own colour scale (viridis)."""
     data = as_data(result)
-    magnitude = np.linalg.norm(data.electric_field, axis=-1)
+    magnitude = data.electric_field_magnitude
     title = f"{data.title}: electric field |E| in grains and grain boundaries"
     return _field_figure(data, path, magnitude, data.electric_field, _field_greys(),
                          "bulk |E| (V/m)", title, contours, streamlines, size_px, dpi,
@@ -117,6 +117,7 @@ def _field_greys():
 def _field_figure(data, path, magnitude, vectors, cmap, bar_label, title, contours,
                   streamlines, size_px, dpi, gb_field: bool) -> Path:
     import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
     from matplotlib.colors import LogNorm
     from matplotlib.patches import Patch
 
@@ -126,25 +127,29 @@ def _field_figure(data, path, magnitude, vectors, cmap, bar_label, title, contou
     gb_norm = gb_field_norm(data) if gb_field else None
     fig, axes, _ = figure(data, views, size_px, dpi, key_column=False,
                           extra_bars=int(gb_norm is not None))
-    positive = magnitude[np.isfinite(magnitude) & (magnitude > 0)]
+    flows = np.isfinite(magnitude) & (magnitude > 0)
+    positive = magnitude[flows]
     norm, extend = None, "neither"
     if positive.size:
         # Electrode corners are singular: a few voxels would otherwise darken the whole map.
-        vmax = float(np.percentile(positive, 99.9))
+        low, vmax = (float(q) for q in np.percentile(positive, [0.5, 99.9]))  # one partition
         if positive.max() <= 2 * vmax:
             vmax = float(positive.max())
         else:
             extend = "max"
-        norm = LogNorm(vmin=max(float(np.percentile(positive, 0.5)), vmax * 1e-6), vmax=vmax)
+        norm = LogNorm(vmin=max(low, vmax * 1e-6), vmax=vmax)
     cmap = plt.get_cmap(cmap).with_extremes(bad=NO_CURRENT_COLOUR)
-    no_current = ~(np.isfinite(magnitude) & (magnitude > 0))
+    no_current = ~flows
     image = gb_lines = None
     for ax, view in zip(axes, views):
         extent = view.extent_um(data)
         cut = view.cut(magnitude)
-        shown = np.where(cut > 0, cut, np.nan)
-        image = ax.imshow(shown.T, origin="lower", extent=extent, norm=norm, cmap=cmap,
-                          interpolation=interpolation(cut.shape, ax))
+        # Coloured here (uint8 RGBA, log scale by hand) rather than by matplotlib's LogNorm on
+        # masked arrays at draw time: the same colours, drawn in about half the time on
+        # 2048^2 maps; the mappable carries the norm and colours for the colour bar.
+        ax.imshow(np.transpose(log_colours(cut, norm, cmap), (1, 0, 2)), origin="lower",
+                  extent=extent, interpolation=interpolation(cut.shape, ax))
+        image = ScalarMappable(norm=norm, cmap=cmap)
         draw_no_current(ax, data, view, no_current)
         labels = view.cut(data.labels)
         if gb_norm is not None:

@@ -137,6 +137,30 @@ def voxels_per_pixel(shape, ax) -> float:
     return max(shape) / (ax.figure.get_figwidth() * ax.figure.dpi)
 
 
+def opaque(rgb: np.ndarray) -> np.ndarray:
+    """uint8 RGB + an alpha channel of 255: matplotlib draws uint8 RGBA in float32, but RGB
+    (no alpha) through a float64 copy with an alpha of ones (twice the time on 2048^2 maps)."""
+    out = np.empty(rgb.shape[:-1] + (4,), dtype=np.uint8)
+    out[..., :3] = rgb
+    out[..., 3] = 255
+    return out
+
+
+def log_colours(values: np.ndarray, norm, cmap) -> np.ndarray:
+    """RGBA (uint8, values.shape + (4,)) of ``cmap(norm(values))`` for a LogNorm ``norm``,
+    computed with LogNorm's formula on plain arrays (matplotlib's masked arrays took twice the
+    time on 2048^2 maps); values <= 0 or NaN get the colour map's "bad" colour (no norm: all
+    bad)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        logs = np.log10(np.where(values > 0, values, np.nan))
+    if norm is None:
+        return cmap(np.full(values.shape, np.nan), bytes=True)
+    lo, hi = np.log10(norm.vmin), np.log10(norm.vmax)
+    logs -= lo
+    logs /= hi - lo
+    return cmap(logs, bytes=True)
+
+
 def outlined(width: float, colour: str = OUTLINE, extra: float = 1.4) -> list:
     """Path effects that draw a line over a wider one of ``colour`` (an outline or a halo)."""
     from matplotlib import patheffects

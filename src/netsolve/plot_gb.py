@@ -19,7 +19,8 @@ from .errors import CaseError
 from .microstructure import Phase
 from .plot_base import (ACROSS_BLACK, BLOCKING_ALONG_ORANGE, BLOCKING_RED, DEFAULT_DPI,
                         NO_CURRENT_COLOUR, NONE_CYAN, UM, UNDETERMINED_GREY, figure, finish_axes,
-                        mark_edge_electrodes, mark_voxel_electrodes, outlined, planes, save)
+                        mark_edge_electrodes, mark_voxel_electrodes, opaque, outlined, planes,
+                        save)
 from .plot_grains import grain_spots, label_grains
 from .plot_lines import draw_face_values
 
@@ -58,7 +59,7 @@ def plot_gb_map(data, path: str | Path, *, size_px: tuple[int, int] | None = Non
     background = pale_grains(data)
     for ax, view in zip(axes, views):
         extent = view.extent_um(data)
-        ax.imshow(np.transpose(view.cut(background), (1, 0, 2)), origin="lower",
+        ax.imshow(np.transpose(opaque(view.cut(background)), (1, 0, 2)), origin="lower",
                   extent=extent, interpolation="nearest")
         draw_face_values(ax, data, view, table.face_lower_voxel, table.face_axis, codes,
                          dict(cmap=cmap, norm=norm), width=2.0)
@@ -115,8 +116,16 @@ def pale_grains(data) -> np.ndarray:
 
     # Pastel2 without its last colour, a grey: greys mean phases, undetermined or idle GBs.
     colours = np.array(plt.get_cmap("Pastel2").colors[:7])
-    shade = (data.labels.astype(np.int64) * 0.618034) % 1.0
-    rgb = np.round(colours[(shade * len(colours)).astype(np.int64)] * 255).astype(np.uint8)
+
+    def shades(labels: np.ndarray) -> np.ndarray:
+        shade = (labels.astype(np.int64) * 0.618034) % 1.0
+        return np.round(colours[(shade * len(colours)).astype(np.int64)] * 255).astype(np.uint8)
+
+    low, high = int(data.labels.min(initial=0)), int(data.labels.max(initial=0))
+    if high - low < data.labels.size:  # a colour per label value, gathered per voxel
+        rgb = shades(np.arange(low, high + 1))[data.labels - low]
+    else:
+        rgb = shades(data.labels)
     for phase, grey in PHASE_GREYS.items():
         rgb[data.phase == phase] = round(grey * 255)
     return rgb

@@ -9,7 +9,6 @@ integer group per face (a GB, or a segment of one) with bincount. SI units throu
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 
 
 def group_sum(values: np.ndarray, group: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
@@ -129,8 +128,22 @@ def percentile_rank(values: np.ndarray) -> np.ndarray:
     if n == 1:
         out[ok] = 1.0
     elif n > 1:
-        out[ok] = (rankdata(values[ok]) - 1.0) / (n - 1.0)
+        out[ok] = (average_ranks(values[ok]) - 1.0) / (n - 1.0)
     return out
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties sharing their mean rank: ``scipy.stats.rankdata(values)`` (method
+    "average"), in NumPy (importing scipy.stats cost ~0.5 s of every run for this)."""
+    values = np.asarray(values)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    first = np.r_[True, ordered[1:] != ordered[:-1]]  # the first of each run of equal values
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.r_[starts, len(values)])
+    ranks = np.empty(len(values))
+    ranks[order] = (starts + 0.5 * (counts + 1))[np.cumsum(first) - 1]
+    return ranks
 
 
 def risk_score(blocking: np.ndarray, gb_field: np.ndarray, contrast: np.ndarray,

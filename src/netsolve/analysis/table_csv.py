@@ -83,10 +83,13 @@ def write_csv(table, path: str | Path, extra: dict[str, np.ndarray] | None = Non
     floats with 10 significant digits, NaN as ``nan``."""
     columns = {**table_columns(table), **(extra or {})}
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    cells = [[_cell(v) for v in col.tolist()] for col in columns.values()]
-    writer.writerows(zip(*cells))
+    csv.writer(buffer, lineterminator="\n").writerow(columns)
+    # Formatted a column at a time (the same text as csv.writer with _cell per value, which
+    # took 5 s for the 59 000 rows of a 2048^2 map): numbers never need quoting; text is
+    # quoted by csv itself, once per distinct value.
+    cells = [_column_cells(np.asarray(col)) for col in columns.values()]
+    rows = list(map(",".join, zip(*cells)))
+    buffer.write("\n".join(rows) + ("\n" if rows else ""))
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")  # same folder: atomic
     try:
@@ -96,6 +99,28 @@ def write_csv(table, path: str | Path, extra: dict[str, np.ndarray] | None = Non
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _column_cells(column: np.ndarray) -> list[str]:
+    """The CSV cells of one column: exactly what csv.writer writes for ``_cell(value)``."""
+    kind = column.dtype.kind
+    values = column.tolist()
+    if kind == "b":
+        return ["true" if v else "false" for v in values]
+    if kind in "iu":
+        return list(map(str, values))
+    if kind == "f":
+        return list(map("{:.10g}".format, values))
+    text = [_cell(v) for v in values]
+    quoted = {t: _quoted(t) for t in set(text)}
+    return [quoted[t] for t in text]
+
+
+def _quoted(text: str) -> str:
+    """One text cell as csv.writer writes it in a row of several cells (quoted if needed)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([text, ""])
+    return buffer.getvalue()[:-2]  # without the empty second cell's "," and the line end
 
 
 def _cell(value) -> str:

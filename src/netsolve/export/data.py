@@ -95,6 +95,16 @@ class ResultData:
 
         return build_grain_graph(self.microstructure)
 
+    @cached_property
+    def current_density_magnitude(self) -> np.ndarray:
+        """|J| per voxel (A/m^2; NaN where not solved), computed once for the .vti and the map."""
+        return vector_magnitude(self.current_density)
+
+    @cached_property
+    def electric_field_magnitude(self) -> np.ndarray:
+        """|E| per voxel (V/m; NaN where not solved)."""
+        return vector_magnitude(self.electric_field)
+
     def voxel_tensor(self) -> np.ndarray:
         """Conductivity tensor per voxel, grid shape + (d, d), S/m (0 in insulating voxels)."""
         micro = self.microstructure
@@ -108,12 +118,38 @@ class ResultData:
         tensor[micro.phase == Phase.BACKBONE] = self.backbone_sigma * np.eye(ndim)
         return tensor
 
+    def voxel_tensor_components(self) -> dict[tuple[int, int], np.ndarray]:
+        """The upper triangle of :meth:`voxel_tensor` (S/m), (i, j) -> grid array, i <= j: one
+        gather per component from the tensor rows (+ a backbone row and a zero row) instead
+        of the full grid + (d, d) array."""
+        micro = self.microstructure
+        ndim = self.grid.ndim
+        if self.tensor_table is None:
+            table, index = self.grain_tensor, micro.grain_index
+        else:
+            table, index = self.tensor_table, self.tensor_index
+        n = len(table)
+        rows = np.concatenate([np.asarray(table, float).reshape(n, ndim, ndim),
+                               self.backbone_sigma * np.eye(ndim)[None], np.zeros((1, ndim, ndim))])
+        row = np.where(micro.phase == Phase.GRAIN, index,
+                       np.where(micro.phase == Phase.BACKBONE, n, n + 1))
+        return {(i, j): rows[:, i, j][row] for i in range(ndim) for j in range(i, ndim)}
+
     def gb_field(self) -> np.ndarray:
         """Field inside each GB face, potential drop / t_GB (V/m, lower -> upper voxel); NaN when
         the case has no GB resistor (t_GB = 0)."""
         if self.gb_thickness_m <= 0:
             return np.full(len(self.gb_face_jump), np.nan)
         return self.gb_face_jump / self.gb_thickness_m
+
+
+def vector_magnitude(vectors: np.ndarray) -> np.ndarray:
+    """Euclidean norm over the last axis: ``np.linalg.norm(vectors, axis=-1)`` bit for bit
+    (the squares summed in the same order), without its temporaries (2-3x faster)."""
+    total = np.square(vectors[..., 0])
+    for k in range(1, vectors.shape[-1]):  # loop over 2-3 components
+        total += np.square(vectors[..., k])
+    return np.sqrt(total, out=total)
 
 
 def result_data(result) -> ResultData:

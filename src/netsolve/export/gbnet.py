@@ -7,7 +7,7 @@ solved current (a floating grain) carry NaN. Per GB (segment): the columns of ``
 (:class:`netsolve.analysis.GBTable`) broadcast to its faces.
 
 Cells: line segments (2D, in the plane z = 0) or quadrilaterals (3D) along the faces, coordinates
-in metres, written with meshio as .vtu so ParaView can colour boundaries by any attribute.
+in metres, written as .vtu (:mod:`.vtk_xml`) so ParaView can colour boundaries by any attribute.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ..analysis.behaviour_map import face_behaviour_codes
 from ..analysis.report import WHOLE_GB, table_columns
 from ..graph import boundary_faces
 from .data import ResultData
+from .vtk_xml import VTK_LINE, VTK_QUAD, write_unstructured_grid
 
 
 @dataclass(frozen=True)
@@ -108,16 +109,15 @@ def _rows(pairs: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def write_gb_network(data: ResultData, path: str | Path) -> Path:
-    """Write the GB faces as line (2D) / quad (3D) cells with :func:`gb_cell_data`."""
-    import meshio
+    """Write the GB faces as line (2D) / quad (3D) cells with :func:`gb_cell_data`.
 
+    Written by :func:`.vtk_xml.write_unstructured_grid` (binary appended, zlib where it
+    pays): the same mesh and arrays meshio wrote before, at a fraction of the time (meshio
+    compressed every array at its default zlib level: 4 s of a 2048^2 result's 5)."""
     faces = gb_faces(data)
     points, cells = face_cells(faces.lower, faces.axis, data.grid.shape, data.grid.voxel_size_m)
-    kind = "line" if data.grid.ndim == 2 else "quad"
-    mesh = meshio.Mesh(points, [(kind, cells)],
-                       cell_data={k: [v] for k, v in gb_cell_data(data, faces).items()})
-    meshio.write(path, mesh, file_format="vtu")
-    return Path(path)
+    kind = VTK_LINE if data.grid.ndim == 2 else VTK_QUAD
+    return write_unstructured_grid(path, points, cells, kind, gb_cell_data(data, faces))
 
 
 def face_cells(lower: np.ndarray, axis: np.ndarray, shape: tuple[int, ...],

@@ -40,8 +40,11 @@ def write_result(result, out_dir: str | Path, *, figures: bool | tuple[str, ...]
     formats = output.formats if formats is None else formats
     target = atomic_directory(out_dir, overwrite=overwrite)
     with target as tmp:
-        stage("write", f"writing {target.target}: summary.json, fields.npz")
+        # The grain and GB tables are analysis (computed here unless the summary needed them):
+        # a stage of their own, so that a slow table is not taken for slow writing.
+        stage("tables", "grain and GB tables")
         data = result_data(result)
+        stage("write", f"writing {target.target}: summary.json, fields.npz")
         (tmp / "summary.json").write_text(json.dumps(result.summary(), indent=2,
                                                      allow_nan=False) + "\n")
         write_fields_npz(data, tmp / "fields.npz")
