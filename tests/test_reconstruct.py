@@ -133,3 +133,11 @@ def test_summary_says_which_potential_and_flux_gave_the_bounds(tmp_path):
     resistance = bounds["resistance_ohm"]
     assert result.effective_resistance_ohm > resistance["upper"]
     assert not resistance["this_result_inside"]
+    assert resistance["lower"] < resistance["estimate"] < resistance["upper"]
+    assert resistance["estimate"] == pytest.approx(0.5 * (resistance["lower"]
+                                                          + resistance["upper"]), rel=1e-15)
+    from netsolve.run_report import bounds_lines
+
+    half = 0.5 * (resistance["upper"] - resistance["lower"]) / resistance["estimate"]
+    assert (f"quote R_eff = {resistance['estimate']:.6g} ohm +- {half:.2%}"
+            in "\n".join(bounds_lines(bounds)))

@@ -170,9 +170,9 @@ def test_cell_budget_stops_the_loop_with_a_recorded_warning(tmp_path, capsys):
     assert refinement.stopped_by == "refine_max_cells" and max(refinement.cells) <= 900
     bounds = result.summary()["bounds"]
     assert not bounds["certified"] and bounds["relative_gap"] > 0.01
-    from netsolve.cli import _bounds_lines
+    from netsolve.run_report import bounds_lines
 
-    lines = _bounds_lines(bounds)
+    lines = bounds_lines(bounds)
     assert any(line.startswith("  WARNING: not certified") and "refine_max_cells" in line
                for line in lines)
 

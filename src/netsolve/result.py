@@ -209,6 +209,9 @@ class Result:
             out["resistance_ohm"]["this_result_inside"] = bool(
                 resistance.lower * (1 - slack) <= self.effective_resistance_ohm
                 <= resistance.upper * (1 + slack))
+            # the reconstructed bounds can exclude the mixed solution's own R_eff: the
+            # bracket's midpoint is then the answer to quote, +- half the gap
+            out["resistance_ohm"]["estimate"] = 0.5 * (resistance.lower + resistance.upper)
         return out
 
 
