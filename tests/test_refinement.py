@@ -296,7 +296,7 @@ def test_a_dominant_leaf_is_split_several_levels_in_one_step(tmp_path):
     case, micro, props = polycrystal(tmp_path)
     tree = root_tree(micro.conducting)
     eta = np.ones(tree.n_leaves)
-    eta[10] = 1000.0  # 2^9 times the smallest marked one: split max_depth = 3 levels
+    eta[10] = 1000.0  # over 8^2 times the smallest marked one: split max_depth = 3 levels
     finer, reason = next_tree(tree, eta, 10**9, max_depth=3)
     assert reason is None and finer.level.max() == 3
     _assert_balanced(finer)

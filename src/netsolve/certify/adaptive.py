@@ -5,7 +5,7 @@ Prager-Synge indicator is large into 2 x 2 children (a 2:1-balanced quadtree,
 cell budget ``[solver] refine_max_cells`` is reached.
 
 Marking: Doerfler's bulk criterion, the fewest leaves that hold ``BULK`` of the indicator, and
-at least ``MIN_FRACTION`` of the leaves; a marked leaf whose indicator is 2^j times the
+at least ``MIN_FRACTION`` of the leaves; a marked leaf whose indicator is 8^j times the
 smallest marked one is split j more levels in the same step (up to ``MAX_DEPTH`` levels), and
 no more leaves are marked than still fit the cell budget (the last step fills the budget
 instead of stopping short of it). Every step rebuilds and solves both problems, so a few large
@@ -84,6 +84,7 @@ def refine_until_certified(case: Case, micro: Microstructure, props: Properties,
         finer, stopped_by = next_tree(tree, np.nan_to_num(eta), budget, BULK, MAX_DEPTH)
         if finer is None:
             break
+        result = None  # the last mesh's operators: not kept through the next solves (memory)
         previous, tree = tree, finer
         stage("refine", f"refinement step {len(cells)}: {tree.n_leaves} cells, gap "
                         f"{gaps[-1]:.1%}")
@@ -110,10 +111,10 @@ def next_tree(tree: Quadtree, eta: np.ndarray, budget: int, bulk: float = BULK,
     """The next mesh: the marked leaves (:func:`mark_count` with ``bulk``) split and the tree
     balanced, with fewer marked leaves when that would exceed ``budget`` cells.
 
-    ``max_depth`` > 1: a marked leaf whose indicator is 2^j times the smallest marked one is
+    ``max_depth`` > 1: a marked leaf whose indicator is 8^j times the smallest marked one is
     split j more levels at once (at most ``max_depth`` in all): a split leaf at a singularity
-    keeps about half of its indicator, so it would be marked again in each of the next j
-    steps anyway. ``(None, reason)`` when no step is worth taking ("refine_max_cells",
+    keeps about half of its indicator, shared by 4 children (1/8 each), so its children would
+    be marked again in the next step anyway, and theirs in the one after. ``(None, reason)`` when no step is worth taking ("refine_max_cells",
     "max_level"), else ``(tree, None)``."""
     order = np.argsort(eta, kind="stable")[::-1]
     count = mark_count(eta[order], tree.n_leaves, bulk)
@@ -123,7 +124,7 @@ def next_tree(tree: Quadtree, eta: np.ndarray, budget: int, bulk: float = BULK,
         depth = np.zeros(tree.n_leaves, dtype=np.int64)
         threshold = eta[order[count - 1]]
         with np.errstate(divide="ignore", invalid="ignore"):
-            extra = np.floor(np.log2(eta[marked] / threshold)) if threshold > 0 else 0.0
+            extra = np.floor(np.log2(eta[marked] / threshold) / 3) if threshold > 0 else 0.0
         depth[marked] = 1 + np.clip(np.nan_to_num(extra), 0, max_depth - 1).astype(np.int64)
         finer = refine_to_depth(tree, depth)
         if finer.n_leaves == tree.n_leaves:
