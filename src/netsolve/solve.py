@@ -225,7 +225,8 @@ def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: 
 
     ``matrix``: :func:`network_matrix` of ``network`` when the caller already has it (a sweep
     refills one sparsity pattern); ``warm``: initial guesses over the active nodes (or over all
-    nodes: restricted here), one column per right-hand side, and a reusable preconditioner (:class:`~netsolve.solvers.WarmStart`).
+    nodes: restricted here), one column per right-hand side, and a reusable preconditioner
+    (:class:`~netsolve.solvers.WarmStart`).
     """
     if matrix is None:
         matrix = network_matrix(network)

@@ -43,12 +43,14 @@ BULK = 0.5
 # to 2.7 %. At least this fraction of the leaves is marked ...
 MIN_FRACTION = 0.02
 # ... and a marked leaf far above the smallest marked indicator is split up to this many levels
-# at once (:func:`next_tree`): 2 steps instead of 6 on the lamella (docs/performance.md).
-# A larger bulk (0.9) was measured to cost more cells for the same gap there.
+# at once (:func:`next_tree`): 4 steps instead of 6 on the lamella, to a tighter bracket
+# (docs/performance.md). A larger bulk (0.9) or a larger minimum fraction (0.1) were measured
+# to cost more cells for the same gap there.
 MAX_DEPTH = 3
 # Near the budget: a step that adds fewer cells than this fraction of the mesh is not worth
 # its two solves, the loop stops at the budget instead.
 MIN_STEP_FRACTION = 0.02
+
 
 @dataclass(frozen=True)
 class Refinement:
@@ -114,8 +116,10 @@ def next_tree(tree: Quadtree, eta: np.ndarray, budget: int, bulk: float = BULK,
     ``max_depth`` > 1: a marked leaf whose indicator is 8^j times the smallest marked one is
     split j more levels at once (at most ``max_depth`` in all): a split leaf at a singularity
     keeps about half of its indicator, shared by 4 children (1/8 each), so its children would
-    be marked again in the next step anyway, and theirs in the one after. ``(None, reason)`` when no step is worth taking ("refine_max_cells",
-    "max_level"), else ``(tree, None)``."""
+    be marked again in the next step anyway, and theirs in the one after.
+
+    ``(None, reason)`` when no step is worth taking ("refine_max_cells", "max_level"), else
+    ``(tree, None)``."""
     order = np.argsort(eta, kind="stable")[::-1]
     count = mark_count(eta[order], tree.n_leaves, bulk)
     for _ in range(6):  # the balance adds cells that only refine() can count
