@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import netsolve
-from netsolve.certify.adaptive import doerfler, solve_tree, tree_indicator
+from netsolve.certify.adaptive import doerfler, mark_count, next_tree, solve_tree, tree_indicator
 from netsolve.certify.bounds import brackets
 from netsolve.certify.quadtree import SIDE_AXIS, refine, root_tree, segments
 from netsolve.certify.tree_common import tree_material
@@ -168,6 +168,9 @@ def test_cell_budget_stops_the_loop_with_a_recorded_warning(tmp_path, capsys):
     result = netsolve.solve(netsolve.case_from_dict(data, base_dir=tmp_path))
     refinement = result.certificate.refinement
     assert refinement.stopped_by == "refine_max_cells" and max(refinement.cells) <= 900
+    # the last step is cut to fit the budget rather than dropped: the budget is used
+    assert refinement.cells[-1] > 0.9 * 900
+    assert all(a < b for a, b in zip(refinement.cells, refinement.cells[1:]))
     bounds = result.summary()["bounds"]
     assert not bounds["certified"] and bounds["relative_gap"] > 0.01
     from netsolve.run_report import bounds_lines
@@ -200,3 +203,109 @@ def test_solve_tree_indicator_sums_per_voxel(tmp_path):
     assert np.nansum(out["certificate"].indicator_W) == pytest.approx(out["eta"].sum(),
                                                                       rel=1e-12)
     assert np.all(np.isnan(out["certificate"].indicator_W[~micro.conducting]))
+
+
+def test_marking_takes_at_least_the_minimum_fraction():
+    eta = np.array([100.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    assert doerfler(eta, 0.5).sum() == 1  # Doerfler alone: the one large indicator
+    marked = doerfler(eta, 0.5, min_fraction=0.3)
+    assert marked.sum() == 3 and marked[0]
+    # the count is Doerfler's when that is larger than the minimum fraction
+    assert mark_count(np.sort(eta)[::-1], len(eta), 0.995, 0.1) == 10
+
+
+def _energy_of_guess(primal, guess, electrode_potential):
+    reduced = np.empty(len(primal.reduced_unknown))
+    free = primal.reduced_unknown >= 0
+    reduced[free] = guess[primal.reduced_unknown[free]]
+    reduced[~free] = electrode_potential[primal.reduced_electrode[~free]]
+    u = primal.prolongation @ reduced
+    return float(u @ (primal.copy_matrix @ u)), u
+
+
+def test_q1_initial_guess_is_the_coarser_solution_on_the_finer_tree(tmp_path):
+    # nested spaces: the coarser Q1 potential is a function of the finer space, with the same
+    # energy (no GB resistors: no lumped interface terms that finer segments integrate better)
+    case, micro, props = polycrystal(tmp_path, gb=False)
+    tree = refine(root_tree(micro.conducting),
+                  np.arange(int(micro.conducting.sum())) % 4 == 0)
+    primal, p_sol, _, _ = tree_solutions(case, micro, props, tree)
+    corner = primal.copy_potential(p_sol)[primal.leaf_copies]
+    finer = refine(tree, np.random.default_rng(2).random(tree.n_leaves) < 0.4)
+    material = tree_material(finer, micro, props)
+    fine_primal = build_tree_q1(case, micro, finer, material, segments(finer))
+    guess = fine_primal.initial_guess(tree, corner)
+    energy, u = _energy_of_guess(fine_primal, guess, p_sol.electrode_potential)
+    assert energy == pytest.approx(primal.energy(p_sol), rel=1e-12)
+    # ... and it is the finer tree's solution's starting point: the solution has less energy
+    fine_solution = solve_network(fine_primal, case.electrodes, case.solver)
+    assert fine_primal.energy(fine_solution) <= energy * (1 + 1e-12)
+    # at the corners the two trees share, the values are the coarser solution's
+    shared = np.isin(finer.key, tree.key)
+    old_of_key = dict(zip(tree.key.tolist(), range(tree.n_leaves)))
+    old = np.array([old_of_key[k] for k in finer.key[shared]])
+    assert np.allclose(u[fine_primal.leaf_copies[shared]], corner[old], rtol=0, atol=1e-14)
+
+
+def test_mixed_initial_guess_is_exact_on_a_uniform_slab(tmp_path):
+    # a uniform isotropic slab: Q1 is exact (linear potential), so is the mixed method, and the
+    # Q1 trace on every segment is the mixed face potential
+    data = base_case((8, 6))
+    data["solver"] = {"method": "direct", "discretization": "mixed", "bounds": False}
+    case = netsolve.case_from_dict(data, base_dir=tmp_path)
+    micro = build_microstructure(case)
+    props = compute_properties(micro, case.materials)
+    tree = refine(root_tree(micro.conducting), np.arange(48) % 5 == 0)
+    primal, p_sol, dual, d_sol = tree_solutions(case, micro, props, tree)
+    guess = dual.initial_guess(primal, p_sol)
+    solved = d_sol.node_potential
+    assert np.abs(guess - solved).max() <= 1e-12
+
+
+def test_a_step_over_the_budget_is_cut_to_fit_it(tmp_path):
+    case, micro, props = polycrystal(tmp_path)
+    tree = root_tree(micro.conducting)
+    eta = np.random.default_rng(4).random(tree.n_leaves)
+    unlimited, _ = next_tree(tree, eta, 10**9)
+    budget = (tree.n_leaves + unlimited.n_leaves) // 2
+    capped, reason = next_tree(tree, eta, budget)
+    assert reason is None and tree.n_leaves < capped.n_leaves <= budget
+    _assert_balanced(capped)
+    assert next_tree(capped, np.ones(capped.n_leaves), capped.n_leaves)[1] == "refine_max_cells"
+
+
+def test_refinement_loop_keeps_both_bounds_monotone(tmp_path):
+    # the loop's own marking and budget rule: the meshes are nested, so the upper bound never
+    # rises and the lower bound never falls
+    case, micro, props = polycrystal(tmp_path)
+    tree = root_tree(micro.conducting)
+    out = solve_tree(case, micro, props, tree, with_fields=False)
+    uppers = [out["certificate"].power_W.upper]
+    lowers = [out["certificate"].power_W.lower]
+    for budget in (300, 600, 900):
+        previous = tree
+        tree, reason = next_tree(tree, out["eta"], budget)
+        assert reason is None and tree.n_leaves <= budget
+        out = solve_tree(case, micro, props, tree, with_fields=False,
+                         guess=(previous, out["corner_potential"]))
+        uppers.append(out["certificate"].power_W.upper)
+        lowers.append(out["certificate"].power_W.lower)
+    assert all(a >= b for a, b in zip(uppers, uppers[1:]))
+    assert all(a <= b for a, b in zip(lowers, lowers[1:]))
+    assert max(lowers) <= min(uppers)
+
+
+def test_a_dominant_leaf_is_split_several_levels_in_one_step(tmp_path):
+    case, micro, props = polycrystal(tmp_path)
+    tree = root_tree(micro.conducting)
+    eta = np.ones(tree.n_leaves)
+    eta[10] = 1000.0  # over 8^2 times the smallest marked one: split max_depth = 3 levels
+    finer, reason = next_tree(tree, eta, 10**9, max_depth=3)
+    assert reason is None and finer.level.max() == 3
+    _assert_balanced(finer)
+    inside = (finer.root_voxel == tree.root_voxel[10])
+    assert inside.sum() == 64 and np.all(finer.level[inside] == 3)
+    # the other marked leaves (the minimum fraction, indicator 1 = the threshold): one level
+    assert np.all(finer.level[~inside] <= 2)
+    one, _ = next_tree(tree, eta, 10**9, max_depth=1)
+    assert one.level.max() == 1 and one.n_leaves < finer.n_leaves

@@ -224,8 +224,9 @@ def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: 
     """Solve for node potentials with the electrode conditions of the case.
 
     ``matrix``: :func:`network_matrix` of ``network`` when the caller already has it (a sweep
-    refills one sparsity pattern); ``warm``: initial guesses over the active nodes, one column
-    per right-hand side, and a reusable preconditioner (:class:`~netsolve.solvers.WarmStart`).
+    refills one sparsity pattern); ``warm``: initial guesses over the active nodes (or over all
+    nodes: restricted here), one column per right-hand side, and a reusable preconditioner
+    (:class:`~netsolve.solvers.WarmStart`).
     """
     if matrix is None:
         matrix = network_matrix(network)
@@ -292,6 +293,9 @@ def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: 
 
     hierarchy = getattr(network, "amg_hierarchy", "classical")
     session = warm if warm is not None else WarmStart()
+    if (session.x0 is not None and n_active < network.n_nodes
+            and len(session.x0) == network.n_nodes):
+        session.x0 = session.x0[active]  # a guess over all nodes: only the active ones solve
     rtol = options.rtol
     solution, stats = linear_solve(matrix, rhs, method, rtol, options.maxiter, ndim, origin,
                                    hierarchy, session, grid)

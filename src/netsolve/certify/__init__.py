@@ -42,7 +42,8 @@ def certified_solve(case: Case, micro: Microstructure, props: Properties):
     if case.solver.refine and micro.labels.ndim == 2 and gap > case.solver.bound_tol:
         from .adaptive import refine_until_certified
 
-        refined, refinement = refine_until_certified(case, micro, props, certificate)
+        refined, refinement = refine_until_certified(case, micro, props, certificate,
+                                                     start=(q_op, q_sol))
         if refined is None:
             certificate = _with_refinement(certificate, refinement)
         else:

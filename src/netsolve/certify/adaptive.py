@@ -4,9 +4,18 @@ Prager-Synge indicator is large into 2 x 2 children (a 2:1-balanced quadtree,
 (:mod:`.tree_mixed`), until the bracket's relative gap is at most ``[solver] bound_tol`` or the
 cell budget ``[solver] refine_max_cells`` is reached.
 
-Marking: Doerfler's bulk criterion, the fewest leaves that hold ``BULK`` of the indicator.
-Children inherit their voxel's material, so the exact answer does not move while both bounds
-close in on it (the Q1 spaces are nested: its bound never gets worse; so are the RT0 spaces).
+Marking: Doerfler's bulk criterion, the fewest leaves that hold ``BULK`` of the indicator, and
+at least ``MIN_FRACTION`` of the leaves; a marked leaf whose indicator is 8^j times the
+smallest marked one is split j more levels in the same step (up to ``MAX_DEPTH`` levels), and
+no more leaves are marked than still fit the cell budget (the last step fills the budget
+instead of stopping short of it). Every step rebuilds and solves both problems, so a few large
+steps cost less than many small ones. Children inherit their voxel's material, so the exact
+answer does not move while both bounds close in on it (the Q1 spaces are nested: its bound
+never gets worse; so are the RT0 spaces).
+
+Every iterative solve starts from the previous solution: the Q1 potential of the coarser mesh
+(the same function: the spaces are nested) and, for the mixed face potentials, the trace of the
+Q1 potential just solved on the same mesh. The fields are computed once, on the last mesh.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from ..microstructure import Microstructure
 from ..progress import stage
 from ..properties import Properties
 from ..solve import NetworkSolution, solve_network
+from ..solvers import WarmStart
 from .bounds import (GAUSS_1D, Certificate, brackets, element_terms, interface_term,
                      tightest)
 from .quadtree import FINE, Quadtree, refine, root_tree, segments
@@ -28,6 +38,19 @@ from .tree_mixed import TreeMixedOperator, _segment_flux, build_tree_mixed
 from .tree_q1 import TreeQ1Operator, _trace, build_tree_q1
 
 BULK = 0.5
+# Every step rebuilds and solves both problems (two solves of ~0.3-1 M unknowns on the ding2023
+# lamella, ~17 s a step on 2 cores): Doerfler 0.5 alone marked ~0.3 % of the leaves per step
+# there (the indicator sits at a few electrode ends and junctions) and took 6 steps from 23 %
+# to 2.7 %. At least this fraction of the leaves is marked ...
+MIN_FRACTION = 0.02
+# ... and a marked leaf far above the smallest marked indicator is split up to this many levels
+# at once (:func:`next_tree`): 4 steps instead of 6 on the lamella, to a tighter bracket
+# (docs/performance.md). A larger bulk (0.9) or a larger minimum fraction (0.1) were measured
+# to cost more cells for the same gap there.
+MAX_DEPTH = 3
+# Near the budget: a step that adds fewer cells than this fraction of the mesh is not worth
+# its two solves, the loop stops at the budget instead.
+MIN_STEP_FRACTION = 0.02
 
 
 @dataclass(frozen=True)
@@ -46,37 +69,38 @@ class Refinement:
 
 
 def refine_until_certified(case: Case, micro: Microstructure, props: Properties,
-                           first: Certificate):
-    """Refine from the voxel grid's certificate ``first`` (and its indicator). Returns the
-    mixed operator, solution and fields of the last mesh and its :class:`Certificate` (with
-    the indicator summed per voxel and the :class:`Refinement`)."""
+                           first: Certificate, start=None):
+    """Refine from the voxel grid's certificate ``first`` (and its indicator). ``start``:
+    the voxel grid's Q1 operator and solution, ``(FemOperator, NetworkSolution)``, the first
+    step's initial guess (optional). Returns the mixed operator, solution and fields of the
+    last mesh and its :class:`Certificate` (with the indicator summed per voxel and the
+    :class:`Refinement`)."""
     options = case.solver
     budget = options.refine_max_cells or default_refine_budget(int(micro.conducting.sum()))
     tree = root_tree(micro.conducting)
     eta = first.indicator_W[micro.conducting]  # leaves of the root tree are in voxel order
     # gaps: the Q1 / RT0 brackets of the meshes; the loop stops on the best bracket so far
     # (the voxel grid's may use the reconstructed bounds, bounds.tightest)
+    corner_u = None if start is None else voxel_corner_potential(*start)
     cells, gaps = [tree.n_leaves], [first.plain_gap]
     best = first.relative_gap
     stopped_by = "bound_tol"
     result = None
     while not best <= options.bound_tol:
-        marked = doerfler(np.nan_to_num(eta), BULK)
-        finer = refine(tree, marked)
-        if finer.n_leaves > budget:
-            stopped_by = "refine_max_cells"
+        finer, stopped_by = next_tree(tree, np.nan_to_num(eta), budget, BULK, MAX_DEPTH)
+        if finer is None:
             break
-        if finer.n_leaves == tree.n_leaves:
-            stopped_by = "max_level"
-            break
-        tree = finer
+        result = None  # the last mesh's operators: not kept through the next solves (memory)
+        previous, tree = tree, finer
         stage("refine", f"refinement step {len(cells)}: {tree.n_leaves} cells, gap "
-                        f"{gaps[-1]:.1%}")
-        result = solve_tree(case, micro, props, tree)
+                        f"{best:.1%}")
+        guess = None if corner_u is None else (previous, corner_u)
+        result = solve_tree(case, micro, props, tree, with_fields=False, guess=guess)
         cells.append(tree.n_leaves)
         gaps.append(result["certificate"].relative_gap)
         best = tightest(first, result["certificate"]).relative_gap
-        eta = result["eta"]
+        eta, corner_u = result["eta"], result["corner_potential"]
+        stopped_by = "bound_tol"
     refinement = Refinement(tuple(cells), tuple(gaps), int(tree.level.max()), stopped_by)
     if result is None:  # no step was taken (the budget was too small for one)
         return None, refinement
@@ -84,27 +108,103 @@ def refine_until_certified(case: Case, micro: Microstructure, props: Properties,
     certificate = Certificate(certificate.power_W, certificate.conductance_S,
                               certificate.resistance_ohm, certificate.indicator_W,
                               certificate.primal_power_W, certificate.dual_power_W, refinement)
-    return (result["operator"], result["solution"], result["fields"], certificate), refinement
+    dual, dual_solution = result["operator"], result["solution"]
+    fields = dual.fields(dual_solution, props, micro.electrode_index)
+    return (dual, dual_solution, fields, certificate), refinement
 
 
-def doerfler(eta: np.ndarray, bulk: float) -> np.ndarray:
-    """The fewest entries whose sum is at least ``bulk`` of the total (bool mask)."""
-    order = np.argsort(eta)[::-1]
-    cumulative = np.cumsum(eta[order])
+def next_tree(tree: Quadtree, eta: np.ndarray, budget: int, bulk: float = BULK,
+              max_depth: int = 1):
+    """The next mesh: the marked leaves (:func:`mark_count` with ``bulk``) split and the tree
+    balanced, with fewer marked leaves when that would exceed ``budget`` cells.
+
+    ``max_depth`` > 1: a marked leaf whose indicator is 8^j times the smallest marked one is
+    split j more levels at once (at most ``max_depth`` in all): a split leaf at a singularity
+    keeps about half of its indicator, shared by 4 children (1/8 each), so its children would
+    be marked again in the next step anyway, and theirs in the one after.
+
+    ``(None, reason)`` when no step is worth taking ("refine_max_cells", "max_level"), else
+    ``(tree, None)``."""
+    order = np.argsort(eta, kind="stable")[::-1]
+    count = mark_count(eta[order], tree.n_leaves, bulk)
+    for _ in range(6):  # the balance adds cells that only refine() can count
+        marked = np.zeros(tree.n_leaves, dtype=bool)
+        marked[order[:count]] = True
+        depth = np.zeros(tree.n_leaves, dtype=np.int64)
+        threshold = eta[order[count - 1]]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            extra = np.floor(np.log2(eta[marked] / threshold) / 3) if threshold > 0 else 0.0
+        depth[marked] = 1 + np.clip(np.nan_to_num(extra), 0, max_depth - 1).astype(np.int64)
+        finer = refine_to_depth(tree, depth)
+        if finer.n_leaves == tree.n_leaves:
+            return None, "max_level"
+        if finer.n_leaves <= budget:
+            break
+        added_per_mark = (finer.n_leaves - tree.n_leaves) / count
+        count = int(0.95 * (budget - tree.n_leaves) / added_per_mark)
+        if count < 1:
+            return None, "refine_max_cells"
+    else:
+        return None, "refine_max_cells"
+    if (finer.n_leaves - tree.n_leaves < MIN_STEP_FRACTION * tree.n_leaves
+            and finer.n_leaves > 0.9 * budget):
+        return None, "refine_max_cells"
+    return finer, None
+
+
+def refine_to_depth(tree: Quadtree, depth: np.ndarray) -> Quadtree:
+    """Split every leaf of ``tree`` into descendants ``depth`` (per leaf, >= 0) levels finer,
+    then balance (:func:`~.quadtree.refine`, one level at a time)."""
+    finer = refine(tree, depth > 0)
+    for extra in range(1, int(depth.max(initial=0))):
+        ancestor = tree.covering_leaf(finer.x0, finer.y0)
+        below = finer.level.astype(np.int64) - tree.level[ancestor]
+        more = (depth[ancestor] > below) & (below == extra)
+        if not more.any():
+            break
+        finer = refine(finer, more)
+    return finer
+
+
+def mark_count(sorted_eta: np.ndarray, n_leaves: int, bulk: float = BULK,
+               min_fraction: float = MIN_FRACTION) -> int:
+    """How many of the largest indicators to mark (``sorted_eta`` descending): Doerfler's
+    count for ``bulk``, at least ``min_fraction`` of the ``n_leaves``."""
+    cumulative = np.cumsum(sorted_eta)
     count = int(np.searchsorted(cumulative, bulk * cumulative[-1])) + 1
+    return int(min(len(sorted_eta), max(count, np.ceil(min_fraction * n_leaves))))
+
+
+def doerfler(eta: np.ndarray, bulk: float, min_fraction: float = 0.0) -> np.ndarray:
+    """The fewest entries whose sum is at least ``bulk`` of the total, and at least
+    ``min_fraction`` of all entries (bool mask)."""
+    order = np.argsort(eta, kind="stable")[::-1]
+    count = mark_count(eta[order], len(eta), bulk, min_fraction)
     marked = np.zeros(len(eta), dtype=bool)
     marked[order[:count]] = True
     return marked
 
 
-def solve_tree(case: Case, micro: Microstructure, props: Properties, tree: Quadtree) -> dict:
-    """Both solutions on one tree, their brackets and the indicator per leaf and per voxel."""
+def solve_tree(case: Case, micro: Microstructure, props: Properties, tree: Quadtree,
+               with_fields: bool = True, guess=None) -> dict:
+    """Both solutions on one tree, their brackets and the indicator per leaf and per voxel.
+
+    ``guess``: ``(coarser tree, its Q1 potential per leaf corner (n, 4))``, the initial guess
+    of the iterative Q1 solve (the mixed solve starts from the Q1 trace on this tree);
+    ``with_fields``: also the mixed fields on the voxels."""
     material = tree_material(tree, micro, props)
     segs = segments(tree)
     primal = build_tree_q1(case, micro, tree, material, segs)
-    primal_solution = solve_network(primal, case.electrodes, case.solver, case.label)
+    fixed = all(e.potential_V is not None for e in case.electrodes)  # one right-hand side
+    warm = None
+    if guess is not None and fixed:
+        warm = WarmStart(x0=primal.initial_guess(*guess)[:, None])
+    primal_solution = solve_network(primal, case.electrodes, case.solver, case.label, warm=warm)
     dual = build_tree_mixed(case, micro, tree, material, segs)
-    dual_solution = solve_network(dual, case.electrodes, case.solver, case.label)
+    warm = None
+    if fixed:
+        warm = WarmStart(x0=dual.initial_guess(primal, primal_solution)[:, None])
+    dual_solution = solve_network(dual, case.electrodes, case.solver, case.label, warm=warm)
     energy = primal.energy(primal_solution)
     dissipation = dual.dissipation(dual_solution)
     power, conductance, resistance, scale = brackets(case.electrodes, primal_solution, energy,
@@ -115,9 +215,16 @@ def solve_tree(case: Case, micro: Microstructure, props: Properties, tree: Quadt
     per_voxel[~micro.conducting.ravel()] = np.nan
     certificate = Certificate(power, conductance, resistance, per_voxel.reshape(micro.labels.shape),
                               energy, dissipation)
-    fields = dual.fields(dual_solution, props, micro.electrode_index)
+    fields = dual.fields(dual_solution, props, micro.electrode_index) if with_fields else None
+    corner = np.nan_to_num(primal.copy_potential(primal_solution))[primal.leaf_copies]
     return {"operator": dual, "solution": dual_solution, "fields": fields, "eta": eta,
-            "certificate": certificate}
+            "certificate": certificate, "corner_potential": corner}
+
+
+def voxel_corner_potential(primal, solution) -> np.ndarray:
+    """The voxel grid's Q1 potential at the corners of its elements, (n, 4) in the corner
+    order of the tree's leaves (the root tree's leaves are the elements, in voxel order)."""
+    return np.nan_to_num(primal.copy_potential(solution)[primal.element_nodes])
 
 
 def tree_indicator(case: Case, micro: Microstructure, primal: TreeQ1Operator,

@@ -75,6 +75,31 @@ class TreeMixedOperator(MatrixOperator):
         lam[~free] = solution.electrode_potential[self.dof_electrode[~free]]
         return lam
 
+    def initial_guess(self, primal, primal_solution: NetworkSolution) -> np.ndarray:
+        """The unknowns (V, relative to the solve's offset) from a Q1 solution on the same
+        tree (:class:`~.tree_q1.TreeQ1Operator`): every segment potential the mean of the Q1
+        trace of its side's leaf along the segment. An initial guess for an iterative solve."""
+        from .tree_q1 import _trace
+
+        u_copy = np.nan_to_num(primal.copy_potential(primal_solution))
+        segs, tree = self.segs, self.tree
+        side_value = []
+        for leaf, upper_side in ((segs.lower, 1), (segs.upper, 0)):
+            total = np.zeros(segs.n)
+            for end in (0, 1):
+                copies, weights = _trace(tree, primal.leaf_copies, segs, leaf, upper_side, end)
+                total += 0.5 * (u_copy[copies] * weights).sum(axis=1)
+            side_value.append(total)
+        lower, upper = side_value
+        lam = np.zeros(len(self.dof_unknown))
+        lam[self.segment_dofs[:, 0]] = np.where(segs.lower >= 0, lower, upper)
+        resistive = self.segment_dofs[:, 1] != self.segment_dofs[:, 0]
+        lam[self.segment_dofs[resistive, 1]] = upper[resistive]
+        guess = np.zeros(self.matrix.shape[0])
+        free = self.dof_unknown >= 0
+        guess[self.dof_unknown[free]] = lam[free]
+        return guess
+
     def side_potential(self, solution: NetworkSolution) -> np.ndarray:
         """(n_leaves, 4) potential of each leaf side (V, relative to the offset)."""
         lam = self.dof_potential(solution)

@@ -45,6 +45,7 @@ class TreeQ1Operator(MatrixOperator):
     copy_matrix: sp.csr_matrix  # the quadratic form over all copies (+ electrode copies), S
     reduced_unknown: np.ndarray  # (n_reduced,) unknown index, -1 for electrode-held copies
     reduced_electrode: np.ndarray  # (n_reduced,) electrode of held copies, -1 elsewhere
+    reduced_copy: np.ndarray  # (n_reduced,) the copy of every reduced unknown
     matrix: sp.csr_matrix
     electrode_link_node: np.ndarray
     electrode_link_electrode: np.ndarray
@@ -66,6 +67,31 @@ class TreeQ1Operator(MatrixOperator):
         """Potential of every copy (V, relative to the solution's offset); the electrodes'
         copies last."""
         return self.prolongation @ self.reduced_potential(solution)
+
+    def initial_guess(self, coarser: Quadtree, corner_potential: np.ndarray) -> np.ndarray:
+        """The unknowns (V, relative to the solve's offset) of a Q1 potential given on a
+        ``coarser`` tree that this tree refines, by its ``corner_potential`` per leaf corner
+        (n_coarser, 4): the same function, bilinear in every coarser leaf (the spaces are
+        nested), so the initial guess of a solve on this tree."""
+        tree = self.tree
+        ancestor = coarser.covering_leaf(tree.x0, tree.y0)
+        missing = ancestor < 0  # not expected: every leaf lies in a leaf of the coarser tree
+        ancestor = np.maximum(ancestor, 0)
+        a_size = coarser.size[ancestor].astype(float)
+        values = np.zeros((tree.n_leaves, 4))
+        u = corner_potential[ancestor]
+        for j, (ox, oy) in enumerate(OFFSETS):
+            s = (tree.x0 + ox * tree.size - coarser.x0[ancestor]) / a_size
+            t = (tree.y0 + oy * tree.size - coarser.y0[ancestor]) / a_size
+            values[:, j] = ((1 - s) * (1 - t) * u[:, 0] + (1 - s) * t * u[:, 1]
+                            + s * (1 - t) * u[:, 2] + s * t * u[:, 3])
+        values[missing] = 0.0
+        copy_value = np.zeros(self.prolongation.shape[0])
+        copy_value[self.leaf_copies] = values  # copies shared by leaves agree (one function)
+        guess = np.zeros(self.matrix.shape[0])
+        free = self.reduced_unknown >= 0
+        guess[self.reduced_unknown[free]] = copy_value[self.reduced_copy[free]]
+        return guess
 
     def energy(self, solution: NetworkSolution) -> float:
         """E(u_h) = u^T A u over all copies (W): elements, GB interfaces, contacts."""
@@ -145,7 +171,8 @@ def build_tree_q1(case: Case, micro: Microstructure, tree: Quadtree, material: T
     return TreeQ1Operator(
         shape=tree.shape, tree=tree, leaf_copies=leaf_copies, prolongation=prolongation,
         copy_matrix=copy_matrix, reduced_unknown=system.dof_unknown,
-        reduced_electrode=reduced_electrode, matrix=system.matrix,
+        reduced_electrode=reduced_electrode, reduced_copy=np.flatnonzero(reduced_of_copy >= 0),
+        matrix=system.matrix,
         electrode_link_node=system.electrode_link_node,
         electrode_link_electrode=system.electrode_link_electrode,
         electrode_link_conductance=system.electrode_link_conductance,
