@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..case import Case
-from ..discretization.assembly import MatrixOperator, eliminate_dirichlet
+from ..discretization.assembly import MatrixOperator, dof_values, eliminate_dirichlet
 from ..discretization.mixed import element_matrices
 from ..fields import Fields, voxel_grids
 from ..microstructure import Microstructure, Phase
@@ -69,11 +69,7 @@ class TreeMixedOperator(MatrixOperator):
     amg_hierarchy: ClassVar[str] = "rootnode"
 
     def dof_potential(self, solution: NetworkSolution) -> np.ndarray:
-        lam = np.empty(len(self.dof_unknown))
-        free = self.dof_unknown >= 0
-        lam[free] = solution.node_potential[self.dof_unknown[free]]
-        lam[~free] = solution.electrode_potential[self.dof_electrode[~free]]
-        return lam
+        return dof_values(self.dof_unknown, self.dof_electrode, solution)
 
     def initial_guess(self, primal, primal_solution: NetworkSolution) -> np.ndarray:
         """The unknowns (V, relative to the solve's offset) from a Q1 solution on the same

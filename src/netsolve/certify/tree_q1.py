@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..case import Case
-from ..discretization.assembly import MatrixOperator, eliminate_dirichlet
+from ..discretization.assembly import MatrixOperator, dof_values, eliminate_dirichlet
 from ..discretization.q1 import _corner_copies, corner_offsets, reference_stiffness
 from ..microstructure import Microstructure
 from ..solve import NetworkSolution
@@ -57,11 +57,7 @@ class TreeQ1Operator(MatrixOperator):
     amg_hierarchy: ClassVar[str] = "rootnode"
 
     def reduced_potential(self, solution: NetworkSolution) -> np.ndarray:
-        out = np.empty(len(self.reduced_unknown))
-        free = self.reduced_unknown >= 0
-        out[free] = solution.node_potential[self.reduced_unknown[free]]
-        out[~free] = solution.electrode_potential[self.reduced_electrode[~free]]
-        return out
+        return dof_values(self.reduced_unknown, self.reduced_electrode, solution)
 
     def copy_potential(self, solution: NetworkSolution) -> np.ndarray:
         """Potential of every copy (V, relative to the solution's offset); the electrodes'

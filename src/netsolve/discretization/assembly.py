@@ -129,3 +129,13 @@ def element_tensors(micro: Microstructure, props: Properties) -> tuple[np.ndarra
     table = np.concatenate([props.tensor_table, props.backbone_sigma * np.eye(ndim)[None]])
     index = np.where(micro.phase == Phase.GRAIN, props.tensor_index, n_rows)[micro.conducting]
     return table, index.astype(np.int32)
+
+
+def dof_values(unknown: np.ndarray, electrode: np.ndarray, solution) -> np.ndarray:
+    """Potential of every dof (V, relative to the solution's offset): a free dof's from the
+    solution (``unknown`` >= 0), a Dirichlet dof's its electrode's (``electrode``)."""
+    out = np.empty(len(unknown))
+    free = unknown >= 0
+    out[free] = solution.node_potential[unknown[free]]
+    out[~free] = solution.electrode_potential[electrode[~free]]
+    return out

@@ -53,7 +53,7 @@ from ..microstructure import Microstructure, Phase
 from ..properties import Properties
 from ..solve import NetworkSolution
 from ..voxels import electrode_faces
-from .assembly import (MatrixOperator, contact_resistance_area, element_tensors,
+from .assembly import (MatrixOperator, contact_resistance_area, dof_values, element_tensors,
                        eliminate_dirichlet)
 
 
@@ -123,11 +123,7 @@ class MixedOperator(MatrixOperator):
 
     def dof_potential(self, solution: NetworkSolution) -> np.ndarray:
         """Potential of every face dof (V, relative to the solution's offset)."""
-        lam = np.empty(len(self.dof_unknown))
-        free = self.dof_unknown >= 0
-        lam[free] = solution.node_potential[self.dof_unknown[free]]
-        lam[~free] = solution.electrode_potential[self.dof_electrode[~free]]
-        return lam
+        return dof_values(self.dof_unknown, self.dof_electrode, solution)
 
     def cell_fluxes(self, solution: NetworkSolution) -> np.ndarray:
         """Outward flux (A) through every local face of every element, (n_cells, 2d); NaN

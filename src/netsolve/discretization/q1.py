@@ -51,7 +51,7 @@ from ..microstructure import Microstructure, Phase
 from ..properties import Properties
 from ..solve import NetworkSolution
 from ..voxels import electrode_faces, face_slices
-from .assembly import (MatrixOperator, contact_resistance_area, element_tensors,
+from .assembly import (MatrixOperator, contact_resistance_area, dof_values, element_tensors,
                        eliminate_dirichlet)
 
 
@@ -125,11 +125,7 @@ class FemOperator(MatrixOperator):
 
     def copy_potential(self, solution: NetworkSolution) -> np.ndarray:
         """Potential of every node copy (V): Dirichlet copies at their electrode's potential."""
-        u = np.empty(len(self.copy_unknown))
-        free = self.copy_unknown >= 0
-        u[free] = solution.node_potential[self.copy_unknown[free]]
-        u[~free] = solution.electrode_potential[self.copy_electrode[~free]]
-        return u
+        return dof_values(self.copy_unknown, self.copy_electrode, solution)
 
 
 # --------------------------------------------------------------------------- reference element
