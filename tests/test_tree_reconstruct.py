@@ -1,7 +1,9 @@
-"""The Q2 upper bound on the quadtree meshes of the adaptive refinement
-(netsolve.certify.tree_reconstruct): the tree's Q1 solution is in the constrained Q2 space with
-its energy (exact integrals of its GB and contact terms), exact values stay inside the refined
-brackets, and the reconstructed bracket is narrower than the plain one."""
+"""The reconstructed bounds on the quadtree meshes of the adaptive refinement: the Q2 potential
+(netsolve.certify.tree_reconstruct) and the stream-function corrected flux
+(netsolve.certify.tree_equilibrate). The tree's Q1 solution is in the constrained Q2 space with
+its energy (exact integrals of its GB and contact terms), psi = 0 is the mixed flux with its
+dissipation, exact values stay inside the refined brackets, and the reconstructed bracket is
+narrower than the plain one."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from netsolve.certify.adaptive import next_tree, solve_tree
 from netsolve.certify.quadtree import refine, root_tree, segments
 from netsolve.certify.reconstruct import FACE_NODES, minimize
 from netsolve.certify.tree_common import contact_sides, leaf_side_corners, tree_material
+from netsolve.certify.tree_equilibrate import tree_stream_form
 from netsolve.certify.tree_q1 import _trace
 from netsolve.certify.tree_reconstruct import (CORNER_NODE, embed_tree_q1,
                                                tree_potential_form)
@@ -88,7 +91,24 @@ def test_embedded_q1_solution_has_the_tree_q1_energy(tmp_path, resistors):
         assert excess > 1e-6 * primal.energy(p_sol)
 
 
-def test_descent_stays_above_the_mixed_lower_bound_and_below_q1(tmp_path):
+@pytest.mark.parametrize("resistors", [False, True])
+def test_stream_function_zero_is_the_mixed_flux(tmp_path, resistors):
+    # psi = 0: the tree's RT0 flux, whose dissipation (GB segments and resistive contacts
+    # included) the form must reproduce; descent lowers it, fixed (wall) nodes stay at 0.
+    case, micro, props = polycrystal(tmp_path, gb=resistors, ratio=1000.0)
+    tree = random_tree(micro)
+    _, _, dual, d_sol = tree_solutions(case, micro, props, tree)
+    assert (np.isfinite(dual.segment_conductance).any() and len(dual.robin_leaf) > 0) == resistors
+    form = tree_stream_form(case, micro, dual, d_sol, tree_material(tree, micro, props))
+    zero = np.zeros(form.n_dofs)
+    assert form.value(zero) == pytest.approx(dual.dissipation(d_sol), rel=1e-12)
+    assert 0 < form.fixed.sum() < form.n_dofs
+    psi = minimize(form, zero, 200)
+    assert np.all(psi[form.fixed] == 0)
+    assert form.value(psi) < 0.8 * form.value(zero)
+
+
+def test_descent_stays_inside_the_plain_bracket(tmp_path):
     case, micro, props = polycrystal(tmp_path, gb=True, ratio=1000.0)
     tree = random_tree(micro, seed=2)
     primal, p_sol, dual, d_sol = tree_solutions(case, micro, props, tree)
@@ -102,6 +122,11 @@ def test_descent_stays_above_the_mixed_lower_bound_and_below_q1(tmp_path):
     v, i = d_sol.electrode_potential, d_sol.electrode_current
     lower = float(v @ i) ** 2 / dual.dissipation(d_sol)
     assert lower < form.value(x) < 0.95 * primal.energy(p_sol)
+    psi_form = tree_stream_form(case, micro, dual, d_sol, material)
+    w = psi_form.value(minimize(psi_form, np.zeros(psi_form.n_dofs), 200))
+    # fixed electrode potentials: both bound the same power
+    assert np.array_equal(v, p_sol.electrode_potential)
+    assert lower < float(v @ i) ** 2 / w < form.value(x)
 
 
 def refined_certificate(data, tmp_path, steps=2):
@@ -126,8 +151,8 @@ def test_refined_keller_brackets_contain_the_exact_value_and_narrow(tmp_path, ra
         tree, certificate = refined_certificate(in_plane_polycrystal(tmp_path, labels, ratio,
                                                                      axis), tmp_path)
         assert tree.level.max() >= 2
-        assert certificate.upper_from == "q2"
-        assert certificate.relative_gap < 0.9 * certificate.plain_gap
+        assert certificate.upper_from == "q2" and certificate.lower_from == "rt0+curl"
+        assert certificate.relative_gap < 0.75 * certificate.plain_gap
         brackets.append(certificate.conductance_S)
     exact = (100e-9) ** 2 * SIGMA * SIGMA / ratio
     gx, gy = brackets

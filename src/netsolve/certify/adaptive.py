@@ -36,6 +36,7 @@ from .quadtree import FINE, Quadtree, refine, root_tree, segments
 from .tree_common import leaf_side_corners, tree_material
 from .tree_mixed import TreeMixedOperator, _segment_flux, build_tree_mixed
 from .tree_q1 import TreeQ1Operator, _trace, build_tree_q1
+from .tree_equilibrate import tree_equilibrated_dissipation
 from .tree_reconstruct import tree_reconstructed_energy
 
 BULK = 0.5
@@ -194,9 +195,9 @@ def solve_tree(case: Case, micro: Microstructure, props: Properties, tree: Quadt
 
     ``guess``: ``(coarser tree, its Q1 potential per leaf corner (n, 4))``, the initial guess
     of the iterative Q1 solve (the mixed solve starts from the Q1 trace on this tree);
-    ``with_fields``: also the mixed fields on the voxels; ``reconstruct``: the upper bound
-    also from the Q2 potential (:mod:`.tree_reconstruct`), the certificate's ``plain_gap``
-    keeps the Q1 / RT0 gap."""
+    ``with_fields``: also the mixed fields on the voxels; ``reconstruct``: the bounds also
+    from the Q2 potential (:mod:`.tree_reconstruct`) and the stream-function corrected flux
+    (:mod:`.tree_equilibrate`), the certificate's ``plain_gap`` keeps the Q1 / RT0 gap."""
     material = tree_material(tree, micro, props)
     segs = segments(tree)
     primal = build_tree_q1(case, micro, tree, material, segs)
@@ -221,16 +222,24 @@ def solve_tree(case: Case, micro: Microstructure, props: Properties, tree: Quadt
     indicator = per_voxel.reshape(micro.labels.shape)
     plain_gap = Certificate(*plain[:3], indicator, energy, dissipation).relative_gap
     # the better of the Q1 potential and the Q2 one reached from it (same electrode
-    # potentials, so the same statement: tree_reconstruct.py)
-    upper, upper_from = energy, "q1"
+    # potentials, so the same statement: tree_reconstruct.py), and of the RT0 flux and its
+    # stream-function correction (same electrode currents: tree_equilibrate.py)
+    upper, upper_from, lower, lower_from = energy, "q1", dissipation, "rt0"
     if reconstruct and np.isfinite(energy) and np.isfinite(dissipation):
         q2 = tree_reconstructed_energy(case, micro, primal, primal_solution, material, segs)
         if q2 < upper:
             upper, upper_from = q2, "q2"
+        group = np.arange(len(case.electrodes))
+        if fixed:  # electrodes at one potential may trade current: one group per potential
+            group = np.unique([e.potential_V for e in case.electrodes], return_inverse=True)[1]
+        w = tree_equilibrated_dissipation(case, micro, dual, dual_solution, material, group)[1]
+        if w < lower:
+            lower, lower_from = w, "rt0+curl"
     power, conductance, resistance, _ = brackets(case.electrodes, primal_solution, upper,
-                                                 dual_solution, dissipation)
+                                                 dual_solution, lower)
     certificate = Certificate(power, conductance, resistance, indicator, energy, dissipation,
-                              upper_from=upper_from, plain_gap=plain_gap)
+                              upper_from=upper_from, lower_from=lower_from,
+                              plain_gap=plain_gap)
     fields = dual.fields(dual_solution, props, micro.electrode_index) if with_fields else None
     corner = np.nan_to_num(primal.copy_potential(primal_solution))[primal.leaf_copies]
     return {"operator": dual, "solution": dual_solution, "fields": fields, "eta": eta,

@@ -44,8 +44,10 @@ CORNER_NODE = np.array([3 * 2 * ox + 2 * oy for ox, oy in OFFSETS])
 
 @dataclass(frozen=True)
 class TreeQuadraticForm:
-    """``E(x) = sum_K v_K . A_K v_K + sum_f w_f (D_f x - o_f) . m (D_f x - o_f)`` (W) over the
-    free copies x, with the leaf-local values ``v = T x`` (row ``node * n_leaves + leaf``).
+    """``E(x) = sum_K v_K . A_K v_K + sum_f w_f (D_f x - o_f) . m_f (D_f x - o_f) + 2 l . x + c``
+    (W) over the free copies x, with the leaf-local values ``v = T x`` (row
+    ``node * n_leaves + leaf``); ``m_f``: the face's ``mass`` (3, 3), default
+    :func:`.reconstruct.q2_face_mass`.
 
     The interface of :class:`.reconstruct.QuadraticForm` that :func:`.reconstruct.minimize`
     uses: ``value``, ``gradient``, ``diagonal``, ``fixed``, ``n_dofs``."""
@@ -54,6 +56,8 @@ class TreeQuadraticForm:
     cell_coefficients: np.ndarray  # (3, n_leaves): t times the tensor's xx, yy, xy
     faces: tuple  # dicts: "matrix" D (3 m, n_dofs), "weight" (m,), "offset" (m, 3) or None
     fixed: np.ndarray
+    linear: np.ndarray | None = None
+    constant: float = 0.0
 
     @property
     def n_dofs(self) -> int:
@@ -69,15 +73,19 @@ class TreeQuadraticForm:
         total = float(np.einsum("ki,ki->", local, _cell_apply(self, local)))
         for face in self.faces:
             d = self._difference(face, x, True)
-            total += float(np.einsum("mi,ij,mj,m->", d, q2_face_mass(), d, face["weight"]))
-        return total
+            total += float(np.einsum("mi,ij,mj,m->", d, _mass(face), d, face["weight"]))
+        if self.linear is not None:
+            total += 2.0 * float(self.linear @ x)
+        return total + self.constant
 
     def gradient(self, x: np.ndarray, affine: bool = True) -> np.ndarray:
         local = self.local(x)
         grad = self.prolongation.T @ _cell_apply(self, local).ravel()
         for face in self.faces:
-            md = (self._difference(face, x, affine) @ q2_face_mass()) * face["weight"][:, None]
+            md = (self._difference(face, x, affine) @ _mass(face)) * face["weight"][:, None]
             grad += face["matrix"].T @ md.ravel()
+        if affine and self.linear is not None:
+            grad += self.linear
         return 2.0 * grad
 
     def diagonal(self) -> np.ndarray:
@@ -86,7 +94,7 @@ class TreeQuadraticForm:
         local_diag = (basis_diag.T @ self.cell_coefficients).ravel()
         diag = self.prolongation.multiply(self.prolongation).T @ local_diag
         for face in self.faces:
-            term = (face["weight"][:, None] * np.diag(q2_face_mass())).ravel()
+            term = (face["weight"][:, None] * np.diag(_mass(face))).ravel()
             diag += face["matrix"].multiply(face["matrix"]).T @ term
         return 2.0 * diag
 
@@ -98,6 +106,10 @@ class TreeQuadraticForm:
         return d
 
 
+def _mass(face: dict) -> np.ndarray:
+    return face.get("mass", q2_face_mass())
+
+
 def tree_potential_form(case: Case, micro: Microstructure, tree: Quadtree,
                         material: TreeMaterial, segs: Segments,
                         electrode_potential: np.ndarray) -> tuple[TreeQuadraticForm, np.ndarray]:
@@ -106,22 +118,10 @@ def tree_potential_form(case: Case, micro: Microstructure, tree: Quadtree,
     grid = case.grid
     t = grid.thickness_m
     n = tree.n_leaves
-    keys = _node_keys(tree, material)  # (n, 9)
     contacts = contact_sides(tree, case, micro, material)
-    unique, key_index = np.unique(keys, return_inverse=True)
-    key_index = key_index.reshape(keys.shape)
-    n_keys = len(unique)
-    child, parent, weight = _hanging(tree, material, key_index)
-    step = _constraint_step(n_keys, child, parent, weight)
-    free_keys = np.flatnonzero(np.bincount(child, minlength=n_keys) == 0)
-    # select the local rows (node-major) from the keys, then resolve every constraint
-    select = sp.csr_matrix((np.ones(9 * n), (np.arange(9 * n), key_index.T.ravel())),
-                           shape=(9 * n, n_keys))
-    prolongation = (select @ step[:, free_keys]).tocsr()
-    prolongation.eliminate_zeros()
-    dof_of_key = np.full(n_keys, -1, dtype=np.int64)
-    dof_of_key[free_keys] = np.arange(len(free_keys))
-    electrode = np.full(len(free_keys), np.iinfo(np.int64).max)
+    prolongation, key_index, dof_of_key = constrained_space(tree, _node_keys(tree, material),
+                                                            material)
+    electrode = np.full(prolongation.shape[1], np.iinfo(np.int64).max)
     dirichlet = contacts["resistance_area"] == 0
     side_nodes = FACE_NODES[contacts["side"][dirichlet]]  # (m, 3)
     held = key_index[contacts["leaf"][dirichlet][:, None], side_nodes]
@@ -229,20 +229,44 @@ def _node_keys(tree: Quadtree, material: TreeMaterial) -> np.ndarray:
     return keys
 
 
+def constrained_space(tree: Quadtree, keys: np.ndarray, material: TreeMaterial | None):
+    """T (9 n_leaves, n_dofs): the leaf-local node values (row ``node * n_leaves + leaf``) of
+    the Q2 space whose copies are ``keys`` (n_leaves, 9), hanging midpoints constrained
+    (:func:`_hanging`, with ``material``); also the key index of every local node and the dof
+    of every key (-1: constrained)."""
+    n = tree.n_leaves
+    unique, key_index = np.unique(keys, return_inverse=True)
+    key_index = key_index.reshape(keys.shape)
+    n_keys = len(unique)
+    child, parent, weight = _hanging(tree, material, key_index)
+    step = _constraint_step(n_keys, child, parent, weight)
+    free_keys = np.flatnonzero(np.bincount(child, minlength=n_keys) == 0)
+    # select the local rows (node-major) from the keys, then resolve every constraint
+    select = sp.csr_matrix((np.ones(9 * n), (np.arange(9 * n), key_index.T.ravel())),
+                           shape=(9 * n, n_keys))
+    prolongation = (select @ step[:, free_keys]).tocsr()
+    prolongation.eliminate_zeros()
+    dof_of_key = np.full(n_keys, -1, dtype=np.int64)
+    dof_of_key[free_keys] = np.arange(len(free_keys))
+    return prolongation, key_index, dof_of_key
+
+
 QUARTER = _lagrange_1d(np.array([0.25, 0.75]))[0]  # (2, 3): the quadratic trace at 1/4, 3/4
 
 
-def _hanging(tree: Quadtree, material: TreeMaterial, key_index: np.ndarray):
+def _hanging(tree: Quadtree, material: TreeMaterial | None, key_index: np.ndarray):
     """The constrained copies: the midpoints of fine sides on a coarse side whose leaves share
-    potentials, each the coarse side's quadratic trace there. Returns ``child`` (k,),
-    ``parent`` (k, 3) copies (key indices) and their ``weight`` (k, 3)."""
+    potentials (all of them when ``material`` is None), each the coarse side's quadratic trace
+    there. Returns ``child`` (k,), ``parent`` (k, 3) copies (key indices) and their ``weight``
+    (k, 3)."""
     children, parents, weights = [], [], []
     for side in range(4):
         first, second = tree.neighbours(side)
         coarse = np.flatnonzero(second >= 0)
         opposite = side ^ 1
         for half, fine in enumerate((first[coarse], second[coarse])):
-            share = joined(material, coarse, fine)
+            share = (np.ones(len(coarse), dtype=bool) if material is None
+                     else joined(material, coarse, fine))
             children.append(key_index[fine[share], FACE_NODES[opposite][1]])
             parents.append(key_index[coarse[share][:, None], FACE_NODES[side]])
             weights.append(np.repeat(QUARTER[half][None], int(share.sum()), axis=0))
