@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from ..case import Case
 from ..microstructure import Microstructure
@@ -149,5 +150,6 @@ def tree_equilibrated_dissipation(case: Case, micro: Microstructure, dual: TreeM
     most ``iterations`` CG steps on psi (W <= W0 up to rounding)."""
     form = tree_stream_form(case, micro, dual, dual_solution, material, group)
     psi0 = np.zeros(form.n_dofs)
-    psi = minimize(form, psi0, iterations)
+    with threadpool_limits(limits=1, user_api="blas"):  # tree_reconstruct: why
+        psi = minimize(form, psi0, iterations)
     return form.value(psi0), min(form.value(psi), form.value(psi0))
