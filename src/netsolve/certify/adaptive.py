@@ -20,7 +20,7 @@ Q1 potential just solved on the same mesh. The fields are computed once, on the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -36,6 +36,8 @@ from .quadtree import FINE, Quadtree, refine, root_tree, segments
 from .tree_common import leaf_side_corners, tree_material
 from .tree_mixed import TreeMixedOperator, _segment_flux, build_tree_mixed
 from .tree_q1 import TreeQ1Operator, _trace, build_tree_q1
+from .tree_equilibrate import tree_equilibrated_dissipation
+from .tree_reconstruct import tree_reconstructed_energy
 
 BULK = 0.5
 # Every step rebuilds and solves both problems (two solves of ~0.3-1 M unknowns on the ding2023
@@ -58,14 +60,17 @@ class Refinement:
     """What the refinement did: cells and relative gap after each step (step 0: the voxels)."""
 
     cells: tuple[int, ...]
-    gaps: tuple[float, ...]
+    gaps: tuple[float, ...]  # the plain Q1 / RT0 gap of every mesh
     max_level: int
     stopped_by: str  # "bound_tol", "refine_max_cells", "max_level"
+    # the gap of every mesh's own best bracket (Q2 upper bound where it is better; step 0: the
+    # voxels' reconstructed bracket)
+    bracket_gaps: tuple[float, ...] = ()
 
     def summary(self) -> dict:
         return {"steps": len(self.cells) - 1, "cells": list(self.cells),
-                "relative_gap": list(self.gaps), "max_level": self.max_level,
-                "stopped_by": self.stopped_by}
+                "relative_gap": list(self.gaps), "bracket_gap": list(self.bracket_gaps),
+                "max_level": self.max_level, "stopped_by": self.stopped_by}
 
 
 def refine_until_certified(case: Case, micro: Microstructure, props: Properties,
@@ -82,7 +87,7 @@ def refine_until_certified(case: Case, micro: Microstructure, props: Properties,
     # gaps: the Q1 / RT0 brackets of the meshes; the loop stops on the best bracket so far
     # (the voxel grid's may use the reconstructed bounds, bounds.tightest)
     corner_u = None if start is None else voxel_corner_potential(*start)
-    cells, gaps = [tree.n_leaves], [first.plain_gap]
+    cells, gaps, bracket_gaps = [tree.n_leaves], [first.plain_gap], [first.relative_gap]
     best = first.relative_gap
     stopped_by = "bound_tol"
     result = None
@@ -97,17 +102,16 @@ def refine_until_certified(case: Case, micro: Microstructure, props: Properties,
         guess = None if corner_u is None else (previous, corner_u)
         result = solve_tree(case, micro, props, tree, with_fields=False, guess=guess)
         cells.append(tree.n_leaves)
-        gaps.append(result["certificate"].relative_gap)
+        gaps.append(result["certificate"].plain_gap)
+        bracket_gaps.append(result["certificate"].relative_gap)
         best = tightest(first, result["certificate"]).relative_gap
         eta, corner_u = result["eta"], result["corner_potential"]
         stopped_by = "bound_tol"
-    refinement = Refinement(tuple(cells), tuple(gaps), int(tree.level.max()), stopped_by)
+    refinement = Refinement(tuple(cells), tuple(gaps), int(tree.level.max()), stopped_by,
+                            tuple(bracket_gaps))
     if result is None:  # no step was taken (the budget was too small for one)
         return None, refinement
-    certificate = result["certificate"]
-    certificate = Certificate(certificate.power_W, certificate.conductance_S,
-                              certificate.resistance_ohm, certificate.indicator_W,
-                              certificate.primal_power_W, certificate.dual_power_W, refinement)
+    certificate = replace(result["certificate"], refinement=refinement)
     dual, dual_solution = result["operator"], result["solution"]
     fields = dual.fields(dual_solution, props, micro.electrode_index)
     return (dual, dual_solution, fields, certificate), refinement
@@ -186,12 +190,14 @@ def doerfler(eta: np.ndarray, bulk: float, min_fraction: float = 0.0) -> np.ndar
 
 
 def solve_tree(case: Case, micro: Microstructure, props: Properties, tree: Quadtree,
-               with_fields: bool = True, guess=None) -> dict:
+               with_fields: bool = True, guess=None, reconstruct: bool = True) -> dict:
     """Both solutions on one tree, their brackets and the indicator per leaf and per voxel.
 
     ``guess``: ``(coarser tree, its Q1 potential per leaf corner (n, 4))``, the initial guess
     of the iterative Q1 solve (the mixed solve starts from the Q1 trace on this tree);
-    ``with_fields``: also the mixed fields on the voxels."""
+    ``with_fields``: also the mixed fields on the voxels; ``reconstruct``: the bounds also
+    from the Q2 potential (:mod:`.tree_reconstruct`) and the stream-function corrected flux
+    (:mod:`.tree_equilibrate`), the certificate's ``plain_gap`` keeps the Q1 / RT0 gap."""
     material = tree_material(tree, micro, props)
     segs = segments(tree)
     primal = build_tree_q1(case, micro, tree, material, segs)
@@ -207,14 +213,33 @@ def solve_tree(case: Case, micro: Microstructure, props: Properties, tree: Quadt
     dual_solution = solve_network(dual, case.electrodes, case.solver, case.label, warm=warm)
     energy = primal.energy(primal_solution)
     dissipation = dual.dissipation(dual_solution)
-    power, conductance, resistance, scale = brackets(case.electrodes, primal_solution, energy,
-                                                     dual_solution, dissipation)
+    plain = brackets(case.electrodes, primal_solution, energy, dual_solution, dissipation)
+    scale = plain[3]
     eta = tree_indicator(case, micro, primal, primal_solution, dual, dual_solution, scale)
     per_voxel = np.zeros(micro.labels.size)
     np.add.at(per_voxel, tree.root_voxel, eta)
     per_voxel[~micro.conducting.ravel()] = np.nan
-    certificate = Certificate(power, conductance, resistance, per_voxel.reshape(micro.labels.shape),
-                              energy, dissipation)
+    indicator = per_voxel.reshape(micro.labels.shape)
+    plain_gap = Certificate(*plain[:3], indicator, energy, dissipation).relative_gap
+    # the better of the Q1 potential and the Q2 one reached from it (same electrode
+    # potentials, so the same statement: tree_reconstruct.py), and of the RT0 flux and its
+    # stream-function correction (same electrode currents: tree_equilibrate.py)
+    upper, upper_from, lower, lower_from = energy, "q1", dissipation, "rt0"
+    if reconstruct and np.isfinite(energy) and np.isfinite(dissipation):
+        q2 = tree_reconstructed_energy(case, micro, primal, primal_solution, material, segs)
+        if q2 < upper:
+            upper, upper_from = q2, "q2"
+        group = np.arange(len(case.electrodes))
+        if fixed:  # electrodes at one potential may trade current: one group per potential
+            group = np.unique([e.potential_V for e in case.electrodes], return_inverse=True)[1]
+        w = tree_equilibrated_dissipation(case, micro, dual, dual_solution, material, group)[1]
+        if w < lower:
+            lower, lower_from = w, "rt0+curl"
+    power, conductance, resistance, _ = brackets(case.electrodes, primal_solution, upper,
+                                                 dual_solution, lower)
+    certificate = Certificate(power, conductance, resistance, indicator, energy, dissipation,
+                              upper_from=upper_from, lower_from=lower_from,
+                              plain_gap=plain_gap)
     fields = dual.fields(dual_solution, props, micro.electrode_index) if with_fields else None
     corner = np.nan_to_num(primal.copy_potential(primal_solution))[primal.leaf_copies]
     return {"operator": dual, "solution": dual_solution, "fields": fields, "eta": eta,

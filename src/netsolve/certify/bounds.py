@@ -229,7 +229,9 @@ def tightest(first: Certificate, second: Certificate) -> Certificate:
     if first.conductance_S.reason is not None:  # no conductance: the power decides
         _, low, up = narrow(first.power_W, second.power_W)
     return replace(second, power_W=power, conductance_S=conductance, resistance_ohm=resistance,
-                   plain_gap=second.relative_gap,  # the mesh's own Q1 / RT0 gap
+                   # the mesh's own Q1 / RT0 gap
+                   plain_gap=(second.plain_gap if np.isfinite(second.plain_gap)
+                              else second.relative_gap),
                    upper_from=f"voxels {first.upper_from}" if up else second.upper_from,
                    lower_from=f"voxels {first.lower_from}" if low else second.lower_from)
 
