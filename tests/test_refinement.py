@@ -184,6 +184,10 @@ def test_cell_budget_stops_the_loop_with_a_recorded_warning(tmp_path, capsys):
     lines = bounds_lines(bounds)
     assert any(line.startswith("  WARNING: not certified") and "refine_max_cells" in line
                for line in lines)
+    # the voxels' gap quoted is the bracket's there (reconstructed), not the plain Q1 / RT0 one
+    voxels = bounds["refinement"]["bracket_gap"][0]
+    assert voxels < bounds["refinement"]["relative_gap"][0]
+    assert f"(gap {voxels:.1%} on the voxels)" in "\n".join(lines)
 
 
 def test_budget_below_the_voxel_count_is_refused(tmp_path):

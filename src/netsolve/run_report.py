@@ -45,7 +45,8 @@ def bounds_lines(bounds: dict | None) -> list[str]:
                      f"+- {half:.2%} (the bracket's midpoint)")
     if refinement:
         lines.append(f"  refined {refinement['steps']} times to {refinement['cells'][-1]} cells "
-                     f"(gap {refinement['relative_gap'][0]:.1%} on the voxels)")
+                     f"(gap {(refinement.get('bracket_gap') or refinement['relative_gap'])[0]:.1%}"
+                     f" on the voxels)")
     if not bounds["certified"]:
         why = {"refine_max_cells": "the cell budget solver.refine_max_cells was reached",
                "max_level": "the finest sub-voxel level was reached"}
