@@ -63,24 +63,9 @@ def stream_form(dual: MixedOperator, dual_solution: NetworkSolution, thickness_m
     rotated = table / np.linalg.det(table)[:, None, None]  # Rot^T S^-1 Rot
     coefficients = tensor_coefficients(rotated)[dual.cell_tensor_index] / t
 
-    # bulk: W0 and c from 3 x 3 Gauss points of J0 (linear per component) and curl phi
-    points, weights = GAUSS3
-    value, slope = _lagrange_1d(points)
     resistivity = np.linalg.inv(table)[dual.cell_tensor_index]
-    linear = np.zeros(n_lattice)
-    w0 = 0.0
-    for p in range(3):
-        for q in range(3):
-            jx = (-flux[:, 0] * (1 - points[p]) + flux[:, 1] * points[p]) / area
-            jy = (-flux[:, 2] * (1 - points[q]) + flux[:, 3] * points[q]) / area
-            e = np.einsum("kab,kb->ka", resistivity, np.stack([jx, jy], axis=1))  # S^-1 J0
-            weight = weights[p] * weights[q]
-            w0 += weight * h * h * t * float(np.sum(jx * e[:, 0] + jy * e[:, 1]))
-            # curl_ref phi = (d phi/dy, -d phi/dx) on the unit square; J_c = curl psi / (h t)
-            dphi_dx = np.outer(slope[p], value[q]).ravel()
-            dphi_dy = np.outer(value[p], slope[q]).ravel()
-            contrib = weight * h * (e[:, :1] * dphi_dy[None] - e[:, 1:] * dphi_dx[None])
-            linear += np.bincount(nodes.ravel(), contrib.ravel(), n_lattice)
+    w0, local = bulk_terms(flux, resistivity, h, area, t)
+    linear = np.bincount(nodes.ravel(), local.T.ravel(), n_lattice)
 
     faces = []
     # GB faces with a resistor: int R (j0 + s dpsi/ds / (h t))^2 t h ds
@@ -108,6 +93,34 @@ def stream_form(dual: MixedOperator, dual_solution: NetworkSolution, thickness_m
     return QuadraticForm(np.ascontiguousarray(nodes.T), np.ascontiguousarray(coefficients.T),
                          tuple(faces), fixed,
                          linear=linear, constant=w0)
+
+
+def bulk_terms(flux: np.ndarray, resistivity: np.ndarray, h, area, t: float):
+    """The bulk part of the corrected flux's dissipation: W0 (W), that of the RT0 flux J0, and
+    the linear term per element node, (9, n) with n elements, from 3 x 3 Gauss points of J0
+    (linear per component) and curl phi. ``flux`` (n, 4) outward face fluxes (A),
+    ``resistivity`` (n, 2, 2) S^-1 (ohm m), ``h`` element side (m) and ``area`` face area
+    (m^2), scalars or (n,), ``t`` thickness (m)."""
+    n = len(flux)
+    h = np.broadcast_to(np.asarray(h, float), (n,))
+    area = np.broadcast_to(np.asarray(area, float), (n,))
+    points, weights = GAUSS3
+    value, slope = _lagrange_1d(points)
+    local = np.zeros((9, n))
+    w0 = 0.0
+    for p in range(3):
+        for q in range(3):
+            jx = (-flux[:, 0] * (1 - points[p]) + flux[:, 1] * points[p]) / area
+            jy = (-flux[:, 2] * (1 - points[q]) + flux[:, 3] * points[q]) / area
+            e = np.einsum("kab,kb->ka", resistivity, np.stack([jx, jy], axis=1))  # S^-1 J0
+            weight = weights[p] * weights[q]
+            w0 += weight * t * float(np.sum(h * h * (jx * e[:, 0] + jy * e[:, 1])))
+            # curl_ref phi = (d phi/dy, -d phi/dx) on the unit square; J_c = curl psi / (h t)
+            dphi_dx = np.outer(slope[p], value[q]).ravel()
+            dphi_dy = np.outer(value[p], slope[q]).ravel()
+            local += (weight * h[:, None] * (e[:, :1] * dphi_dy[None]
+                                             - e[:, 1:] * dphi_dx[None])).T
+    return w0, local
 
 
 def _face_terms(faces, along, density, sign, r_area, area, t, w0, linear):

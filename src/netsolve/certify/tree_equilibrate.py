@@ -28,10 +28,9 @@ from threadpoolctl import threadpool_limits
 from ..case import Case
 from ..microstructure import Microstructure
 from ..solve import NetworkSolution
-from .equilibrate import FACE_STIFFNESS, NORMAL_SIGN
+from .equilibrate import FACE_STIFFNESS, NORMAL_SIGN, bulk_terms
 from .quadtree import FINE, Quadtree
-from .reconstruct import (FACE_NODES, GAUSS3, MAX_ITERATIONS, _lagrange_1d, minimize,
-                          tensor_coefficients)
+from .reconstruct import FACE_NODES, MAX_ITERATIONS, minimize, tensor_coefficients
 from .tree_common import TreeMaterial, contact_sides
 from .tree_mixed import TreeMixedOperator, _segment_flux
 from .tree_reconstruct import TreeQuadraticForm, _segment_trace, constrained_space
@@ -62,23 +61,8 @@ def tree_stream_form(case: Case, micro: Microstructure, dual: TreeMixedOperator,
     table = dual.tensor_table
     rotated = table / np.linalg.det(table)[:, None, None]  # Rot^T S^-1 Rot
     coefficients = tensor_coefficients(rotated)[dual.leaf_tensor] / t
-    # bulk: W0 and the cross term from 3 x 3 Gauss points of J0 (linear per component)
-    points, weights = GAUSS3
-    value, slope = _lagrange_1d(points)
     resistivity = np.linalg.inv(table)[dual.leaf_tensor]
-    linear_local = np.zeros((9, n))
-    w0 = 0.0
-    for p in range(3):
-        for q in range(3):
-            jx = (-flux[:, 0] * (1 - points[p]) + flux[:, 1] * points[p]) / area
-            jy = (-flux[:, 2] * (1 - points[q]) + flux[:, 3] * points[q]) / area
-            e = np.einsum("kab,kb->ka", resistivity, np.stack([jx, jy], axis=1))  # S^-1 J0
-            weight = weights[p] * weights[q]
-            w0 += weight * t * float(np.sum(h * h * (jx * e[:, 0] + jy * e[:, 1])))
-            dphi_dx = np.outer(slope[p], value[q]).ravel()
-            dphi_dy = np.outer(value[p], slope[q]).ravel()
-            linear_local += (weight * h[:, None] * (e[:, :1] * dphi_dy[None]
-                                           - e[:, 1:] * dphi_dx[None])).T
+    w0, linear_local = bulk_terms(flux, resistivity, h, area, t)
     linear = prolongation.T @ linear_local.ravel()
 
     faces = []
