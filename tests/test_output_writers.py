@@ -320,7 +320,7 @@ def test_graphml_escapes_text_and_keeps_types(tmp_path):
 def test_grown_marks_equal_a_whole_map_maximum_filter():
     from scipy.ndimage import maximum_filter
 
-    from netsolve.plot_lines import _grown
+    from netsolve.plot_raster import grown as _grown
 
     rng = np.random.default_rng(4)
     for marks in (3, 40, 0):

@@ -21,15 +21,17 @@ import numpy as np
 
 from .errors import CaseError
 from .plot_base import (DEFAULT_DPI, ELECTRODE_COLOURS, NO_CURRENT_COLOUR, UM, Plane,  # noqa: F401
-                        as_data, boundary_segments, figure, finish_axes, interpolation, log_colours,
-                        mark_edge_electrodes, mark_voxel_electrodes, outlined, planes, save)
+                        as_data, boundary_segments, figure, finish_axes, fix_layout,
+                        interpolation, log10_colours, log_colours, mark_edge_electrodes,
+                        mark_voxel_electrodes, outlined, planes, save)
 from .plot_base import save as _save  # noqa: F401 (netsolve.impedance.figures uses it)
 from .plot_grains import grain_spots, label_grains, orientation_rgb  # noqa: F401
 from .plot_grains import plot_grain_map  # noqa: F401 (a figure of FIGURES)
 from .plot_lines import (GB_FIELD_CMAP, NO_CURRENT_HATCH, NO_CURRENT_HATCH_COLOUR,  # noqa: F401
                          boundary_voxels,
                          draw_boundaries, draw_contours, draw_face_values, draw_gb_field,
-                         draw_no_current, draw_streamlines, gb_field_norm)
+                         draw_no_current, draw_streamlines, gb_field_norm, painted)
+from .plot_raster import PanelRaster
 
 #: figure name -> (file stem, function in this module)
 FIGURES = {"j": ("current_density", "plot_current_density"),
@@ -140,32 +142,29 @@ def _field_figure(data, path, magnitude, vectors, cmap, bar_label, title, contou
         norm = LogNorm(vmin=max(low, vmax * 1e-6), vmax=vmax)
     cmap = plt.get_cmap(cmap).with_extremes(bad=NO_CURRENT_COLOUR)
     no_current = ~flows
-    image = gb_lines = None
+    gb_line = dict(colour=GB_LINE_COLOUR, width=0.7)
     for ax, view in zip(axes, views):
         extent = view.extent_um(data)
-        cut = view.cut(magnitude)
-        # Coloured here (uint8 RGBA, log scale by hand) rather than by matplotlib's LogNorm on
-        # masked arrays at draw time: the same colours, drawn in about half the time on
-        # 2048^2 maps; the mappable carries the norm and colours for the colour bar.
-        ax.imshow(np.transpose(log_colours(cut, norm, cmap), (1, 0, 2)), origin="lower",
-                  extent=extent, interpolation=interpolation(cut.shape, ax))
-        image = ScalarMappable(norm=norm, cmap=cmap)
         draw_no_current(ax, data, view, no_current)
         labels = view.cut(data.labels)
-        if gb_norm is not None:
-            gb_lines = draw_gb_field(ax, data, view, gb_norm)
-        else:
-            draw_boundaries(ax, labels, data, colour=GB_LINE_COLOUR, width=0.7)
+        if not painted(labels.shape, ax):  # line segments; painted marks come after the layout
+            if gb_norm is not None:
+                draw_gb_field(ax, data, view, gb_norm)
+            else:
+                draw_boundaries(ax, labels, data, **gb_line)
         if contours != "none":
             draw_contours(ax, data, view, contours, magnitude, norm)
         if streamlines:
             draw_streamlines(ax, data, view, vectors)
         mark_voxel_electrodes(ax, data, view, extent)
         finish_axes(ax, view, extent, data)
-    if image is not None and norm is not None:
-        fig.colorbar(image, ax=axes, label=bar_label, shrink=0.8, pad=0.02, extend=extend)
-    if gb_lines is not None:
-        fig.colorbar(gb_lines, ax=axes, label="GB field |ΔV| / t_GB (V/m), drawn on the GBs",
+    if norm is not None:
+        # The colour bar's own mappable: the map is one image coloured here, below.
+        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, label=bar_label,
+                     shrink=0.8, pad=0.02, extend=extend)
+    if gb_norm is not None:
+        fig.colorbar(ScalarMappable(norm=gb_norm, cmap=GB_FIELD_CMAP), ax=axes,
+                     label="GB field |ΔV| / t_GB (V/m), drawn on the GBs",
                      location="bottom", shrink=0.7, pad=0.01, aspect=40)
     handles = mark_edge_electrodes(axes, data, views)
     handles.append(Patch(facecolor=NO_CURRENT_COLOUR, edgecolor=NO_CURRENT_HATCH_COLOUR,
@@ -184,4 +183,18 @@ def _field_figure(data, path, magnitude, vectors, cmap, bar_label, title, contou
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3),
                frameon=False, fontsize="small")
     fig.suptitle(title)
+    fix_layout(fig)
+    for ax, view in zip(axes, views):
+        # One image per panel at the axes' pixel size (netsolve.plot_raster): |J| or |E|
+        # coloured by hand (uint8, log scale by the norm of the whole field) from the mean log
+        # of each display cell, the painted GB marks over it.
+        cut = view.cut(magnitude)
+        panel = PanelRaster(ax, cut.shape, view.extent_um(data))
+        panel.fill(log10_colours(panel.grid.mean_log10(cut), norm, cmap))
+        if painted(cut.shape, ax):
+            if gb_norm is not None:
+                draw_gb_field(ax, data, view, gb_norm, panel=panel)
+            else:
+                draw_boundaries(ax, view.cut(data.labels), data, **gb_line, panel=panel)
+        panel.show()
     return save(fig, path, dpi)

@@ -132,20 +132,6 @@ def interpolation(shape, ax) -> str:
     return "nearest" if max(shape) < 0.5 * pixels else "antialiased"
 
 
-def voxels_per_pixel(shape, ax) -> float:
-    """How many voxels of a map of ``shape`` one pixel of the figure spans (about)."""
-    return max(shape) / (ax.figure.get_figwidth() * ax.figure.dpi)
-
-
-def opaque(rgb: np.ndarray) -> np.ndarray:
-    """uint8 RGB + an alpha channel of 255: matplotlib draws uint8 RGBA in float32, but RGB
-    (no alpha) through a float64 copy with an alpha of ones (twice the time on 2048^2 maps)."""
-    out = np.empty(rgb.shape[:-1] + (4,), dtype=np.uint8)
-    out[..., :3] = rgb
-    out[..., 3] = 255
-    return out
-
-
 def log_colours(values: np.ndarray, norm, cmap) -> np.ndarray:
     """RGBA (uint8, values.shape + (4,)) of ``cmap(norm(values))`` for a LogNorm ``norm``,
     computed with LogNorm's formula on plain arrays (matplotlib's masked arrays took twice the
@@ -153,8 +139,14 @@ def log_colours(values: np.ndarray, norm, cmap) -> np.ndarray:
     bad)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         logs = np.log10(np.where(values > 0, values, np.nan))
+    return log10_colours(logs, norm, cmap)
+
+
+def log10_colours(logs: np.ndarray, norm, cmap) -> np.ndarray:
+    """RGBA (uint8) of values given by their log10 (``logs``, NaN: the "bad" colour) under a
+    LogNorm ``norm`` (None: all bad); ``logs`` is overwritten."""
     if norm is None:
-        return cmap(np.full(values.shape, np.nan), bytes=True)
+        return cmap(np.full(logs.shape, np.nan), bytes=True)
     lo, hi = np.log10(norm.vmin), np.log10(norm.vmax)
     logs -= lo
     logs /= hi - lo
@@ -237,17 +229,22 @@ def mark_edge_electrodes(axes, data: ResultData, views: list[Plane]) -> list:
     return handles
 
 
+def fix_layout(fig) -> None:
+    """Lay the figure out once (constrained layout) and keep those positions: savefig would
+    otherwise lay out and draw twice, and the map rasters (:mod:`netsolve.plot_raster`) are
+    made for the final axes size. Call it once every decoration is in place."""
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.execute(fig)
+        fig.set_layout_engine(None)
+
+
 def save(fig, path: str | Path, dpi: int) -> Path:
     import matplotlib.pyplot as plt
 
     path = Path(path)
     try:
-        # Lay out once, then save without the layout engine: savefig would otherwise draw the
-        # figure twice (layout, then render), resampling every large image twice.
-        engine = fig.get_layout_engine()
-        if engine is not None:
-            engine.execute(fig)
-            fig.set_layout_engine(None)
+        fix_layout(fig)  # (a no-op when the figure fixed its layout already)
         # zlib level 3 instead of 6: 2.5x faster PNG encoding for files ~10 % larger.
         options = {"pil_kwargs": {"compress_level": 3}} if path.suffix == ".png" else {}
         fig.savefig(path, dpi=dpi, **options)

@@ -19,10 +19,11 @@ from .errors import CaseError
 from .microstructure import Phase
 from .plot_base import (ACROSS_BLACK, BLOCKING_ALONG_ORANGE, BLOCKING_RED, DEFAULT_DPI,
                         NO_CURRENT_COLOUR, NONE_CYAN, UM, UNDETERMINED_GREY, figure, finish_axes,
-                        mark_edge_electrodes, mark_voxel_electrodes, opaque, outlined, planes,
-                        save)
-from .plot_grains import grain_spots, label_grains
-from .plot_lines import draw_face_values
+                        fix_layout, mark_edge_electrodes, mark_voxel_electrodes, outlined,
+                        planes, save)
+from .plot_grains import grain_spots, label_grains, label_ids
+from .plot_lines import draw_face_values, painted
+from .plot_raster import PanelRaster
 
 BEHAVIOUR_COLOURS = {NONE: NONE_CYAN, ACROSS: ACROSS_BLACK, BLOCKING: BLOCKING_RED,
                      BLOCKING_ALONG: BLOCKING_ALONG_ORANGE, UNDETERMINED: UNDETERMINED_GREY}
@@ -56,19 +57,18 @@ def plot_gb_map(data, path: str | Path, *, size_px: tuple[int, int] | None = Non
     cmap = ListedColormap([BEHAVIOUR_COLOURS[k] for k in by_code] + [NO_CURRENT_COLOUR])
     norm = BoundaryNorm(np.arange(len(by_code) + 2) - 0.5, len(by_code) + 1)
     codes = map_codes(table)
-    background = pale_grains(data)
+    colouring = dict(cmap=cmap, norm=norm)
+    # Blocking GBs drawn again, at least ~3 px wide: on 2048^2 maps they are otherwise
+    # one-pixel lines among thousands of others.
+    severe = np.where((codes >= BEHAVIOUR_CODES[BLOCKING_ALONG]) & (codes < IDLE_CODE),
+                      codes, np.nan)
+    layers = ((codes, dict(width=2.0)), (severe, dict(width=3.0, min_px=3.0)))
+    faces = (table.face_lower_voxel, table.face_axis)
     for ax, view in zip(axes, views):
         extent = view.extent_um(data)
-        ax.imshow(np.transpose(opaque(view.cut(background)), (1, 0, 2)), origin="lower",
-                  extent=extent, interpolation="nearest")
-        draw_face_values(ax, data, view, table.face_lower_voxel, table.face_axis, codes,
-                         dict(cmap=cmap, norm=norm), width=2.0)
-        # Blocking GBs drawn again, at least ~3 px wide: on 2048^2 maps they are otherwise
-        # one-pixel lines among thousands of others.
-        severe = np.where((codes >= BEHAVIOUR_CODES[BLOCKING_ALONG]) & (codes < IDLE_CODE),
-                          codes, np.nan)
-        draw_face_values(ax, data, view, table.face_lower_voxel, table.face_axis, severe,
-                         dict(cmap=cmap, norm=norm), width=3.0, min_px=3.0)
+        if not painted((data.grid.shape[view.a0], data.grid.shape[view.a1]), ax):
+            for values, style in layers:  # line segments; painted marks after the layout
+                draw_face_values(ax, data, view, *faces, values, colouring, **style)
         if view.normal is None or view.normal == 2:
             _label_grains(ax, data, view, max_labels)
         if len(codes) == 0:
@@ -96,6 +96,20 @@ def plot_gb_map(data, path: str | Path, *, size_px: tuple[int, int] | None = Non
     source = str(table.field_source[whole][0]) if whole.any() else ""
     fig.suptitle(f"{data.title}: grain-boundary behaviour"
                  + (f" ({source} field)" if source else ""))
+    fix_layout(fig)
+    for ax, view in zip(axes, views):
+        # One image per panel at the axes' pixel size (netsolve.plot_raster): the pale grains
+        # of the cells' centre voxels, the painted GB faces over them.
+        shape = (data.grid.shape[view.a0], data.grid.shape[view.a1])
+        panel = PanelRaster(ax, shape, view.extent_um(data))
+        grid = panel.grid
+        panel.fill(pale_colours(grid.sample(view.cut(data.labels)),
+                                grid.sample(view.cut(data.phase))))
+        if painted(shape, ax):
+            for values, style in layers:
+                draw_face_values(ax, data, view, *faces, values, colouring, **style,
+                                 panel=panel)
+        panel.show()
     return save(fig, path, dpi)
 
 
@@ -112,29 +126,34 @@ def map_codes(table) -> np.ndarray:
 def pale_grains(data) -> np.ndarray:
     """RGB per voxel (uint8: a quarter of the memory of floats on large maps): grains in pale
     pastel shades by id, phases in greys."""
+    return pale_colours(data.labels, data.phase)
+
+
+def pale_colours(labels: np.ndarray, phase: np.ndarray) -> np.ndarray:
+    """RGB (uint8) of voxels with these labels and phases (:func:`pale_grains`)."""
     import matplotlib.pyplot as plt
 
     # Pastel2 without its last colour, a grey: greys mean phases, undetermined or idle GBs.
     colours = np.array(plt.get_cmap("Pastel2").colors[:7])
 
-    def shades(labels: np.ndarray) -> np.ndarray:
-        shade = (labels.astype(np.int64) * 0.618034) % 1.0
+    def shades(values: np.ndarray) -> np.ndarray:
+        shade = (values.astype(np.int64) * 0.618034) % 1.0
         return np.round(colours[(shade * len(colours)).astype(np.int64)] * 255).astype(np.uint8)
 
-    low, high = int(data.labels.min(initial=0)), int(data.labels.max(initial=0))
-    if high - low < data.labels.size:  # a colour per label value, gathered per voxel
-        rgb = shades(np.arange(low, high + 1))[data.labels - low]
+    low, high = int(labels.min(initial=0)), int(labels.max(initial=0))
+    if high - low < labels.size:  # a colour per label value, gathered per voxel
+        rgb = shades(np.arange(low, high + 1))[labels - low]
     else:
-        rgb = shades(data.labels)
-    for phase, grey in PHASE_GREYS.items():
-        rgb[data.phase == phase] = round(grey * 255)
+        rgb = shades(labels)
+    for p, grey in PHASE_GREYS.items():
+        rgb[phase == p] = round(grey * 255)
     return rgb
 
 
 def _label_grains(ax, data, view, max_labels: int) -> None:
     labels2d, phase2d = view.cut(data.labels), view.cut(data.phase)
     grain_labels = np.where(phase2d == Phase.GRAIN, labels2d, 0)
-    ids = np.unique(grain_labels[grain_labels > 0])
+    ids = label_ids(grain_labels)
     if 0 < ids.size <= max_labels:
         xy = grain_spots(grain_labels, ids) * data.grid.voxel_size_m * UM
         label_grains(ax, xy, ids)

@@ -1,7 +1,8 @@
 """Lines and marks drawn over the maps: grain boundaries (plain or coloured by a value per voxel
 face) with a dark outline, the GB field, equipotentials and iso-|J| lines with a light halo,
 streamlines weighted by |J|, hatching where no current flows. Maps with more voxels than pixels
-get painted voxel marks instead of ~10^5 line segments (one image instead of many paths).
+get painted voxel marks instead of ~10^5 line segments, at the display grid of their panel and
+in its one image (:mod:`netsolve.plot_raster`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import numpy as np
 
 from .export.data import ResultData
 from .plot_base import (HALO, OUTLINE, UM, Plane, boundary_segments, interpolation,
-                        log_colours, outlined, voxels_per_pixel)
+                        log_colours, outlined)
+from .plot_raster import PanelRaster, grown
 
 MAX_OVERLAY_POINTS = 256  # contours and streamlines run on at most this many points per axis
 GB_FIELD_CMAP = "viridis"  # no red: red marks blocking GBs
@@ -24,8 +26,9 @@ OUTLINE_EXTRA_PT = 1.2  # the outline's width beyond the line's (points)
 STREAMLINE_MIN_J = 1e-3
 
 
-def boundary_voxels(labels2d: np.ndarray) -> np.ndarray:
-    """Mask of the voxels next to a voxel face between different labels (both sides)."""
+def boundary_voxels(labels2d: np.ndarray, lower_only: bool = False) -> np.ndarray:
+    """Mask of the voxels next to a voxel face between different labels (both sides, or only
+    the lower voxel of each face)."""
     mask = np.zeros(labels2d.shape, dtype=bool)
     for axis in (0, 1):
         differs = np.diff(labels2d, axis=axis) != 0
@@ -33,33 +36,45 @@ def boundary_voxels(labels2d: np.ndarray) -> np.ndarray:
         high = [slice(None)] * 2
         low[axis], high[axis] = slice(None, -1), slice(1, None)
         mask[tuple(low)] |= differs
-        mask[tuple(high)] |= differs
+        if not lower_only:
+            mask[tuple(high)] |= differs
     return mask
 
 
 def draw_boundaries(ax, labels2d: np.ndarray, data: ResultData, colour: str, width: float,
-                    outline: str | None = OUTLINE) -> None:
+                    outline: str | None = OUTLINE, panel: PanelRaster | None = None) -> None:
     """Grain boundaries (and phase boundaries) of a slice in ``colour`` over a wider
     ``outline`` (None: none); thinner lines on maps with many voxels per pixel so boundaries
-    stay visible without hiding the map."""
+    stay visible without hiding the map. On maps with more voxels than about half the
+    figure's pixels (:func:`painted`) the voxels on both sides of every boundary face are
+    painted instead, into ``panel`` (or an image of their own; the layout must be fixed)."""
     from matplotlib.collections import LineCollection
     from matplotlib.colors import to_rgba
 
     extent = [0, labels2d.shape[0] * data.grid.voxel_size_m * UM,
               0, labels2d.shape[1] * data.grid.voxel_size_m * UM]
-    if interpolation(labels2d.shape, ax) != "nearest":
-        # Voxels smaller than pixels: mark the voxels on both sides of every boundary face in
-        # one image (~10^5 line segments would cost seconds; two voxels wide stay visible).
-        core = boundary_voxels(labels2d)
-        rgba = np.zeros(core.shape + (4,), dtype=np.uint8)
-        rgba[core] = np.round(np.array(to_rgba(colour)) * 255)
-        _paint(ax, rgba, core, outline, extent)
+    if painted(labels2d.shape, ax):
+        # ~10^5 line segments would cost seconds. Voxels larger than pixels: the voxels on
+        # both sides of each face; else the lower one only, one cell wide after the reduction
+        # to the display grid (a maximum: never lost), as thin as a line can be drawn.
+        own = panel is None
+        panel = PanelRaster(ax, labels2d.shape, extent) if own else panel
+        lower_only = not panel.grid.identity
+        panel.paint(panel.grid.any(boundary_voxels(labels2d, lower_only)), colour, outline)
+        if own:
+            panel.show()
         return
     pixels = ax.figure.get_figwidth() * ax.figure.dpi
     width = width * float(np.clip(pixels / max(labels2d.shape) / 2.0, 0.5, 1.0))
     segments = boundary_segments(labels2d, data.grid.voxel_size_m * UM)
     _add_outlined(ax, LineCollection(segments, colors=to_rgba(colour), linewidths=width),
                   segments, width, outline)
+
+
+def painted(shape, ax) -> bool:
+    """Marks of a map of ``shape`` voxels are painted voxels (not line segments): maps drawn
+    with more voxels than about half the figure's pixels."""
+    return interpolation(shape, ax) != "nearest"
 
 
 def _add_outlined(ax, lines, segments: np.ndarray, width: float, outline: str | None) -> None:
@@ -71,49 +86,6 @@ def _add_outlined(ax, lines, segments: np.ndarray, width: float, outline: str | 
         ax.add_collection(LineCollection(segments, colors=outline,
                                          linewidths=width + OUTLINE_EXTRA_PT))
     ax.add_collection(lines)
-
-
-def _halo(mask: np.ndarray, ax, pixels: float = 1.0) -> np.ndarray:
-    """``mask`` grown by about ``pixels`` figure pixels (at least one voxel)."""
-    reach = max(1, int(np.ceil(pixels * voxels_per_pixel(mask.shape, ax))))
-    return _grown(mask.view(np.uint8), reach, mask).astype(bool)
-
-
-def _grown(values: np.ndarray, reach: int, present: np.ndarray) -> np.ndarray:
-    """A maximum filter of width 2 reach + 1 over a 2D array, computed only in the bounding
-    box of the ``present`` entries widened by ``reach`` (outside it the filter sees nothing but
-    the background: the same result; a few blocking GBs need not cost a whole-map filter)."""
-    from scipy.ndimage import maximum_filter
-
-    out = values.copy()
-    rows, cols = np.flatnonzero(present.any(axis=1)), np.flatnonzero(present.any(axis=0))
-    if rows.size == 0:
-        return out
-    box = (slice(max(rows[0] - reach, 0), rows[-1] + reach + 1),
-           slice(max(cols[0] - reach, 0), cols[-1] + reach + 1))
-    out[box] = maximum_filter(values[box], size=2 * reach + 1)
-    return out
-
-
-def _paint(ax, rgba: np.ndarray, marked: np.ndarray, outline: str | None, extent) -> None:
-    """One image of painted voxel marks (``rgba``, [a0, a1] + (4,) uint8, transparent where
-    not ``marked``) with a one-pixel ``outline`` halo around them, cropped to the marks (an
-    image costs its resampling: a few blocking GBs need not be a whole-map image)."""
-    from matplotlib.colors import to_rgba
-
-    if not marked.any():
-        return
-    if outline is not None:
-        halo = _halo(marked, ax) & ~marked
-        rgba[halo] = np.round(np.array(to_rgba(outline)) * 255)
-        marked = marked | halo
-    rows, cols = np.flatnonzero(marked.any(axis=1)), np.flatnonzero(marked.any(axis=0))
-    (i0, i1), (j0, j1) = (rows[0], rows[-1] + 1), (cols[0], cols[-1] + 1)
-    x0, x1, y0, y1 = extent
-    hx, hy = (x1 - x0) / marked.shape[0], (y1 - y0) / marked.shape[1]
-    ax.imshow(np.transpose(rgba[i0:i1, j0:j1], (1, 0, 2)), origin="lower",
-              interpolation="nearest", extent=[x0 + i0 * hx, x0 + i1 * hx, y0 + j0 * hy,
-                                               y0 + j1 * hy])
 
 
 def gb_field_norm(data: ResultData):
@@ -129,24 +101,29 @@ def gb_field_norm(data: ResultData):
     return LogNorm(vmin=vmin if vmin < 0.999 * vmax else vmax / 10, vmax=vmax)
 
 
-def draw_gb_field(ax, data: ResultData, view: Plane, norm):
-    """The GB faces of a slice coloured by |potential drop| / t_GB (viridis, outlined)."""
+def draw_gb_field(ax, data: ResultData, view: Plane, norm, panel: PanelRaster | None = None):
+    """The GB faces of a slice coloured by |potential drop| / t_GB (viridis, outlined; painted
+    into ``panel`` on maps with more voxels than pixels, :func:`draw_face_values`)."""
     values = np.abs(data.gb_field())
     return draw_face_values(ax, data, view, data.gb_face_voxels[:, 0], data.gb_face_axis,
-                            values, dict(cmap=GB_FIELD_CMAP, norm=norm), width=1.6)
+                            values, dict(cmap=GB_FIELD_CMAP, norm=norm), width=1.6,
+                            panel=panel)
 
 
 def draw_face_values(ax, data: ResultData, view: Plane, lower: np.ndarray, axis: np.ndarray,
                      values: np.ndarray, colouring: dict, width: float, min_px: float = 0.0,
-                     outline: str | None = OUTLINE):
+                     outline: str | None = OUTLINE, panel: PanelRaster | None = None):
     """Voxel faces (flat lower voxel, normal axis) in the plane of a view, coloured by
     ``values`` with ``colouring`` (cmap, norm) over an ``outline`` (None: none): a
-    LineCollection on maps drawn larger than their voxels; otherwise both voxels of each face
-    painted into an image (one draw call instead of ~10^5 coloured segments; lines two voxels
-    wide stay visible; the larger value where faces share a voxel), the outline a one-pixel
-    halo around them. ``min_px``: on painted maps, widen the marks to about that many pixels
-    (a maximum filter over voxels), so that a few important faces stay visible on maps with
-    many more voxels than pixels. Returns the artist (for a colour bar)."""
+    LineCollection on maps drawn larger than their voxels; otherwise (:func:`painted`) the
+    faces painted at the display grid (:mod:`netsolve.plot_raster`: the largest value of the
+    faces in each cell, so no face is lost; both voxels of a face where the grid keeps every
+    voxel, its lower voxel where cells group voxels), into ``panel`` (or an image of their
+    own; the layout must be fixed), the outline a one-pixel halo around them. ``min_px``: on
+    painted maps, widen the marks to at least that many pixels (a maximum filter over cells), so
+    that a few important faces stay visible on maps with many more voxels than pixels.
+    Returns the artist (for a colour bar; painted: a mappable holding the cell values, NaN
+    where no face)."""
     from matplotlib.collections import LineCollection
 
     axis = np.asarray(axis, np.int64)
@@ -158,36 +135,12 @@ def draw_face_values(ax, data: ResultData, view: Plane, lower: np.ndarray, axis:
     along_a0 = axis[keep] == view.a0
     values = np.asarray(values, float)[keep]
     plane_shape = (data.grid.shape[view.a0], data.grid.shape[view.a1])
-    if interpolation(plane_shape, ax) != "nearest":
-        high = low + np.stack([along_a0, ~along_a0], axis=1)
-        flat = np.concatenate([np.ravel_multi_index(tuple(side.T), plane_shape)
-                               for side in (low, high)])
-        both = np.concatenate([values, values])
-        ok = np.isfinite(both)
-        # The largest value of the faces of each voxel (an unbuffered maximum: 20x faster
-        # than sorting the faces by voxel and value); -inf where no face.
-        raster = np.full(plane_shape, -np.inf)
-        np.maximum.at(raster.reshape(-1), flat[ok], both[ok])
-        reach = int(np.ceil(min_px * voxels_per_pixel(plane_shape, ax) / 2.0))
-        if reach > 0:
-            raster = _grown(raster, reach, np.isfinite(raster))
-        raster[np.isneginf(raster)] = np.nan
-        # One image of colours and outline; the returned mappable carries the values (for a
-        # colour bar, and for checks).
-        from matplotlib.cm import ScalarMappable
-
-        from matplotlib.colors import LogNorm
-
-        norm = colouring.get("norm")
-        mappable = ScalarMappable(norm=norm, cmap=colouring.get("cmap"))
-        mappable.set_array(raster.T)
-        if norm is None or not norm.scaled():  # (LogNorm masks the whole map to find none)
-            mappable.autoscale_None()
-        marked = np.isfinite(raster)
-        rgba = np.zeros(plane_shape + (4,), dtype=np.uint8)
-        rgba[marked] = (log_colours(raster[marked], norm, mappable.get_cmap())
-                        if type(norm) is LogNorm else mappable.to_rgba(raster[marked], bytes=True))
-        _paint(ax, rgba, marked, outline, view.extent_um(data))
+    if painted(plane_shape, ax):
+        own = panel is None
+        panel = PanelRaster(ax, plane_shape, view.extent_um(data)) if own else panel
+        mappable = _paint_faces(panel, low, along_a0, values, colouring, min_px, outline)
+        if own:
+            panel.show()
         return mappable
     drawn = np.isfinite(values)  # NaN: no line, and no outline either
     low, along_a0, values = low[drawn], along_a0[drawn], values[drawn]
@@ -203,6 +156,44 @@ def draw_face_values(ax, data: ResultData, view: Plane, lower: np.ndarray, axis:
     lines = LineCollection(segments, array=values, linewidths=width, **colouring)
     _add_outlined(ax, lines, segments, width, outline)
     return lines
+
+
+def _paint_faces(panel: PanelRaster, low: np.ndarray, along_a0: np.ndarray,
+                 values: np.ndarray, colouring: dict, min_px: float, outline):
+    """Paint faces (lower voxel [a0, a1] in the plane, normal along a0 or a1) into a panel:
+    the cells of both voxels of each face take the largest value of their faces."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import LogNorm
+
+    grid = panel.grid
+    # Voxels larger than pixels: both voxels of each face (a line two voxels wide); else the
+    # lower one, one cell wide after the reduction (a maximum: never lost).
+    sides = [low] if not grid.identity else [low, low + np.stack([along_a0, ~along_a0], 1)]
+    cells = np.concatenate([np.ravel_multi_index((grid.cells[0][side[:, 0]],
+                                                  grid.cells[1][side[:, 1]]), grid.cells_shape)
+                            for side in sides])
+    both = np.concatenate([values] * len(sides))
+    ok = np.isfinite(both)
+    # The largest value of the faces of each cell (an unbuffered maximum: 20x faster than
+    # sorting the faces by cell and value); -inf where no face.
+    raster = np.full(grid.cells_shape, -np.inf)
+    np.maximum.at(raster.reshape(-1), cells[ok], both[ok])
+    reach = int(np.ceil((min_px - 1.0) * grid.per_pixel / 2.0))  # 1 + 2 reach >= min_px
+    if reach > 0:
+        raster = grown(raster, reach, np.isfinite(raster))
+    raster[np.isneginf(raster)] = np.nan
+    # The returned mappable carries the values (for a colour bar, and for checks).
+    norm = colouring.get("norm")
+    mappable = ScalarMappable(norm=norm, cmap=colouring.get("cmap"))
+    mappable.set_array(raster.T)
+    if norm is None or not norm.scaled():  # (LogNorm masks the whole map to find none)
+        mappable.autoscale_None()
+    marked = np.isfinite(raster)
+    if marked.any():
+        colours = (log_colours(raster[marked], norm, mappable.get_cmap())
+                   if type(norm) is LogNorm else mappable.to_rgba(raster[marked], bytes=True))
+        panel.paint(marked, colours, outline)
+    return mappable
 
 
 def _coarse(array2d: np.ndarray, factor: int) -> np.ndarray:
