@@ -159,3 +159,32 @@ def test_one_voxel_wide_blocking_gb_stays_red_at_a_threefold_reduction(tmp_path,
     assert columns.size >= 3 and np.ptp(columns) == columns.size - 1  # one band >= 3 px
     middle = (columns.mean() + 0.5) / panel.shape[1]
     assert abs(middle - 0.5) < 0.05  # at x = 200 of 400 voxels
+
+
+def test_one_voxel_thin_electrode_is_painted_at_a_threefold_reduction(tmp_path, monkeypatch):
+    """A source electrode one voxel wide (x = 0, y = 60..179) of a 400 x 240 map shown on ~130
+    pixels: its cells (the first column, rows of y 60..179) take its colour in the map's one
+    image, and no other cell does."""
+    from netsolve.plot_base import ELECTRODE_COLOURS
+
+    data = base_case((400, 240))
+    data["electrodes"][0]["region"] = {"box": [[0, 1], [60, 180]]}
+    result = solve_dict(data, tmp_path)
+    images = []
+    imshow = matplotlib.axes.Axes.imshow
+
+    def spy(ax, array, *args, **kwargs):
+        images.append(np.asarray(array))
+        return imshow(ax, array, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "imshow", spy)
+    plot_current_density(result, tmp_path / "j.png", size_px=(150, 150), dpi=25)
+    [image] = images
+    assert image.shape[1] <= 400 / 2.5  # cells along x: voxels per cell >= 2.5
+    colour = np.round(np.array(to_rgb(ELECTRODE_COLOURS[0])) * 255)
+    painted = (image[..., :3] == colour).all(axis=-1)
+    rows = np.arange(image.shape[0]) * 240 // image.shape[0]  # first voxel of each cell row
+    ends = np.append(rows[1:], 240)  # one past the last voxel of each cell row
+    inside = (ends > 60) & (rows < 180)
+    np.testing.assert_array_equal(painted[:, 0], inside)
+    assert not painted[:, 1:].any()

@@ -23,7 +23,7 @@ from .errors import CaseError
 from .plot_base import (DEFAULT_DPI, ELECTRODE_COLOURS, NO_CURRENT_COLOUR, UM, Plane,  # noqa: F401
                         as_data, boundary_segments, figure, finish_axes, fix_layout,
                         interpolation, log10_colours, log_colours, mark_edge_electrodes,
-                        mark_voxel_electrodes, outlined, planes, save)
+                        mark_voxel_electrodes, outlined, paint_voxel_electrodes, planes, save)
 from .plot_base import save as _save  # noqa: F401 (netsolve.impedance.figures uses it)
 from .plot_grains import grain_spots, label_grains, orientation_rgb  # noqa: F401
 from .plot_grains import plot_grain_map  # noqa: F401 (a figure of FIGURES)
@@ -196,5 +196,6 @@ def _field_figure(data, path, magnitude, vectors, cmap, bar_label, title, contou
                 draw_gb_field(ax, data, view, gb_norm, panel=panel)
             else:
                 draw_boundaries(ax, view.cut(data.labels), data, **gb_line, panel=panel)
+        paint_voxel_electrodes(panel, data, view)
         panel.show()
     return save(fig, path, dpi)

@@ -183,25 +183,33 @@ def boundary_segments(labels: np.ndarray, scale: float = 1.0) -> np.ndarray:
 
 
 def mark_voxel_electrodes(ax, data: ResultData, view: Plane, extent) -> None:
-    """Electrodes that occupy voxels, as coloured patches."""
+    """The outline of each electrode that occupies voxels (a one-voxel-thin electrode is
+    thinner than a pixel on big maps); its patch is painted into the panel's image by
+    :func:`paint_voxel_electrodes`."""
     from matplotlib.collections import LineCollection
-    from matplotlib.colors import to_rgba
 
     index = view.cut(data.microstructure.electrode_index)
     if not (index >= 0).any():
         return
-    overlay = np.zeros(index.shape + (4,))
-    for k in np.unique(index[index >= 0]):  # loop over electrodes
-        overlay[index == k] = to_rgba(ELECTRODE_COLOURS[int(k) % len(ELECTRODE_COLOURS)])
-    ax.imshow(np.transpose(overlay, (1, 0, 2)), origin="lower", extent=extent,
-              interpolation="nearest")
-    # Outline each electrode: a one-voxel-thin electrode is thinner than a pixel on big maps.
     h = data.grid.voxel_size_m * UM
     for k in np.unique(index[index >= 0]):  # loop over electrodes
         padded = np.pad(index == k, 1)
         segments = boundary_segments(padded, h) - h  # undo the padding offset
         ax.add_collection(LineCollection(segments, colors=ELECTRODE_COLOURS[int(k) % len(
             ELECTRODE_COLOURS)], linewidths=3, zorder=5, clip_on=False))
+
+
+def paint_voxel_electrodes(panel, data: ResultData, view: Plane) -> None:
+    """Electrodes that occupy voxels as patches in their colours, over everything else of a
+    :class:`~netsolve.plot_raster.PanelRaster` (a cell with any electrode voxel)."""
+    from .plot_raster import rgba_bytes
+
+    index = view.cut(data.microstructure.electrode_index)
+    if not (index >= 0).any():
+        return
+    cells = panel.grid.maxima(index)
+    for k in np.unique(cells[cells >= 0]):  # loop over electrodes
+        panel.paint(cells == k, rgba_bytes(ELECTRODE_COLOURS[int(k) % len(ELECTRODE_COLOURS)]))
 
 
 def mark_edge_electrodes(axes, data: ResultData, views: list[Plane]) -> list:

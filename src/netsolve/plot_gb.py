@@ -20,7 +20,7 @@ from .microstructure import Phase
 from .plot_base import (ACROSS_BLACK, BLOCKING_ALONG_ORANGE, BLOCKING_RED, DEFAULT_DPI,
                         NO_CURRENT_COLOUR, NONE_CYAN, UM, UNDETERMINED_GREY, figure, finish_axes,
                         fix_layout, mark_edge_electrodes, mark_voxel_electrodes, outlined,
-                        planes, save)
+                        paint_voxel_electrodes, planes, save)
 from .plot_grains import grain_spots, label_grains, label_ids
 from .plot_lines import draw_face_values, painted
 from .plot_raster import PanelRaster
@@ -109,6 +109,7 @@ def plot_gb_map(data, path: str | Path, *, size_px: tuple[int, int] | None = Non
             for values, style in layers:
                 draw_face_values(ax, data, view, *faces, values, colouring, **style,
                                  panel=panel)
+        paint_voxel_electrodes(panel, data, view)
         panel.show()
     return save(fig, path, dpi)
 

@@ -15,7 +15,8 @@ import numpy as np
 from .export.data import ResultData
 from .microstructure import Phase
 from .plot_base import (DEFAULT_DPI, PHASE_COLOURS, UM, as_data, figure, finish_axes,
-                        fix_layout, mark_edge_electrodes, mark_voxel_electrodes, planes, save)
+                        fix_layout, mark_edge_electrodes, mark_voxel_electrodes,
+                        paint_voxel_electrodes, planes, save)
 from .plot_lines import draw_boundaries, painted
 from .plot_raster import PanelRaster
 
@@ -83,6 +84,7 @@ def plot_grain_map(result, path: str | Path, *, size_px: tuple[int, int] | None 
         if painted(labels.shape, ax):
             draw_boundaries(ax, labels, data, colour="black", width=0.6, outline=None,
                             panel=panel)
+        paint_voxel_electrodes(panel, data, view)
         panel.show()
     return save(fig, path, dpi)
 
