@@ -10,7 +10,8 @@ colour semantics across all figures (:mod:`netsolve.plot_base`): red on a GB mea
 :data:`FIGURES` maps the names of ``netsolve plot --what`` to (file stem, function name).
 Shared pieces: :mod:`netsolve.plot_base` (layout, colours), :mod:`netsolve.plot_lines` (GB
 lines, contours, streamlines), :mod:`netsolve.plot_grains` (grain map),
-:mod:`netsolve.plot_gb` (GB behaviour map).
+:mod:`netsolve.plot_gb` (GB behaviour map), :mod:`netsolve.plot_raster` (each map panel one
+image at the pixel size of its axes).
 """
 
 from __future__ import annotations
