@@ -102,7 +102,7 @@ def netsolve_case(npy: Path, shape: tuple[int, ...], rtol: float, method: str = 
                       "electrode_link": "half_voxel"},
         "electrodes": [{"name": "left", "region": "left", "potential_V": 1.0},
                        {"name": "right", "region": "right", "potential_V": 0.0}],
-        "solver": {"method": method, "rtol": rtol},
+        "solver": {"method": method, "rtol": rtol, "discretization": "tpfa"},
     }, base_dir=npy.parent)
 
 
