@@ -16,7 +16,8 @@ from netsolve.discretization.tpfa import Network
 from netsolve.errors import CaseError
 from netsolve.multigrid import cycle
 from netsolve.multigrid.solver import GridMatrix
-from netsolve.solve import check_connectivity, electrode_groups, network_matrix, solve_network
+from netsolve.solve import (check_connectivity, electrode_groups, joined_components,
+                            network_matrix, solve_network)
 from netsolve.solvers import relative_residual
 from conftest import base_case, solve_dict, with_labels
 
@@ -153,3 +154,48 @@ def test_a_non_finite_conductance_is_refused_on_the_grid_path(tmp_path, bad):
                                         r"residual (nan|inf)|the electrode currents are not "
                                         r"finite)"):
         solve_network(broken, case.electrodes, case.solver, "case")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_joined_components_are_the_graph_search(seed):
+    """The union-find that joins components through the electrodes, against csgraph: the same
+    components, numbered alike (by their smallest vertex)."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    n = 60
+    a, b = rng.integers(0, n, 45), rng.integers(0, n, 45)
+    graph = sp.coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
+    _, expected = connected_components(graph, directed=False)
+    assert np.array_equal(joined_components(n, a, b), expected)
+    assert np.array_equal(joined_components(5, np.zeros(0, int), np.zeros(0, int)),
+                          np.arange(5))
+
+
+def test_a_label_map_case_imports_only_its_own_source(tmp_path):
+    """Sources are imported on first use: a label-map case does not load the orientation-map
+    readers or the Voronoi / polygon geometry (their imports cost ~0.5 s per process)."""
+    import subprocess
+    import sys
+
+    from netsolve.sources import SOURCES
+
+    assert list(SOURCES) == ["uniform", "labels", "voronoi", "image", "polygons", "ebsd"]
+    assert SOURCES["labels"].__name__ == "netsolve.sources.labels"
+    with pytest.raises(KeyError):
+        SOURCES["nope"]
+    np.save(tmp_path / "map.npy", np.ones((6, 5), dtype=np.int32))
+    (tmp_path / "case.toml").write_text(
+        '[grid]\nshape = [6, 5]\nvoxel_size_nm = 10.0\n\n'
+        '[microstructure]\nsource = "labels"\npath = "map.npy"\n\n'
+        '[materials]\nsigma_ip_S_per_m = 1.0\nconductivity_model = "isotropic"\n\n'
+        '[[electrodes]]\nname = "a"\nregion = "left"\npotential_V = 1.0\n\n'
+        '[[electrodes]]\nname = "b"\nregion = "right"\npotential_V = 0.0\n')
+    code = ("import sys, netsolve; c = netsolve.load_case(sys.argv[1]); "
+            "from netsolve.microstructure import build_microstructure; "
+            "m = build_microstructure(c); "
+            "print(' '.join(sorted(k for k in sys.modules if k.startswith('netsolve.sources.'))))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "case.toml")],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert "netsolve.sources.labels" in out
+    assert not [m for m in out if m.split(".")[2] in ("ebsd", "voronoi", "polygons")]
