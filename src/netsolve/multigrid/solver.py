@@ -3,7 +3,10 @@
 The contract of :mod:`netsolve.solvers`: ``solve(matrix, rhs, ...) -> (X, SolverStats)`` for rhs
 of shape (n, k), given also the :class:`~netsolve.multigrid.grid.GridOperator` of the same
 matrix (its grid structure). CG runs on grid-shaped vectors with the compiled stencil product;
-every answer is checked against ``matrix`` itself (the assembled CSR) before it is returned.
+every answer's true residual is computed with ``matrix`` before it is returned: the assembled
+CSR matrix when the caller has one (a sweep), else :class:`GridMatrix`, the same operator
+applied with the stencil kernel in float64 (independent of the float32 hierarchy and of CG's
+recursive residual).
 """
 
 from __future__ import annotations
