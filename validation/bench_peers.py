@@ -2,7 +2,7 @@
 
     python validation/bench_peers.py [--sizes 64 128] [--repeats 3] [--rtols 1e-6 1e-8]
                                      [--methods gmg amg] [--conv-crit 1e-2]
-                                     [--torch-threads 0 1] [--no-process]
+                                     [--torch-threads 0 1] [--no-process] [--run-process]
 
 TauFactor 2 is an optional, benchmark-only peer; it is not a netsolve dependency. Install it
 (CPU build) in a separate virtual environment, together with netsolve, and run this script from
@@ -41,7 +41,10 @@ D_eff = sigma_eff / sigma = L / (R_eff A sigma) (TauFactor's ``D_eff``).
 In-process times are min and median over ``--repeats`` (the two tools interleaved); the
 whole-process time is the median wall time of a fresh Python process (interpreter start +
 imports + load the structure from a .npy + solve + print D_eff), run with this script's hidden
-``--child`` option. Ratios: speed = TauFactor time / netsolve time, accuracy = TauFactor
+``--child`` option. With ``--run-process`` each netsolve row also gets "run s": the median wall
+time of the command ``netsolve run CASE -o OUT -q`` in a fresh process with every default
+output (summary.json, fields.npz, the CSV tables, fields.vti, gb_network.vtu and the four
+figures), against TauFactor's whole process (which writes nothing). Ratios: speed = TauFactor time / netsolve time, accuracy = TauFactor
 D_eff error / netsolve D_eff error. The machine's load average is printed; the script reports
 what it measures and makes no pass/fail decision.
 """
@@ -102,7 +105,7 @@ def netsolve_case(npy: Path, shape: tuple[int, ...], rtol: float, method: str = 
                       "electrode_link": "half_voxel"},
         "electrodes": [{"name": "left", "region": "left", "potential_V": 1.0},
                        {"name": "right", "region": "right", "potential_V": 0.0}],
-        "solver": {"method": method, "rtol": rtol},
+        "solver": {"method": method, "rtol": rtol, "discretization": "tpfa"},
     }, base_dir=npy.parent)
 
 
@@ -194,6 +197,42 @@ def time_process(tool: str, npy: Path, setting: float, threads: int,
     return statistics.median(times), d_eff
 
 
+def case_toml(npy: Path, shape: tuple[int, ...], rtol: float, method: str) -> Path:
+    """The case of :func:`netsolve_case` as a case file next to ``npy`` (for ``netsolve run``)."""
+    path = npy.with_name(f"{npy.stem}_{method}_{rtol:g}.toml")
+    path.write_text(
+        f"[grid]\nshape = {list(shape)}\nvoxel_size_nm = {VOXEL_SIZE_NM}\n\n"
+        f"[microstructure]\nsource = \"labels\"\npath = \"{npy.name}\"\n"
+        f"phases = {{ void = 0 }}\n\n"
+        f"[materials]\nsigma_ip_S_per_m = 1.0\nconductivity_model = \"isotropic\"\n"
+        f"electrode_link = \"half_voxel\"\n\n"
+        f"[[electrodes]]\nname = \"left\"\nregion = \"left\"\npotential_V = 1.0\n\n"
+        f"[[electrodes]]\nname = \"right\"\nregion = \"right\"\npotential_V = 0.0\n\n"
+        f"[solver]\nmethod = \"{method}\"\nrtol = {rtol!r}\ndiscretization = \"tpfa\"\n")
+    return path
+
+
+def time_run(npy: Path, shape: tuple[int, ...], rtol: float, method: str,
+             repeats: int) -> tuple[float, float]:
+    """Median wall time of ``netsolve run`` (default outputs) in a fresh process, and the
+    D_eff of its summary.json."""
+    case = case_toml(npy, shape, rtol, method)
+    out = npy.with_name(f"run_{npy.stem}_{method}")
+    cmd = [sys.executable, "-c", "import sys; from netsolve.cli import main; sys.exit(main())",
+           "run", str(case), "-o", str(out), "-q", "--overwrite"]
+    times, d_eff = [], float("nan")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        times.append(time.perf_counter() - t0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"netsolve run failed: {proc.stderr.strip()[-500:]}")
+        r_eff = json.loads((out / "summary.json").read_text())["effective_resistance_ohm"]
+        d_eff = (shape[0] * VOXEL_SIZE_NM * 1e-9) / (r_eff * shape[1] * shape[2]
+                                                     * (VOXEL_SIZE_NM * 1e-9) ** 2)
+    return statistics.median(times), d_eff
+
+
 # --------------------------------------------------------------------------- driver
 
 
@@ -214,6 +253,8 @@ def main() -> int:
                         help="torch thread counts for TauFactor rows (0: torch default)")
     parser.add_argument("--no-process", action="store_true",
                         help="skip the whole-process (fresh interpreter) timings")
+    parser.add_argument("--run-process", action="store_true",
+                        help="also time `netsolve run` with its default outputs, fresh process")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -241,7 +282,7 @@ def main() -> int:
           f"insulating, seed 0; repeats {args.repeats}; times in s")
 
     header = (f"{'n':>4} {'tool':>9} {'setting':>16} {'min s':>7} {'median s':>8} "
-              f"{'process s':>9} {'D_eff':>12} {'rel.err':>9} {'iters':>6} {'SpMV eq':>7}")
+              f"{'process s':>9} {'run s':>7} {'D_eff':>12} {'rel.err':>9} {'iters':>6} {'SpMV eq':>7}")
     summaries = []
     with tempfile.TemporaryDirectory() as tmp:
         # Warm-up (untimed): first TauFactor/torch call and netsolve/pyamg imports in this process.
@@ -290,19 +331,25 @@ def main() -> int:
                 row["min"] = min(row["times"])
                 row["median"] = statistics.median(row["times"])
                 row["err"] = abs(row["d_eff"] - d_ref) / d_ref
-                row["process"] = float("nan")
+                row["process"] = row["run"] = float("nan")
                 if not args.no_process:
                     tool, setting, threads = settings[key]
                     row["process"], d_proc = time_process(tool, npy, setting, threads,
                                                           args.repeats)
                     if abs(d_proc - row["d_eff"]) > 1e-6 * d_ref:
                         print(f"  note: {key[0]} child process gave D_eff {d_proc:.10f}")
+                if args.run_process and key[0] == "netsolve":
+                    method, rtol = ns_runs[ns_keys.index(key)]
+                    row["run"], d_run = time_run(npy, shape, rtol, method, args.repeats)
+                    if abs(d_run - row["d_eff"]) > 1e-6 * d_ref:
+                        print(f"  note: netsolve run gave D_eff {d_run:.10f}")
             load_after = os.getloadavg()[0]
 
             print(header)
             for (tool, setting), row in rows.items():
                 print(f"{n:>4} {tool:>9} {setting:>16} {row['min']:>7.3f} {row['median']:>8.3f} "
-                      f"{row['process']:>9.2f} {row['d_eff']:>12.9f} {fmt_err(row['err'])} "
+                      f"{row['process']:>9.2f} {row['run']:>7.2f} {row['d_eff']:>12.9f} "
+                      f"{fmt_err(row['err'])} "
                       f"{row['iters']:>6} {row['spmv']:>7.0f}")
             # Speed ratios against the fastest TauFactor row for each statistic (conservative).
             best = {stat: min(rows[k][stat] for k in tau_keys) for stat in ("min", "median")}
@@ -314,7 +361,8 @@ def main() -> int:
                 line = (f"  best TauFactor / netsolve {key[1]}: "
                         f"speed min {best['min'] / ns['min']:.2f}x, "
                         f"median {best['median'] / ns['median']:.2f}x, "
-                        f"process {best['process'] / ns['process']:.2f}x; accuracy {acc:.3g}x")
+                        f"process {best['process'] / ns['process']:.2f}x, "
+                        f"run {best['process'] / ns['run']:.2f}x; accuracy {acc:.3g}x")
                 print(line)
                 summaries.append(f"n={n} {key[1]}: " + line.split(": ", 1)[1])
             print(f"  load average (1 min) before/after timings: {load_before:.2f} / "

@@ -21,11 +21,9 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from unittest import mock
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from .errors import SolveError
 
@@ -155,6 +153,8 @@ def _direct(matrix, rhs, rtol, origin):
     """SuperLU, then iterative refinement in float64 (a few solves with the same factors) while
     it still reduces the residual: ill-conditioned networks (1e10 conductance contrasts) gain
     digits this way; the final residual is checked like an iterative solver's."""
+    import scipy.sparse.linalg as spla
+
     start = time.perf_counter()
     try:
         factor = spla.splu(matrix.tocsc(), permc_spec="COLAMD")
@@ -259,6 +259,8 @@ class RugeStubenPreconditioner:
         return coarse.astype(np.float64) * (magnitude * self.scale)
 
     def operator(self, n: int) -> spla.LinearOperator:
+        import scipy.sparse.linalg as spla
+
         return spla.LinearOperator((n, n), matvec=self, dtype=np.float64)
 
 
@@ -321,6 +323,8 @@ def _short_spectral_radius_estimate(matrix: sp.csr_matrix):
     if not hasattr(pyamg.strength, "approximate_spectral_radius"):  # pyamg changed: keep its own
         yield
         return
+    from unittest import mock  # imported here: the other solvers do not need it
+
     with mock.patch.object(pyamg.strength, "approximate_spectral_radius", short_estimate):
         yield
 
@@ -354,6 +358,8 @@ def _pcg(matrix, b, preconditioner, rtol, maxiter, x0=None):
 
     def tick(_x):
         count[0] += 1
+
+    import scipy.sparse.linalg as spla
 
     x, _info = spla.cg(matrix, b, x0=x0, rtol=rtol, atol=0.0, maxiter=maxiter, M=preconditioner,
                        callback=tick)
@@ -416,6 +422,8 @@ def _jacobi_cg(matrix, rhs, rtol, maxiter, origin, warm=None):
     start = time.perf_counter()
     diagonal = matrix.diagonal()
     inv_diag = np.divide(1.0, diagonal, out=np.ones_like(diagonal), where=diagonal > 0)
+    import scipy.sparse.linalg as spla
+
     preconditioner = spla.LinearOperator(matrix.shape, matvec=lambda v: inv_diag * v,
                                          dtype=np.float64)
     x = _initial_guess(rhs, warm)

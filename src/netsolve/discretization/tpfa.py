@@ -97,6 +97,27 @@ class Network:
                              self.link_conductance, self.electrode_link_node,
                              self.electrode_link_conductance)
 
+    def voxel_components(self) -> tuple[int, np.ndarray] | None:
+        """(number of components, component of every node) of the link graph, by labelling
+        the voxel grid instead of a graph search on the assembled matrix: every two
+        face-neighbouring nodes are joined by one link (:func:`build_network`), so the link
+        graph's components are those of the node voxels under face adjacency. Components are
+        numbered by their first node, as ``scipy.sparse.csgraph.connected_components``
+        numbers them. None when the links are not exactly the face-neighbour pairs (then
+        the caller searches the matrix)."""
+        from scipy import ndimage
+
+        mask = np.zeros(int(np.prod(self.shape)), dtype=bool)
+        mask[self.node_voxel] = True
+        mask = mask.reshape(self.shape)
+        ndim = len(self.shape)
+        pairs = sum(int(np.count_nonzero(mask[lo] & mask[hi]))
+                    for lo, hi in (face_slices(ndim, axis) for axis in range(ndim)))
+        if pairs != self.n_links:
+            return None
+        labels, count = ndimage.label(mask, structure=ndimage.generate_binary_structure(ndim, 1))
+        return int(count), labels.reshape(-1)[self.node_voxel].astype(np.int32) - 1
+
     def voxel_node(self) -> np.ndarray:
         """Node index of every voxel (grid shape), -1 for voxels without a node."""
         index = np.full(int(np.prod(self.shape)), -1, dtype=np.int64)

@@ -3,7 +3,10 @@
 The contract of :mod:`netsolve.solvers`: ``solve(matrix, rhs, ...) -> (X, SolverStats)`` for rhs
 of shape (n, k), given also the :class:`~netsolve.multigrid.grid.GridOperator` of the same
 matrix (its grid structure). CG runs on grid-shaped vectors with the compiled stencil product;
-every answer is checked against ``matrix`` itself (the assembled CSR) before it is returned.
+every answer's true residual is computed with ``matrix`` before it is returned: the assembled
+CSR matrix when the caller has one (a sweep), else :class:`GridMatrix`, the same operator
+applied with the stencil kernel in float64 (independent of the float32 hierarchy and of CG's
+recursive residual).
 """
 
 from __future__ import annotations
@@ -15,7 +18,51 @@ import numpy as np
 from ..errors import SolveError
 from . import kernels
 from .cycle import Hierarchy, choose_smoother
-from .grid import GridOperator, as_3d
+from .grid import GridOperator, as_3d, grid_pad
+
+
+class GridMatrix:
+    """The matrix of ``grid`` over its rows (``shape`` (n_rows, n_rows), S), applied with the
+    compiled stencil: what the solve stage needs of the assembled matrix on the grid multigrid
+    path (products for the residual and power checks, ``data`` for the conductance contrast
+    of an error message) without the CSR matrix, its active-node copy and their memory.
+
+    ``A @ x`` equals the CSR product of :func:`netsolve.solve.network_matrix` restricted to the
+    rows up to rounding (the same terms, summed in another order); NaN or Inf in a
+    conductance or in ``x`` propagates into the product, so the checks built on it fail.
+    """
+
+    def __init__(self, grid: GridOperator):
+        shape = as_3d(grid.shape)
+        self.grid_shape = shape
+        self.pad = grid_pad(shape)
+        self.faces = tuple(grid.padded_face)
+        if len(grid.shape) == 2:
+            self.faces = (np.zeros(1),) + self.faces
+        size = int(np.prod(shape))
+        diagonal = np.zeros(size + 2 * self.pad)
+        diagonal[self.pad:self.pad + size] = grid.diagonal_extra.reshape(-1)
+        kernels.add_face_sums(diagonal, *self.faces, *shape, self.pad)
+        self.diagonal = diagonal
+        self.rows = self.pad + grid.row_voxel
+        self.shape = (len(self.rows), len(self.rows))
+
+    def __matmul__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 2:
+            return np.stack([self @ x[:, k] for k in range(x.shape[1])], axis=1)
+        full = np.zeros(len(self.diagonal))
+        full[self.rows] = x
+        out = np.zeros(len(self.diagonal))
+        kernels.apply_operator(full, out, *self.faces, self.diagonal, *self.grid_shape, self.pad)
+        return out[self.rows]
+
+    @property
+    def data(self) -> np.ndarray:
+        """The non-zero entries' magnitudes as the CSR matrix stores them (couplings and the
+        diagonal of the rows; each coupling once), for the contrast of an error message."""
+        couplings = [g[g != 0] for g in self.faces]
+        return np.concatenate([*couplings, self.diagonal[self.rows]])
 
 
 class GridCG:

@@ -12,14 +12,16 @@ electrode voxels. ``[[grains]]`` entries of the case override orientations a sou
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 
 import numpy as np
 
 from ..case import PHASE_NAMES
 from ..orientation import GrainOrientations
 from ..symmetry import CrystalSymmetry
-from . import ebsd, image, labels, polygons, uniform, voronoi
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,26 @@ class SourceMap:
     report: dict = field(default_factory=dict)
 
 
-SOURCES = {"uniform": uniform, "labels": labels, "voronoi": voronoi, "image": image,
-           "polygons": polygons, "ebsd": ebsd}
+class _Sources(Mapping):
+    """Source name -> its module, imported on first use: a case reads only its own source's
+    dependencies (the orientation-map readers and the Voronoi / polygon geometry together
+    cost about 0.5 s of imports that a label-map case does not need)."""
+
+    NAMES = ("uniform", "labels", "voronoi", "image", "polygons", "ebsd")
+
+    def __getitem__(self, name: str) -> ModuleType:
+        if name not in self.NAMES:
+            raise KeyError(name)
+        return importlib.import_module(f"{__name__}.{name}")
+
+    def __iter__(self):
+        return iter(self.NAMES)
+
+    def __len__(self) -> int:
+        return len(self.NAMES)
+
+
+SOURCES = _Sources()
 
 
 def phase_values(names, declared: dict[str, int], avoid=()) -> dict[str, int]:
