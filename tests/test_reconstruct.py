@@ -141,3 +141,23 @@ def test_summary_says_which_potential_and_flux_gave_the_bounds(tmp_path):
     half = 0.5 * (resistance["upper"] - resistance["lower"]) / resistance["estimate"]
     assert (f"quote R_eff = {resistance['estimate']:.6g} ohm +- {half:.2%}"
             in "\n".join(bounds_lines(bounds)))
+
+
+def test_compiled_cell_products_equal_the_element_matrices():
+    # A_K v_K of the kernel against the assembled 9 x 9 element matrices
+    # sum_c coefficient_c basis_c, cell by cell, for random tensors and values
+    from netsolve.certify.kernels import cell_apply
+    from netsolve.certify.reconstruct import stiffness_basis
+
+    rng = np.random.default_rng(3)
+    n = 57
+    coefficients = rng.normal(size=(3, n))
+    local = rng.normal(size=(9, n))
+    out = np.empty((9, n))
+    cell_apply(stiffness_basis(), coefficients, local, out)
+    matrices = np.einsum("ck,cij->kij", coefficients, stiffness_basis())
+    expected = np.einsum("kij,jk->ik", matrices, local)
+    np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-13 * np.abs(expected).max())
+    local[4, 7] = np.nan  # a NaN reaches every value of its cell, none of the others
+    cell_apply(stiffness_basis(), coefficients, local, out)
+    assert np.isnan(out[:, 7]).all() and np.isfinite(np.delete(out, 7, axis=1)).all()

@@ -238,7 +238,8 @@ def main(argv=None) -> int:
                   f"{row['peak_GB']:7.2f}  {PERF[name]}")
             if row.get("path"):  # cells, plain gap / the mesh's own bracket after every step
                 print(" " * 10 + "steps (cells plain/bracket): " + ", ".join(
-                    f"{c} {g:.2%}/{b:.2%}" for c, g, b in row["path"]))
+                    f"{c} {g:.2%}/" + ("-" if b is None else f"{b:.2%}")  # -: not computed
+                    for c, g, b in row["path"]))
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         ok = duality(Path(tmp)) & slabs_and_bicrystal(Path(tmp))

@@ -155,18 +155,13 @@ def tensor_coefficients(tensor: np.ndarray) -> np.ndarray:
 
 
 def _cell_apply(form: QuadraticForm, local: np.ndarray) -> np.ndarray:
-    """A_K v_K for every cell: ``local`` and the result (9, n)."""
-    products = stacked_basis() @ local  # (27, n)
-    out = form.cell_coefficients[0] * products[:9]
-    out += form.cell_coefficients[1] * products[9:18]
-    out += form.cell_coefficients[2] * products[18:]
+    """A_K v_K for every cell: ``local`` and the result (9, n) (a compiled kernel)."""
+    from .kernels import cell_apply
+
+    out = np.empty(local.shape)
+    cell_apply(stiffness_basis(), np.ascontiguousarray(form.cell_coefficients, dtype=float),
+               np.ascontiguousarray(local, dtype=float), out)
     return out
-
-
-@lru_cache(maxsize=1)
-def stacked_basis() -> np.ndarray:
-    """(27, 9): the three matrices of :func:`stiffness_basis` on top of each other."""
-    return np.concatenate(list(stiffness_basis()), axis=0)
 
 
 def _face_difference(face: dict, v: np.ndarray, with_offset: bool) -> np.ndarray:

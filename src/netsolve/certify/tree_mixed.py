@@ -63,9 +63,10 @@ class TreeMixedOperator(MatrixOperator):
     voxel_grain: np.ndarray  # (n_voxels,) grain label of every voxel of the map, 0 elsewhere
     discretization: ClassVar[str] = "mixed"
     # "auto" solves 2D systems directly up to this size: root-node AMG needs 200-250 CG
-    # iterations on the hybridized face system at 1000:1 (94k unknowns: 5.0 s against 2.2 s
-    # for SuperLU; docs/performance.md)
-    direct_max_unknowns: ClassVar[dict] = {2: 600_000}
+    # iterations on the hybridized face system at 1000:1, 40-60 at 100:1, but SuperLU's fill
+    # grows faster (CPU s, 1000:1: 100k unknowns 2.3 AMG / 2.7 direct, 205k 3.6 / 7.4-9.1;
+    # 100:1, 205k: 1.4-2.7 / 8.0-9.0; docs/performance.md)
+    direct_max_unknowns: ClassVar[dict] = {2: 100_000}
     amg_hierarchy: ClassVar[str] = "rootnode"
 
     def dof_potential(self, solution: NetworkSolution) -> np.ndarray:
