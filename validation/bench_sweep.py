@@ -58,6 +58,9 @@ region = "right"
 potential_V = 0.0
 
 [solver]
+# the two-point network the sweep targets were set on (the default became "mixed", which
+# certifies each point instead; the grid multigrid needs the two-point operator)
+discretization = "tpfa"
 method = "{method}"
 rtol = 1e-8
 """
