@@ -335,3 +335,50 @@ def test_grown_marks_equal_a_whole_map_maximum_filter():
         mask = np.isfinite(raster)
         np.testing.assert_array_equal(_grown(mask.view(np.uint8), 2, mask),
                                       maximum_filter(mask.view(np.uint8), size=5))
+
+
+@pytest.mark.parametrize("given", [None, ["j", "grains", "gb"]])
+def test_default_figures_leave_out_the_grain_maps_of_a_map_without_grain_boundaries(
+        tmp_path, given):
+    # one grain: no GB face, so the default figures are the |J| and |E| maps only; an
+    # explicit [output] figures draws what it names
+    import netsolve
+
+    data = base_case(shape=(8, 6))
+    if given is not None:
+        data["output"] = {"figures": given}
+    result = netsolve.solve(netsolve.case_from_dict(data, base_dir=tmp_path))
+    assert len(result.fields.gb_face_axis) == 0
+    out = write_result(result, tmp_path / "res", formats=())
+    drawn = sorted(p.name for p in out.glob("*.png"))
+    expected = (["current_density.png", "electric_field.png"] if given is None else
+                ["current_density.png", "gb_map.png", "grain_map.png"])
+    assert drawn == expected
+
+
+def test_default_figures_keep_the_grain_maps_of_a_bicrystal(tmp_path):
+    import netsolve
+
+    labels = np.ones((8, 6), dtype=np.int32)
+    labels[4:] = 2
+    data = with_labels(base_case(shape=(8, 6)), labels, tmp_path)
+    result = netsolve.solve(netsolve.case_from_dict(data, base_dir=tmp_path))
+    assert len(result.fields.gb_face_axis) > 0
+    out = write_result(result, tmp_path / "res", formats=())
+    assert sorted(p.name for p in out.glob("*.png")) == [
+        "current_density.png", "electric_field.png", "gb_map.png", "grain_map.png"]
+
+
+def test_uniform_field_figures_get_a_colour_scale_without_warnings(tmp_path):
+    # a uniform slab: |J| and |E| take one value, the colour bars still need a range
+    import warnings
+
+    import netsolve
+
+    result = netsolve.solve(netsolve.case_from_dict(base_case(shape=(8, 6)), base_dir=tmp_path))
+    magnitude = np.linalg.norm(result.fields.current_density, axis=-1)
+    assert np.ptp(magnitude) <= 1e-9 * magnitude.max()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = write_result(result, tmp_path / "res", formats=())
+    assert (out / "current_density.png").stat().st_size > 0

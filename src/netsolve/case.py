@@ -237,6 +237,9 @@ class OutputOptions:
 
     dir: Path | None = None
     figures: tuple[str, ...] = FIGURE_NAMES
+    # False: `figures` is the default list, whose grain and GB maps are left out of a map
+    # without grain boundaries (nothing to show but one grain; 1.5 s of a 128^3 porous run)
+    figures_given: bool = False
     # grains.graphml is not a default: at 2048^2 it cost more than the solve, and the two tables
     # (+ fields.npz) carry its values; `export --format graphml` and `netsolve graph` write it.
     formats: tuple[str, ...] = ("vti", "gbnet", "csv")
@@ -621,6 +624,7 @@ def _read_output(t: Table, base_dir: Path) -> OutputOptions:
     rel = t.string("dir", None)
     default = OutputOptions()
     figures = t.raw("figures", True)
+    figures_given = t.has("figures")
     if isinstance(figures, bool):
         figures = FIGURE_NAMES if figures else ()
     else:
@@ -628,6 +632,7 @@ def _read_output(t: Table, base_dir: Path) -> OutputOptions:
     options = OutputOptions(
         dir=(base_dir / rel) if rel is not None else None,
         figures=figures,
+        figures_given=figures_given,
         formats=t.strings("formats", default.formats, choices=EXPORT_FORMATS),
         figure_formats=t.strings("figure_formats", default.figure_formats,
                                  choices=FIGURE_FORMATS),

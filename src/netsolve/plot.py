@@ -140,7 +140,10 @@ def _field_figure(data, path, magnitude, vectors, cmap, bar_label, title, contou
             vmax = float(positive.max())
         else:
             extend = "max"
-        norm = LogNorm(vmin=max(low, vmax * 1e-6), vmax=vmax)
+        low = max(low, vmax * 1e-6)
+        if not low < 0.999 * vmax:  # a uniform field: half a decade either side, mid-scale
+            low, vmax = vmax / np.sqrt(10.0), vmax * np.sqrt(10.0)
+        norm = LogNorm(vmin=low, vmax=vmax)
     cmap = plt.get_cmap(cmap).with_extremes(bad=NO_CURRENT_COLOUR)
     no_current = ~flows
     gb_line = dict(colour=GB_LINE_COLOUR, width=0.7)

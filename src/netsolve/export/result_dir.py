@@ -21,6 +21,9 @@ from ..atomic import atomic_directory
 from .data import ResultData, fields_arrays, result_data
 
 RESULT_MARKER = "summary.json"
+# left out of the default figures of a map without grain boundaries (one grain: nothing to
+# compare, no GB to colour); an explicit `[output] figures` or `netsolve plot` draws them
+GRAIN_BOUNDARY_FIGURES = ("grains", "gb")
 
 
 def write_result(result, out_dir: str | Path, *, figures: bool | tuple[str, ...] = True,
@@ -53,6 +56,8 @@ def write_result(result, out_dir: str | Path, *, figures: bool | tuple[str, ...]
         stage("write-tables", "writing grain_table.csv, gb_table.csv")
         write_tables(data, tmp)  # the analysis tables come with every result
         export_formats(data, tmp, tuple(f for f in formats if f != "csv"))
+        if figures is True and not output.figures_given and len(data.gb_face_axis) == 0:
+            names = tuple(n for n in names if n not in GRAIN_BOUNDARY_FIGURES)
         write_figures(data, tmp, names, output.figure_formats, contours=output.contours,
                       streamlines=output.streamlines)
     return target.target
