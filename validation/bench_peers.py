@@ -95,6 +95,16 @@ def porous_structure(n: int, seed: int = 0) -> np.ndarray:
 # --------------------------------------------------------------------------- the two tools
 
 
+# ``--balance-tol``: netsolve's [solver] balance_tol for every netsolve row (None: the case
+# default, 1e-9); through the environment so that the timed child processes see it too
+BALANCE_TOL_ENV = "BENCH_PEERS_BALANCE_TOL"
+
+
+def balance_settings() -> dict:
+    value = os.environ.get(BALANCE_TOL_ENV)
+    return {} if value is None else {"balance_tol": float(value)}
+
+
 def netsolve_case(npy: Path, shape: tuple[int, ...], rtol: float, method: str = "amg"):
     import netsolve
 
@@ -105,7 +115,8 @@ def netsolve_case(npy: Path, shape: tuple[int, ...], rtol: float, method: str = 
                       "electrode_link": "half_voxel"},
         "electrodes": [{"name": "left", "region": "left", "potential_V": 1.0},
                        {"name": "right", "region": "right", "potential_V": 0.0}],
-        "solver": {"method": method, "rtol": rtol, "discretization": "tpfa"},
+        "solver": {"method": method, "rtol": rtol, "discretization": "tpfa",
+                   **balance_settings()},
     }, base_dir=npy.parent)
 
 
@@ -208,7 +219,8 @@ def case_toml(npy: Path, shape: tuple[int, ...], rtol: float, method: str) -> Pa
         f"electrode_link = \"half_voxel\"\n\n"
         f"[[electrodes]]\nname = \"left\"\nregion = \"left\"\npotential_V = 1.0\n\n"
         f"[[electrodes]]\nname = \"right\"\nregion = \"right\"\npotential_V = 0.0\n\n"
-        f"[solver]\nmethod = \"{method}\"\nrtol = {rtol!r}\ndiscretization = \"tpfa\"\n")
+        f"[solver]\nmethod = \"{method}\"\nrtol = {rtol!r}\ndiscretization = \"tpfa\"\n"
+        + "".join(f"{k} = {v!r}\n" for k, v in balance_settings().items()))
     return path
 
 
@@ -255,8 +267,12 @@ def main() -> int:
                         help="skip the whole-process (fresh interpreter) timings")
     parser.add_argument("--run-process", action="store_true",
                         help="also time `netsolve run` with its default outputs, fresh process")
+    parser.add_argument("--balance-tol", type=float, default=None,
+                        help="netsolve's [solver] balance_tol (default: the case default, 1e-9)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.balance_tol is not None:
+        os.environ[BALANCE_TOL_ENV] = repr(args.balance_tol)
     if args.child:
         tool, npy, setting, threads = args.child
         return child(tool, Path(npy), float(setting), int(threads))
@@ -279,7 +295,8 @@ def main() -> int:
           f"({torch.get_num_threads()} threads), cpus {os.cpu_count()}")
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"structure: insulating spheres r~U{list(RADIUS_RANGE)}, ~{INSULATING_FRACTION:.0%} "
-          f"insulating, seed 0; repeats {args.repeats}; times in s")
+          f"insulating, seed 0; repeats {args.repeats}; times in s; netsolve balance_tol "
+          f"{balance_settings().get('balance_tol', 'default (1e-9)')}")
 
     header = (f"{'n':>4} {'tool':>9} {'setting':>16} {'min s':>7} {'median s':>8} "
               f"{'process s':>9} {'run s':>7} {'D_eff':>12} {'rel.err':>9} {'iters':>6} {'SpMV eq':>7}")
