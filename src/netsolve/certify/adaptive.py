@@ -30,8 +30,8 @@ from ..progress import stage
 from ..properties import Properties
 from ..solve import NetworkSolution, solve_network
 from ..solvers import WarmStart
-from .bounds import (GAUSS_1D, Certificate, brackets, element_terms, interface_term,
-                     tightest)
+from .bounds import (GAUSS_1D, Certificate, brackets, current_groups, element_terms,
+                     interface_term, tightest)
 from .quadtree import FINE, Quadtree, refine, root_tree, segments
 from .tree_common import leaf_side_corners, tree_material
 from .tree_mixed import TreeMixedOperator, _segment_flux, build_tree_mixed
@@ -263,11 +263,8 @@ def with_reconstruction(case: Case, micro: Microstructure, result: dict) -> dict
         q2 = tree_reconstructed_energy(case, micro, primal, primal_solution, material, segs)
         if q2 < upper:
             upper, upper_from = q2, "q2"
-        group = np.arange(len(case.electrodes))
-        if all(e.potential_V is not None for e in case.electrodes):
-            # electrodes at one potential may trade current: one group per potential
-            group = np.unique([e.potential_V for e in case.electrodes], return_inverse=True)[1]
-        w = tree_equilibrated_dissipation(case, micro, dual, dual_solution, material, group)[1]
+        w = tree_equilibrated_dissipation(case, micro, dual, dual_solution, material,
+                                          current_groups(case.electrodes))[1]
         if w < lower:
             lower, lower_from = w, "rt0+curl"
     power, conductance, resistance, _ = brackets(case.electrodes, primal_solution, upper,

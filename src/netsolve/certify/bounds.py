@@ -194,9 +194,7 @@ def certify(electrodes, primal: FemOperator, primal_solution: NetworkSolution,
         if energy < upper_W:
             upper_W, upper_from = energy, "q2"
         thickness = dual.face_area_m2 / dual.voxel_size_m
-        group = np.arange(len(electrodes))
-        if all(e.potential_V is not None for e in electrodes):  # one group per potential
-            group = np.unique([e.potential_V for e in electrodes], return_inverse=True)[1]
+        group = current_groups(electrodes)
         dissipation = equilibrated_dissipation(dual, dual_solution, thickness, group=group)[1]
         if dissipation < lower_W:
             lower_W, lower_from = dissipation, "rt0+curl"
@@ -209,6 +207,15 @@ def certify(electrodes, primal: FemOperator, primal_solution: NetworkSolution,
     plain_gap = Certificate(*plain[:3], indicator, primal_power_W, dual_power_W).relative_gap
     return Certificate(power, conductance, resistance, indicator, primal_power_W, dual_power_W,
                        upper_from=upper_from, lower_from=lower_from, plain_gap=plain_gap)
+
+
+def current_groups(electrodes) -> np.ndarray:
+    """The group of every electrode whose currents an equilibrated flux may trade: each its
+    own, or, when every electrode has a fixed potential, one group per potential (V . I
+    keeps its value when electrodes at one potential trade current)."""
+    if all(e.potential_V is not None for e in electrodes):
+        return np.unique([e.potential_V for e in electrodes], return_inverse=True)[1]
+    return np.arange(len(electrodes))
 
 
 def tightest(first: Certificate, second: Certificate) -> Certificate:

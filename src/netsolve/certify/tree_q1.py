@@ -202,38 +202,42 @@ def _trace(tree, leaf_copies, segs, leaf, upper_side: int, end: int):
 
 
 def _leaf_copies(tree: Quadtree, micro: Microstructure, material: TreeMaterial):
-    """Copy of every leaf corner, (n_leaves, 4), and the number of copies.
-
-    A node at a voxel corner takes the voxel grid's copy (:func:`q1._corner_copies`); a node
-    on a voxel edge has one copy when the two voxels are joined, else one per side; a node
-    inside a voxel has one."""
-    props_region = material.region_grid
-    slot_copy, _ = _corner_copies(props_region, material.backbone, ())
+    """Copy of every leaf corner, (n_leaves, 4), and the number of copies (the rules of
+    :func:`node_keys`)."""
+    slot_copy, _ = _corner_copies(material.region_grid, material.backbone, ())
     size = tree.size
     vx, vy = tree.x0 >> MAX_LEVEL, tree.y0 >> MAX_LEVEL
-    keys = np.empty((tree.n_leaves, 4), dtype=np.int64)
-    for j, (ox, oy) in enumerate(OFFSETS):
-        X = tree.x0 + ox * size
-        Y = tree.y0 + oy * size
-        on_x, on_y = X % FINE == 0, Y % FINE == 0
-        cx, cy = X >> MAX_LEVEL, Y >> MAX_LEVEL
-        key = (3 << 60) | (X << 33) | (Y << 2)  # inside a voxel (a new array every corner)
-        corner = on_x & on_y
-        slot = 2 * (vx - cx + 1) + (vy - cy + 1)
-        key[corner] = slot_copy[slot[corner], cx[corner], cy[corner]]
-        for kind, on, off in ((1, on_x & ~on_y, 0), (2, on_y & ~on_x, 1)):
-            # the voxels on both sides of the edge the node lies on; part 0 if joined
-            lo = (cx - 1, vy) if off == 0 else (vx, cy - 1)
-            hi = (cx, vy) if off == 0 else (vx, cy)
-            r_lo = _region_at(props_region, *lo)
-            r_hi = _region_at(props_region, *hi)
-            same = (r_lo >= 0) & (r_hi >= 0) & ((r_lo == r_hi) | _backbone(material, r_lo, r_hi))
-            mine_hi = (vx == cx) if off == 0 else (vy == cy)
-            part = np.where(same, 0, mine_hi.astype(np.int64))
-            key = np.where(on, (kind << 60) | (X << 33) | (Y << 2) | part, key)
-        keys[:, j] = key
+    keys = np.stack([node_keys(material, slot_copy, vx, vy, tree.x0 + ox * size,
+                               tree.y0 + oy * size, FINE, 33) for ox, oy in OFFSETS], axis=1)
     unique, index = np.unique(keys, return_inverse=True)
     return index.reshape(keys.shape).astype(np.int64), len(unique)
+
+
+def node_keys(material: TreeMaterial, slot_copy: np.ndarray, vx: np.ndarray, vy: np.ndarray,
+              X: np.ndarray, Y: np.ndarray, step: int, shift: int) -> np.ndarray:
+    """One int64 per node copy at lattice coordinates (X, Y) (``step`` lattice units a voxel)
+    of the leaves in voxels (vx, vy): equal for the leaves whose nodes coincide and share
+    potentials. A node at a voxel corner takes the voxel grid's copy (``slot_copy``, from
+    :func:`q1._corner_copies`); a node on a voxel edge has one copy when the two voxels are
+    joined, else one per side; a node inside a voxel has one. ``shift``: where X goes in the
+    key (Y takes bits 2 up, the kind bits 60 up)."""
+    region = material.region_grid
+    on_x, on_y = X % step == 0, Y % step == 0
+    cx, cy = X // step, Y // step
+    key = (3 << 60) | (X << shift) | (Y << 2)  # inside a voxel (a new array every call)
+    corner = on_x & on_y
+    slot = 2 * (vx - cx + 1) + (vy - cy + 1)
+    key[corner] = slot_copy[slot[corner], cx[corner], cy[corner]]
+    for kind, on, off in ((1, on_x & ~on_y, 0), (2, on_y & ~on_x, 1)):
+        # the voxels on both sides of the edge the node lies on; part 0 if joined
+        lo = (cx - 1, vy) if off == 0 else (vx, cy - 1)
+        hi = (cx, vy) if off == 0 else (vx, cy)
+        r_lo, r_hi = _region_at(region, *lo), _region_at(region, *hi)
+        same = (r_lo >= 0) & (r_hi >= 0) & ((r_lo == r_hi) | _backbone(material, r_lo, r_hi))
+        mine_hi = (vx == cx) if off == 0 else (vy == cy)
+        part = np.where(same, 0, mine_hi.astype(np.int64))
+        key = np.where(on, (kind << 60) | (X << shift) | (Y << 2) | part, key)
+    return key
 
 
 def _region_at(region, x, y):

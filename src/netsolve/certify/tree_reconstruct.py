@@ -37,7 +37,7 @@ from .quadtree import FINE, MAX_LEVEL, Quadtree, Segments
 from .reconstruct import (FACE_NODES, MAX_ITERATIONS, _cell_apply, _lagrange_1d, minimize,
                           q2_face_mass, stiffness_basis, tensor_coefficients)
 from .tree_common import TreeMaterial, contact_sides, joined
-from .tree_q1 import OFFSETS, TreeQ1Operator, _backbone, _region_at
+from .tree_q1 import OFFSETS, TreeQ1Operator, node_keys
 
 # local node 3 i + j of the leaf corners in the tree's corner order (2 ox + oy)
 CORNER_NODE = np.array([3 * 2 * ox + 2 * oy for ox, oy in OFFSETS])
@@ -204,33 +204,17 @@ def tree_reconstructed_energy(case: Case, micro: Microstructure, primal: TreeQ1O
 
 def _node_keys(tree: Quadtree, material: TreeMaterial) -> np.ndarray:
     """(n_leaves, 9) one int64 per node copy (local node 3 i + j), shared by the leaves whose
-    nodes coincide and share potentials (the rules of :func:`.tree_q1._leaf_copies`, on the
-    half-step lattice: coordinates in units of 1 / (2 FINE) voxel)."""
-    region = material.region_grid
-    slot_copy, _ = _corner_copies(region, material.backbone, ())
+    nodes coincide and share potentials (:func:`.tree_q1.node_keys` on the half-step lattice:
+    coordinates in units of 1 / (2 FINE) voxel)."""
+    slot_copy, _ = _corner_copies(material.region_grid, material.backbone, ())
     size = tree.size
     vx, vy = tree.x0 >> MAX_LEVEL, tree.y0 >> MAX_LEVEL
     step = 2 * FINE  # a voxel on the half-step lattice
     keys = np.empty((tree.n_leaves, 9), dtype=np.int64)
     for i in range(3):
         for j in range(3):
-            X = 2 * tree.x0 + i * size
-            Y = 2 * tree.y0 + j * size
-            on_x, on_y = X % step == 0, Y % step == 0
-            cx, cy = X // step, Y // step
-            key = (3 << 60) | (X << 31) | (Y << 2)  # inside a voxel
-            corner = on_x & on_y
-            slot = 2 * (vx - cx + 1) + (vy - cy + 1)
-            key[corner] = slot_copy[slot[corner], cx[corner], cy[corner]]
-            for kind, on, off in ((1, on_x & ~on_y, 0), (2, on_y & ~on_x, 1)):
-                lo = (cx - 1, vy) if off == 0 else (vx, cy - 1)
-                hi = (cx, vy) if off == 0 else (vx, cy)
-                r_lo, r_hi = _region_at(region, *lo), _region_at(region, *hi)
-                same = (r_lo >= 0) & (r_hi >= 0) & ((r_lo == r_hi) | _backbone(material, r_lo, r_hi))
-                mine_hi = (vx == cx) if off == 0 else (vy == cy)
-                part = np.where(same, 0, mine_hi.astype(np.int64))
-                key = np.where(on, (kind << 60) | (X << 31) | (Y << 2) | part, key)
-            keys[:, 3 * i + j] = key
+            keys[:, 3 * i + j] = node_keys(material, slot_copy, vx, vy, 2 * tree.x0 + i * size,
+                                           2 * tree.y0 + j * size, step, 31)
     return keys
 
 
