@@ -209,7 +209,7 @@ def test_the_cycle_is_a_symmetric_positive_definite_preconditioner(tmp_path, smo
     grid = result.network.grid_operator(rows)
     for dtype, tolerance in ((np.float32, 1e-5), (np.float64, 1e-12)):
         hierarchy = cycle.Hierarchy(grid, dtype, smoother, cycle=cycle_type,
-                                    weight=1.0 if cycle_type == "W" else cycle.CORRECTION_WEIGHT)
+                                    weight=1.0 if cycle_type == "W" else None)
         assert len(hierarchy.levels) >= 3
         x, y = np.random.default_rng(0).standard_normal((2, len(rows)))
         assert x @ hierarchy(y) == pytest.approx(y @ hierarchy(x), rel=tolerance)
@@ -220,6 +220,50 @@ def test_line_smoothing_is_chosen_for_anisotropic_grids_only(tmp_path):
     for ratio, expected in ((1.0, "point"), (1e3, "line")):
         result = solve_dict(direct(polycrystal((40, 30), ratio_ip_op=ratio)), tmp_path)
         assert cycle.choose_smoother(result.network.grid_operator()) == expected
+
+
+def _anisotropy_counts_by_numpy(faces):
+    """The compiled count, written with grid-shaped NumPy arrays (the reference)."""
+    strongest = []
+    for axis, g in enumerate(faces):
+        if g.shape[axis] == 1:
+            continue
+        lower = np.zeros_like(g)
+        index, shifted = [slice(None)] * g.ndim, [slice(None)] * g.ndim
+        index[axis], shifted[axis] = slice(1, None), slice(0, -1)
+        lower[tuple(index)] = g[tuple(shifted)]
+        strongest.append(np.maximum(g, lower))
+    high, low = np.maximum.reduce(strongest), np.minimum.reduce(strongest)
+    coupled = low > 0
+    return (int(np.count_nonzero(coupled)),
+            int(np.count_nonzero(high[coupled] > cycle.STRONG_RATIO * low[coupled])))
+
+
+@pytest.mark.parametrize("shape", [(9, 7), (6, 5, 4), (1, 8, 6), (7, 1, 5)])
+def test_the_compiled_anisotropy_count_matches_numpy(shape):
+    from netsolve.multigrid import kernels
+    from netsolve.multigrid.grid import GridOperator, as_3d, grid_pad
+
+    rng = np.random.default_rng(len(shape) + sum(shape))
+    faces = []
+    for axis in range(len(shape)):
+        g = rng.choice([0.0, 1.0, 3.0, 10.0, 1e3], size=shape)
+        last = [slice(None)] * len(shape)
+        last[axis] = -1
+        g[tuple(last)] = 0.0  # no face beyond the last layer
+        faces.append(g)
+    pad = grid_pad(as_3d(shape))
+    grid = GridOperator(shape, tuple(np.pad(g.reshape(-1), pad) for g in faces),
+                        np.zeros(shape), np.arange(int(np.prod(shape))))
+    padded = tuple(grid.padded_face)
+    if len(shape) == 2:
+        padded = (np.zeros(1),) + padded
+    expected = _anisotropy_counts_by_numpy([g.reshape(as_3d(shape)) for g in
+                                            ([np.zeros(as_3d(shape))] if len(shape) == 2 else [])
+                                            + faces])
+    counted = kernels.anisotropy_counts(*padded, *as_3d(shape), pad, cycle.STRONG_RATIO)
+    assert tuple(int(c) for c in counted) == expected
+    assert expected[0] > 0
 
 
 # --------------------------------------------------------------------------- choices and errors
@@ -278,3 +322,55 @@ def test_non_convergence_is_an_error_naming_the_remedy(tmp_path):
                                         r"\(raise solver\.maxiter, or use solver\.method = "
                                         r"\"amg\" or \"direct\"\)$"):
         solve_dict(data, tmp_path)
+
+
+# --------------------------------------------------------------------------- balances in CG
+
+
+def _balance_problem(tmp_path, tolerance):
+    """A 2D polycrystal's gmg system with its electrodes at 1 V / 0 V, the balance target of
+    that right-hand side, and the exact electrode currents (direct solve)."""
+    from netsolve.stopping import BalanceTarget
+
+    result = solve_dict(direct(polycrystal((72, 56), ratio_ip_op=1e3)), tmp_path)
+    network = result.network
+    rows = np.flatnonzero(~result.solution.floating)
+    index = np.full(network.n_nodes, -1)
+    index[rows] = np.arange(len(rows))
+    link_node = index[network.electrode_link_node]
+    potential = np.array([1.0, 0.0])
+    rhs = np.bincount(link_node, network.electrode_link_conductance
+                      * potential[network.electrode_link_electrode], len(rows))[:, None]
+    target = BalanceTarget(link_node, network.electrode_link_electrode.astype(np.int64),
+                           network.electrode_link_conductance, potential, np.zeros((2, 2)),
+                           tolerance)
+    matrix = network_matrix(network)[rows][:, rows]
+    return network.grid_operator(rows), matrix, rhs, target
+
+
+def test_cg_continues_past_rtol_until_the_balances_hold(tmp_path):
+    grid, matrix, rhs, target = _balance_problem(tmp_path, 1e-9)
+    loose, loose_stats = multigrid.solve(matrix, rhs, grid, 1e-3, 200)
+    u = loose[:, 0]
+    assert not target.holds(u[target.rows], float(u @ (rhs[:, 0] - matrix @ u)))
+    x, stats = multigrid.solve(matrix, rhs, grid, 1e-3, 200, balance=target)
+    u = x[:, 0]
+    assert stats.iterations > loose_stats.iterations
+    assert target.holds(u[target.rows], float(u @ (rhs[:, 0] - matrix @ u)))
+    exact = sp.linalg.spsolve(matrix.tocsc(), rhs[:, 0])
+    assert np.allclose(target.currents(u[target.rows]), target.currents(exact[target.rows]),
+                       rtol=1e-8)
+
+
+def test_balance_targets_reject_nan_and_a_missing_power(tmp_path):
+    grid, matrix, rhs, target = _balance_problem(tmp_path, 1e-9)
+    exact = sp.linalg.spsolve(matrix.tocsc(), rhs[:, 0])
+    u = exact[target.rows]
+    assert target.holds(u, 0.0)
+    assert not target.holds(u, float("nan"))
+    assert not target.holds(np.where(np.arange(len(u)) == 0, np.nan, u), 0.0)
+    # the residual's share of the power beyond the tolerance
+    power = float(target.electrode_potential @ target.currents(u))
+    assert not target.holds(u, 2e-9 * power) and target.holds(u, 0.5e-9 * power)
+    # no current at all (every link at its electrode's potential): no balance to speak of
+    assert not target.holds(target.electrode_potential[target.link_electrode], 0.0)

@@ -50,3 +50,50 @@ def test_explicit_zeros_of_the_operator_survive_the_amg_setup():
     nnz = matrix.nnz
     RugeStubenPreconditioner(matrix, hierarchy="rootnode")
     assert matrix.nnz == nnz and np.count_nonzero(matrix.data == 0) == 1
+
+
+# --------------------------------------------------------------------------- stopping rule
+
+
+@pytest.mark.parametrize("method", ["amg", "cg"])
+def test_iterative_solvers_continue_past_rtol_until_the_balances_hold(tmp_path, method):
+    from netsolve.solvers import linear_solve
+    from test_gmg import _balance_problem
+
+    _, matrix, rhs, target = _balance_problem(tmp_path, 1e-9)
+    loose, loose_stats = linear_solve(matrix, rhs, method, 1e-3, 5000)
+    u = loose[:, 0]
+    assert not target.holds(u[target.rows], float(u @ (rhs[:, 0] - matrix @ u)))
+    x, stats = linear_solve(matrix, rhs, method, 1e-3, 5000, balance=target)
+    u = x[:, 0]
+    assert stats.iterations > loose_stats.iterations
+    assert target.holds(u[target.rows], float(u @ (rhs[:, 0] - matrix @ u)))
+
+
+def test_pcg_solves_exactly_and_never_passes_nan():
+    from netsolve.stopping import pcg
+
+    rng = np.random.default_rng(3)
+    a = sp.random(60, 60, density=0.1, random_state=4)
+    matrix = (a @ a.T + 60 * sp.identity(60)).tocsr()  # SPD
+    b = rng.standard_normal(60)
+    x, iterations, residual = pcg(matrix, b, sp.identity(60), 1e-12, 200)
+    assert np.allclose(x, sp.linalg.spsolve(matrix.tocsc(), b), rtol=1e-10, atol=1e-12)
+    assert residual <= 1e-12 and 0 < iterations <= 60
+    matrix.data[0] = np.nan
+    _, _, residual = pcg(matrix, b, sp.identity(60), 1e-12, 200)
+    assert residual == float("inf")
+
+
+@pytest.mark.parametrize("method", ["amg", "gmg"])
+def test_an_unreachable_balance_stops_at_the_floor_or_stagnation_not_maxiter(tmp_path, method):
+    from netsolve.solvers import linear_solve
+    from netsolve.stopping import BALANCE_FLOOR
+    from test_gmg import _balance_problem
+
+    grid, matrix, rhs, target = _balance_problem(tmp_path, 1e-300)
+    fresh, fresh_stats = linear_solve(matrix, rhs, method, 1e-6, 100_000, grid=grid)
+    x, stats = linear_solve(matrix, rhs, method, 1e-6, 100_000, grid=grid, balance=target)
+    assert fresh_stats.iterations < stats.iterations < 100_000
+    # it went on to about what float64 CG can reach
+    assert stats.residual_rel <= 1e3 * BALANCE_FLOOR

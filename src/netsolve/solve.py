@@ -32,6 +32,7 @@ from .case import Electrode, SolverOptions
 from .errors import NoConductingPathError, SolveError
 from typing import TYPE_CHECKING
 from .solvers import SolverStats, WarmStart, choose_method, linear_solve
+from .stopping import BalanceTarget, current_balance
 
 if TYPE_CHECKING:  # the contract is structural: any operator of netsolve.discretization
     from .discretization.tpfa import Network
@@ -97,16 +98,6 @@ def laplacian(n_nodes: int, link_nodes: np.ndarray | tuple, conductance: np.ndar
 # needs more than the case's rtol (CG in float64 stagnates a little above 1e-15).
 TIGHTEST_RTOL = 1e-14
 MAX_TIGHTENINGS = 4
-
-
-def current_balance(electrode_current: np.ndarray) -> float:
-    """|sum of the electrode currents| / largest |electrode current| (Kirchhoff: 0); inf when
-    no current flows or a current is not finite."""
-    largest = float(np.abs(electrode_current).max()) if len(electrode_current) else 0.0
-    if not np.isfinite(largest) or largest == 0.0:
-        return float("inf")
-    balance = float(abs(electrode_current.sum()) / largest)
-    return balance if np.isfinite(balance) else float("inf")
 
 
 def check_balances(electrode_current, balances, tolerance, origin, matrix, link_g,
@@ -339,8 +330,12 @@ def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: 
             and len(session.x0) == network.n_nodes):
         session.x0 = session.x0[active]  # a guess over all nodes: only the active ones solve
     rtol = options.rtol
+    # one right-hand side (every electrode at a fixed potential): the iterative solver can
+    # test the balances on its iterates and stop as soon as they hold
+    target = (BalanceTarget(e_node, e_id, e_g, boundary[:, 0], coupling, options.balance_tol)
+              if rhs.shape[1] == 1 else None)
     solution, stats = linear_solve(matrix, rhs, method, rtol, options.maxiter, ndim, origin,
-                                   hierarchy, session, grid)
+                                   hierarchy, session, grid, target)
     potential, electrode_v, electrode_current, balances = electrode_state(solution)
     tightenings = 0
     while (not max(balances) <= options.balance_tol and method != "direct"
@@ -353,7 +348,7 @@ def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: 
         rtol = max(TIGHTEST_RTOL, rtol * min(shortfall, 1.0) / 10)
         retry = WarmStart(x0=solution, preconditioner=session.preconditioner)
         solution, more = linear_solve(matrix, rhs, method, rtol, options.maxiter, ndim, origin,
-                                      hierarchy, retry, grid)
+                                      hierarchy, retry, grid, target)
         stats = replace(more, iterations=stats.iterations + more.iterations,
                         time_s=stats.time_s + more.time_s,
                         setup_time_s=stats.setup_time_s + more.setup_time_s)

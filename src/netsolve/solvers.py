@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .errors import SolveError
+from .stopping import BalanceTarget, pcg
 
 # "auto" uses the direct solver only below these sizes: LU fill-in grows much faster on 3D
 # grids (measured: 32^3 took 7 s direct against 0.1 s AMG), see docs/performance.md.
@@ -94,12 +95,16 @@ def choose_method(method: str, n_unknowns: int, ndim: int, direct_max: int | Non
 def linear_solve(matrix: sp.csr_matrix, rhs: np.ndarray, method: str, rtol: float,
                  maxiter: int, ndim: int = 2, origin: str = "case",
                  amg_hierarchy: str = "classical",
-                 warm: WarmStart | None = None, grid=None) -> tuple[np.ndarray, SolverStats]:
+                 warm: WarmStart | None = None, grid=None,
+                 balance: BalanceTarget | None = None) -> tuple[np.ndarray, SolverStats]:
     """Solve ``matrix @ X = rhs`` (SPD matrix; rhs of shape (n, k); ndim of the voxel grid).
 
     ``amg_hierarchy``: "classical" (Ruge-Stueben) or "rootnode"; the discretization's choice.
     ``warm``: initial guesses and a reusable preconditioner (:class:`WarmStart`).
     ``grid``: the matrix on the voxel grid (:class:`netsolve.multigrid.GridOperator`), for "gmg".
+    ``balance``: for one right-hand side, the balances its solution must meet: the iterative
+    methods test them on their iterates once ``rtol`` is reached and continue until they hold
+    (:mod:`netsolve.stopping`; the caller still checks them); "direct" ignores it.
     """
     from threadpoolctl import threadpool_limits
 
@@ -112,13 +117,14 @@ def linear_solve(matrix: sp.csr_matrix, rhs: np.ndarray, method: str, rtol: floa
             # direct interpolation halves the 3D setup for ~3 more iterations (measured)
             interpolation = "classical" if ndim == 2 else "direct"
             x, stats = _amg(matrix, rhs, rtol, maxiter, interpolation, origin, amg_hierarchy,
-                            warm)
+                            warm, balance)
         elif method == "gmg":
             from .multigrid import solve as grid_multigrid_solve
 
-            x, stats = grid_multigrid_solve(matrix, rhs, grid, rtol, maxiter, origin, warm)
+            x, stats = grid_multigrid_solve(matrix, rhs, grid, rtol, maxiter, origin, warm,
+                                            balance)
         elif method == "cg":
-            x, stats = _jacobi_cg(matrix, rhs, rtol, maxiter, origin, warm)
+            x, stats = _jacobi_cg(matrix, rhs, rtol, maxiter, origin, warm, balance)
         else:
             raise ValueError(f"unknown solver method {method!r}")  # pragma: no cover
     if warm is not None:
@@ -353,24 +359,8 @@ def lanczos_largest_eigenvalue(apply, n: int, steps: int = 10) -> float:
     return float(eigvalsh_tridiagonal(np.array(alphas), np.array(betas[:len(alphas) - 1]))[-1])
 
 
-def _pcg(matrix, b, preconditioner, rtol, maxiter, x0=None):
-    count = [0]
-
-    def tick(_x):
-        count[0] += 1
-
-    import scipy.sparse.linalg as spla
-
-    x, _info = spla.cg(matrix, b, x0=x0, rtol=rtol, atol=0.0, maxiter=maxiter, M=preconditioner,
-                       callback=tick)
-    norm = np.linalg.norm(b)
-    residual = float(np.linalg.norm(b - matrix @ x) / norm)
-    if not np.isfinite(residual):  # NaN must not look converged (NaN > rtol is False)
-        residual = float("inf")
-    return x, count[0], residual
-
-
-def _amg(matrix, rhs, rtol, maxiter, interpolation, origin, hierarchy="classical", warm=None):
+def _amg(matrix, rhs, rtol, maxiter, interpolation, origin, hierarchy="classical", warm=None,
+         balance=None):
     start = time.perf_counter()
     n = matrix.shape[0]
     reused = warm is not None and warm.preconditioner is not None
@@ -387,15 +377,16 @@ def _amg(matrix, rhs, rtol, maxiter, interpolation, origin, hierarchy="classical
         if not b.any():
             continue
         budget = min(maxiter, warm.reused_maxiter or maxiter) if reused else maxiter
-        x[:, k], its, residual = _pcg(matrix, b, precond.operator(n), rtol, budget, x0=x[:, k])
+        x[:, k], its, residual = pcg(matrix, b, precond.operator(n), rtol, budget, x[:, k],
+                                     balance)
         if residual > rtol and reused:
             # the hierarchy of another matrix is not good enough here: set up this matrix's
             lap = time.perf_counter()
             precond = RugeStubenPreconditioner(matrix, np.float32, interpolation, hierarchy)
             setup += time.perf_counter() - lap
             reused, precision = False, "float32"
-            x[:, k], more, residual = _pcg(matrix, b, precond.operator(n), rtol, maxiter,
-                                           x0=x[:, k])
+            x[:, k], more, residual = pcg(matrix, b, precond.operator(n), rtol, maxiter,
+                                          x[:, k], balance)
             its += more
             fresh_iterations = max(fresh_iterations, more)
         elif not reused:
@@ -404,8 +395,8 @@ def _amg(matrix, rhs, rtol, maxiter, interpolation, origin, hierarchy="classical
             # float32 levels could not get there: rebuild in float64, continue from x
             precond = RugeStubenPreconditioner(matrix, np.float64, interpolation, hierarchy)
             precision = "float64"
-            x[:, k], more, residual = _pcg(matrix, b, precond.operator(n), rtol, maxiter,
-                                           x0=x[:, k])
+            x[:, k], more, residual = pcg(matrix, b, precond.operator(n), rtol, maxiter,
+                                          x[:, k], balance)
             its += more
         iterations = max(iterations, its)
     elapsed = time.perf_counter() - start
@@ -418,7 +409,7 @@ def _amg(matrix, rhs, rtol, maxiter, interpolation, origin, hierarchy="classical
     return x, SolverStats("amg", iterations, residual, elapsed, setup, rhs.shape[1], precision)
 
 
-def _jacobi_cg(matrix, rhs, rtol, maxiter, origin, warm=None):
+def _jacobi_cg(matrix, rhs, rtol, maxiter, origin, warm=None, balance=None):
     start = time.perf_counter()
     diagonal = matrix.diagonal()
     inv_diag = np.divide(1.0, diagonal, out=np.ones_like(diagonal), where=diagonal > 0)
@@ -430,7 +421,8 @@ def _jacobi_cg(matrix, rhs, rtol, maxiter, origin, warm=None):
     iterations = 0
     for k in range(rhs.shape[1]):
         if rhs[:, k].any():
-            x[:, k], its, _ = _pcg(matrix, rhs[:, k], preconditioner, rtol, maxiter, x0=x[:, k])
+            x[:, k], its, _ = pcg(matrix, rhs[:, k], preconditioner, rtol, maxiter, x[:, k],
+                                 balance)
             iterations = max(iterations, its)
     elapsed = time.perf_counter() - start
     residual = relative_residual(matrix, x, rhs)

@@ -9,11 +9,11 @@ when a solve runs: importing netsolve stays fast.
 from .grid import GridOperator
 
 
-def solve(matrix, rhs, grid, rtol, maxiter, origin="case", warm=None):
+def solve(matrix, rhs, grid, rtol, maxiter, origin="case", warm=None, balance=None):
     """:func:`netsolve.multigrid.solver.solve` (imported on first use)."""
     from .solver import solve as grid_solve
 
-    return grid_solve(matrix, rhs, grid, rtol, maxiter, origin, warm)
+    return grid_solve(matrix, rhs, grid, rtol, maxiter, origin, warm, balance)
 
 
 __all__ = ["GridOperator", "solve"]

@@ -237,6 +237,34 @@ def box_aggregate(f0, f1, f2, extra, active, c_f0, c_f1, c_f2, c_extra, c_active
 
 
 @njit(**KERNEL_OPTIONS)
+def anisotropy_counts(g0, g1, g2, n0, n1, n2, pad, ratio):
+    """(voxels coupled along every axis of the grid, those of them whose strongest axis couples
+    more than ``ratio`` x more strongly than their weakest). A voxel's coupling along an axis is
+    the larger of its two faces on that axis; axes of length 1 are left out."""
+    s0 = n1 * n2
+    s1 = n2
+    coupled = 0
+    strong = 0
+    for v in range(pad, pad + n0 * n1 * n2):
+        c2 = max(g2[v - 1], g2[v]) if n2 > 1 else -1.0
+        c1 = max(g1[v - s1], g1[v]) if n1 > 1 else -1.0
+        c0 = max(g0[v - s0], g0[v]) if n0 > 1 else -1.0
+        high = max(c0, max(c1, c2))
+        low = np.inf
+        if c0 >= 0.0:
+            low = min(low, c0)
+        if c1 >= 0.0:
+            low = min(low, c1)
+        if c2 >= 0.0:
+            low = min(low, c2)
+        if low > 0.0 and low < np.inf:
+            coupled += 1
+            if high > ratio * low:
+                strong += 1
+    return coupled, strong
+
+
+@njit(**KERNEL_OPTIONS)
 def scatter_links(link_nodes, link_axis, conductance, node_voxel, node_kept, pad, faces):
     """faces[axis, pad + voxel below the face] = conductance, for the links between kept nodes
     (one pass over the links instead of a dozen link-sized NumPy temporaries)."""

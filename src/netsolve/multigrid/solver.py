@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from ..errors import SolveError
+from ..stopping import StoppingRule
 from . import kernels
 from .cycle import Hierarchy, choose_smoother
 from .grid import GridOperator, as_3d, grid_pad
@@ -91,14 +92,18 @@ class GridCG:
                                       self.fine.pad)
 
     def solve(self, b_rows: np.ndarray, x0_rows: np.ndarray | None, rtol: float,
-              maxiter: int) -> tuple[np.ndarray, int]:
+              maxiter: int, balance=None) -> tuple[np.ndarray, int]:
         """Solution on the rows and the iteration count; stops at ||r|| <= rtol ||b|| (recursive
-        residual: the caller checks the true one)."""
+        residual: the caller checks the true one).
+
+        ``balance`` (:class:`~netsolve.stopping.BalanceTarget`): from there on CG continues
+        until the electrode balances hold (:class:`~netsolve.stopping.StoppingRule`).
+        """
         fine = self.fine
         x = fine.zeros(np.float64)
         r = fine.zeros(np.float64)
         r[self.rows] = b_rows
-        target = rtol * float(np.linalg.norm(b_rows))
+        rule = StoppingRule(rtol, float(np.linalg.norm(b_rows)), balance)
         q = fine.zeros(np.float64)
         if x0_rows is not None and np.any(x0_rows):
             x[self.rows] = x0_rows
@@ -108,7 +113,8 @@ class GridCG:
         iterations = 0
         r_norm = float(np.linalg.norm(r))
         rz_old = 1.0
-        while r_norm > target and iterations < maxiter:  # NaN stops it (checked by the caller)
+        while iterations < maxiter and not rule.done(
+                iterations, r_norm, lambda rows: x[self.rows[rows]], lambda: float(x @ r)):
             np.copyto(fine.b, r, casting="same_kind")
             self.hierarchy.cycle()
             rz = kernels.update_direction(p, fine.x, r, 0.0 if iterations == 0 else 1.0, rz_old)
@@ -120,13 +126,14 @@ class GridCG:
 
 
 def solve(matrix, rhs: np.ndarray, grid: GridOperator, rtol: float, maxiter: int,
-          origin: str = "case", warm=None):
+          origin: str = "case", warm=None, balance=None):
     """Solve ``matrix @ X = rhs`` (rhs (n, k)); ``grid`` is ``matrix`` on the voxel grid.
 
     ``warm`` (:class:`netsolve.solvers.WarmStart`): initial guesses, and a hierarchy of a
     similar matrix on the same grid to use within ``warm.reused_maxiter`` iterations before a
     fresh one is built. A float32 hierarchy that cannot reach ``rtol`` is rebuilt in float64
     and CG continues; a solve that still does not converge raises :class:`~netsolve.errors.SolveError`.
+    ``balance`` (one right-hand side only): see :meth:`GridCG.solve`.
     """
     from ..solvers import SolverStats
 
@@ -149,7 +156,7 @@ def solve(matrix, rhs: np.ndarray, grid: GridOperator, rtol: float, maxiter: int
             continue
         budget = min(maxiter, warm.reused_maxiter or maxiter) if reused else maxiter
         lap = time.perf_counter()
-        x[:, k], its = cg.solve(b, x[:, k], rtol, budget)
+        x[:, k], its = cg.solve(b, x[:, k], rtol, budget, balance)
         if not reused and its:
             hierarchy.iteration_s = (time.perf_counter() - lap) / its
         total = its
@@ -163,7 +170,7 @@ def solve(matrix, rhs: np.ndarray, grid: GridOperator, rtol: float, maxiter: int
             setup += hierarchy.setup_s
             reused = False
             lap = time.perf_counter()
-            x[:, k], its = cg.solve(b, x[:, k], rtol, maxiter)
+            x[:, k], its = cg.solve(b, x[:, k], rtol, maxiter, balance)
             hierarchy.iteration_s = (time.perf_counter() - lap) / max(its, 1)
             total += its
             column_residual = _relative(matrix, x[:, k], b)
@@ -174,7 +181,7 @@ def solve(matrix, rhs: np.ndarray, grid: GridOperator, rtol: float, maxiter: int
             # continue from x with a float64 hierarchy
             hierarchy = Hierarchy(grid, np.float64, choose_smoother(grid))
             cg = GridCG(grid, hierarchy)
-            x[:, k], more = cg.solve(b, x[:, k], rtol, maxiter)
+            x[:, k], more = cg.solve(b, x[:, k], rtol, maxiter, balance)
             total += more
             column_residual = _relative(matrix, x[:, k], b)
         iterations = max(iterations, total)
