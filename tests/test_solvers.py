@@ -97,3 +97,30 @@ def test_an_unreachable_balance_stops_at_the_floor_or_stagnation_not_maxiter(tmp
     assert fresh_stats.iterations < stats.iterations < 100_000
     # it went on to about what float64 CG can reach
     assert stats.residual_rel <= 1e3 * BALANCE_FLOOR
+
+
+def test_ordinary_pages_switches_numpy_for_the_duration_and_respects_the_user(monkeypatch):
+    from netsolve.resources import ordinary_pages
+
+    switch = np._core.multiarray._set_madvise_hugepage  # returns the previous setting
+
+    def current() -> bool:
+        value = switch(True)
+        switch(value)
+        return bool(value)
+
+    original = switch(True)
+    try:
+        monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+        with ordinary_pages():
+            assert current() is False
+        assert current() is True
+        with pytest.raises(RuntimeError):  # restored on an exception too
+            with ordinary_pages():
+                raise RuntimeError
+        assert current() is True
+        monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")  # the user's choice wins
+        with ordinary_pages():
+            assert current() is True
+    finally:
+        switch(original)

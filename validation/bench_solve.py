@@ -10,7 +10,9 @@ one grain per ~20^d voxels, random orientations, sigma_ip/sigma_op = 1e3, GB res
 size: microstructure generation, assembly (properties + network + matrix), solve (AMG setup +
 iterations, or factorization), iterations, residual, fields, peak RSS; "cpu s" is the process
 CPU time of assembly + solve (single-threaded: about the wall time on an idle machine, and
-less sensitive than it to other jobs on a shared one).
+less sensitive than it to other jobs on a shared one). Each size's process runs NumPy on
+ordinary pages, as ``netsolve run`` and ``netsolve.solve`` do (set NUMPY_MADVISE_HUGEPAGE=1 to
+measure with transparent huge pages).
 Targets (issue 2): 2048^2 assembled + solved to rtol 1e-8 in <= 20 s with <= 2.5 GB;
 128^3 in <= 15 s with <= 3 GB (2 cores). Issue 15: 2048^2 with the grid multigrid (``--method
 gmg``) in <= 10 s and <= 1.5 GB, in no more iterations than ``amg``. Issue 7: ``--discretization fem`` within 2x the
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -98,13 +101,17 @@ def main() -> int:
               f"{'setup s':>8} {'solve s':>8} {'asm+solve s':>11} {'cpu s':>6} {'iters':>6} {'residual':>9} "
               f"{'fields s':>8} {'peak MB':>8}")
     print(header)
+    # NumPy on ordinary pages, as in `netsolve run` and `netsolve.solve` (resources.ordinary_pages)
+    child_env = {**os.environ,
+                 "NUMPY_MADVISE_HUGEPAGE": os.environ.get("NUMPY_MADVISE_HUGEPAGE", "0")}
     for size in args.sizes:
         runs: dict[str, list[dict]] = {m: [] for m in args.method}
         for _ in range(args.repeats):
             for method in args.method:  # alternating, so load changes hit every method
                 proc = subprocess.run([sys.executable, __file__, "--one", size, "--method",
                                        method, "--rtol", str(args.rtol), "--discretization",
-                                       args.discretization], capture_output=True, text=True)
+                                       args.discretization], capture_output=True, text=True,
+                                      env=child_env)
                 if proc.returncode != 0:
                     print(f"{size:>12} {method} failed: "
                           f"{proc.stderr.strip().splitlines()[-1:]}")

@@ -41,6 +41,14 @@ def solve(case: Case | str | Path, *, discretization: str | None = None,
     (``applied_subtype``, what ``netsolve classify`` reports) as well; ``netsolve run`` does
     this unless ``[analysis] compare_applied = false``.
     """
+    from .resources import ordinary_pages
+
+    with ordinary_pages():
+        return _solve(case, discretization, compare_applied)
+
+
+def _solve(case: Case | str | Path, discretization: str | None,
+           compare_applied: bool) -> Result:
     if not isinstance(case, Case):
         case = load_case(case)
     if discretization is not None:
@@ -66,5 +74,5 @@ def solve(case: Case | str | Path, *, discretization: str | None = None,
         from .analysis.applied import applied_fields
 
         stage("applied", "applied field (the field netsolve classify uses)")
-        applied = applied_fields(case, micro)
+        applied = applied_fields(case, micro, solved[0])
     return Result(case, micro, props, *solved, applied_fields=applied)

@@ -21,6 +21,8 @@ included) on Voronoi maps; docs/performance.md has the table. Sources that keep 
 from __future__ import annotations
 
 import math
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,3 +203,27 @@ def check_memory(case, *, max_memory_GB: float | None = None,
                     f"{'/'.join(sorted(methods))} solver{jobs}) needs about {estimate / GB:.3g} "
                     f"GB of memory, more than the {limit / GB:.3g} GB {source}; use "
                     f"{', or '.join(hints)}")
+
+
+@contextmanager
+def ordinary_pages():
+    """NumPy's large arrays on ordinary memory pages for the duration, then its setting back.
+
+    NumPy asks the kernel for transparent huge pages on every array >= 4 MiB; where the kernel
+    compacts memory to serve them (defrag = madvise: a fragmented or shared machine) each
+    2 MiB fault can stall: the 2048^2 assembly + solve measured 14.7 s CPU with them against
+    9.6 s without (docs/performance.md). ``netsolve run`` sets NUMPY_MADVISE_HUGEPAGE=0 before
+    NumPy is imported; this does the same for a Python caller of :func:`netsolve.solve`. The
+    user's own NUMPY_MADVISE_HUGEPAGE wins, and a NumPy without the (private) switch is left
+    as it is.
+    """
+    core = getattr(np, "_core", None) or getattr(np, "core", None)
+    switch = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
+    if switch is None or "NUMPY_MADVISE_HUGEPAGE" in os.environ:
+        yield
+        return
+    previous = switch(False)
+    try:
+        yield
+    finally:
+        switch(previous)

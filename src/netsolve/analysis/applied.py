@@ -11,19 +11,26 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..case import Case
-from ..discretization.tpfa import build_network
+from ..discretization.tpfa import Network, build_network, with_conductances
 from ..fields import Fields
 from ..microstructure import Microstructure
 from ..properties import compute_properties
 from ..solve import solve_network
 
 
-def applied_fields(case: Case, micro: Microstructure) -> Fields:
-    """Voxel fields of the homogeneous isotropic sample with the case's electrodes."""
+def applied_fields(case: Case, micro: Microstructure, solved: object = None) -> Fields:
+    """Voxel fields of the homogeneous isotropic sample with the case's electrodes.
+
+    ``solved``: the operator of the case's own solve; when it is the two-point network of
+    ``micro``, its links are reused with the uniform conductances (the link topology depends
+    only on the map and the electrodes), else the network is built."""
     materials = replace(case.materials, conductivity_model="isotropic", gb_thickness_m=0.0,
                         ratio_ip_backbone=1.0)
     uniform = replace(case, materials=materials)
     props = compute_properties(micro, materials)
-    network = build_network(uniform, micro, props)
+    if isinstance(solved, Network):
+        network = with_conductances(solved, uniform, props)
+    else:
+        network = build_network(uniform, micro, props)
     solution = solve_network(network, case.electrodes, case.solver, case.label)
     return network.fields(solution, props, micro.electrode_index)
