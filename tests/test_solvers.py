@@ -124,3 +124,15 @@ def test_ordinary_pages_switches_numpy_for_the_duration_and_respects_the_user(mo
             assert current() is True
     finally:
         switch(original)
+
+
+def test_balance_targets_are_one_per_right_hand_side(tmp_path):
+    from netsolve.stopping import column_targets
+    from test_gmg import _balance_problem
+
+    _, _, _, target = _balance_problem(tmp_path, 1e-9)
+    assert column_targets(None, 3) == [None, None, None]
+    assert column_targets(target, 1) == [target]
+    assert column_targets([target, None], 2) == [target, None]
+    with pytest.raises(ValueError, match="^2 balance targets for 3 right-hand sides$"):
+        column_targets([target, target], 3)

@@ -330,10 +330,11 @@ def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: 
             and len(session.x0) == network.n_nodes):
         session.x0 = session.x0[active]  # a guess over all nodes: only the active ones solve
     rtol = options.rtol
-    # one right-hand side (every electrode at a fixed potential): the iterative solver can
-    # test the balances on its iterates and stop as soon as they hold
-    target = (BalanceTarget(e_node, e_id, e_g, boundary[:, 0], coupling, options.balance_tol)
-              if rhs.shape[1] == 1 else None)
+    # the iterative solvers test every column's own balances on its iterates and stop as soon
+    # as they hold; with current-controlled electrodes the superposed solution's balances are
+    # checked below (and CG continued if they still miss)
+    target = [BalanceTarget(e_node, e_id, e_g, boundary[:, col], coupling, options.balance_tol)
+              for col in range(boundary.shape[1])]
     solution, stats = linear_solve(matrix, rhs, method, rtol, options.maxiter, ndim, origin,
                                    hierarchy, session, grid, target)
     potential, electrode_v, electrode_current, balances = electrode_state(solution)

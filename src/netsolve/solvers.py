@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .errors import SolveError
-from .stopping import BalanceTarget, pcg
+from .stopping import column_targets, pcg
 
 # "auto" uses the direct solver only below these sizes: LU fill-in grows much faster on 3D
 # grids (measured: 32^3 took 7 s direct against 0.1 s AMG), see docs/performance.md.
@@ -96,14 +96,15 @@ def linear_solve(matrix: sp.csr_matrix, rhs: np.ndarray, method: str, rtol: floa
                  maxiter: int, ndim: int = 2, origin: str = "case",
                  amg_hierarchy: str = "classical",
                  warm: WarmStart | None = None, grid=None,
-                 balance: BalanceTarget | None = None) -> tuple[np.ndarray, SolverStats]:
+                 balance=None) -> tuple[np.ndarray, SolverStats]:
     """Solve ``matrix @ X = rhs`` (SPD matrix; rhs of shape (n, k); ndim of the voxel grid).
 
     ``amg_hierarchy``: "classical" (Ruge-Stueben) or "rootnode"; the discretization's choice.
     ``warm``: initial guesses and a reusable preconditioner (:class:`WarmStart`).
     ``grid``: the matrix on the voxel grid (:class:`netsolve.multigrid.GridOperator`), for "gmg".
-    ``balance``: for one right-hand side, the balances its solution must meet: the iterative
-    methods test them on their iterates once ``rtol`` is reached and continue until they hold
+    ``balance``: the balances each right-hand side's solution must meet (a
+    :class:`~netsolve.stopping.BalanceTarget`, or one per column): the iterative methods test
+    them on their iterates once ``rtol`` is reached and continue until they hold
     (:mod:`netsolve.stopping`; the caller still checks them); "direct" ignores it.
     """
     from threadpoolctl import threadpool_limits
@@ -372,13 +373,14 @@ def _amg(matrix, rhs, rtol, maxiter, interpolation, origin, hierarchy="classical
     x = _initial_guess(rhs, warm)
     iterations = fresh_iterations = 0
     precision = precond.dtype.__name__ if reused else "float32"
+    targets = column_targets(balance, rhs.shape[1])
     for k in range(rhs.shape[1]):
         b = rhs[:, k]
         if not b.any():
             continue
         budget = min(maxiter, warm.reused_maxiter or maxiter) if reused else maxiter
         x[:, k], its, residual = pcg(matrix, b, precond.operator(n), rtol, budget, x[:, k],
-                                     balance)
+                                     targets[k])
         if residual > rtol and reused:
             # the hierarchy of another matrix is not good enough here: set up this matrix's
             lap = time.perf_counter()
@@ -386,7 +388,7 @@ def _amg(matrix, rhs, rtol, maxiter, interpolation, origin, hierarchy="classical
             setup += time.perf_counter() - lap
             reused, precision = False, "float32"
             x[:, k], more, residual = pcg(matrix, b, precond.operator(n), rtol, maxiter,
-                                          x[:, k], balance)
+                                          x[:, k], targets[k])
             its += more
             fresh_iterations = max(fresh_iterations, more)
         elif not reused:
@@ -396,7 +398,7 @@ def _amg(matrix, rhs, rtol, maxiter, interpolation, origin, hierarchy="classical
             precond = RugeStubenPreconditioner(matrix, np.float64, interpolation, hierarchy)
             precision = "float64"
             x[:, k], more, residual = pcg(matrix, b, precond.operator(n), rtol, maxiter,
-                                          x[:, k], balance)
+                                          x[:, k], targets[k])
             its += more
         iterations = max(iterations, its)
     elapsed = time.perf_counter() - start
@@ -419,10 +421,11 @@ def _jacobi_cg(matrix, rhs, rtol, maxiter, origin, warm=None, balance=None):
                                          dtype=np.float64)
     x = _initial_guess(rhs, warm)
     iterations = 0
+    targets = column_targets(balance, rhs.shape[1])
     for k in range(rhs.shape[1]):
         if rhs[:, k].any():
             x[:, k], its, _ = pcg(matrix, rhs[:, k], preconditioner, rtol, maxiter, x[:, k],
-                                 balance)
+                                 targets[k])
             iterations = max(iterations, its)
     elapsed = time.perf_counter() - start
     residual = relative_residual(matrix, x, rhs)

@@ -69,6 +69,18 @@ class BalanceTarget:
                 and abs(u_dot_residual) / power <= self.tolerance)
 
 
+def column_targets(balance, n_columns: int) -> list:
+    """One :class:`BalanceTarget` (or None) per right-hand side: ``balance`` is None, one
+    target (for a single right-hand side) or a sequence of one per column."""
+    if balance is None:
+        return [None] * n_columns
+    if isinstance(balance, BalanceTarget):
+        balance = [balance]
+    if len(balance) != n_columns:
+        raise ValueError(f"{len(balance)} balance targets for {n_columns} right-hand sides")
+    return list(balance)
+
+
 class StoppingRule:
     """Stop at ||r|| <= rtol ||b||; with a :class:`BalanceTarget`, continue from there until the
     balances hold on the iterate, while the residual still falls (a new smallest value, by

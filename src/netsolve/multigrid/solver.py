@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from ..errors import SolveError
-from ..stopping import StoppingRule
+from ..stopping import StoppingRule, column_targets
 from . import kernels
 from .cycle import Hierarchy, choose_smoother
 from .grid import GridOperator, as_3d, grid_pad
@@ -133,7 +133,8 @@ def solve(matrix, rhs: np.ndarray, grid: GridOperator, rtol: float, maxiter: int
     similar matrix on the same grid to use within ``warm.reused_maxiter`` iterations before a
     fresh one is built. A float32 hierarchy that cannot reach ``rtol`` is rebuilt in float64
     and CG continues; a solve that still does not converge raises :class:`~netsolve.errors.SolveError`.
-    ``balance`` (one right-hand side only): see :meth:`GridCG.solve`.
+    ``balance``: a :class:`~netsolve.stopping.BalanceTarget` per column (or one for one
+    column): see :meth:`GridCG.solve`.
     """
     from ..solvers import SolverStats
 
@@ -149,6 +150,7 @@ def solve(matrix, rhs: np.ndarray, grid: GridOperator, rtol: float, maxiter: int
     x = np.zeros(rhs.shape) if warm is None or warm.x0 is None else np.array(warm.x0, float)
     iterations = fresh_iterations = 0
     residual = 0.0  # the worst true relative residual over the columns (NaN wins)
+    targets = column_targets(balance, rhs.shape[1])
     for k in range(rhs.shape[1]):
         b = rhs[:, k]
         if not b.any():
@@ -156,7 +158,7 @@ def solve(matrix, rhs: np.ndarray, grid: GridOperator, rtol: float, maxiter: int
             continue
         budget = min(maxiter, warm.reused_maxiter or maxiter) if reused else maxiter
         lap = time.perf_counter()
-        x[:, k], its = cg.solve(b, x[:, k], rtol, budget, balance)
+        x[:, k], its = cg.solve(b, x[:, k], rtol, budget, targets[k])
         if not reused and its:
             hierarchy.iteration_s = (time.perf_counter() - lap) / its
         total = its
@@ -170,7 +172,7 @@ def solve(matrix, rhs: np.ndarray, grid: GridOperator, rtol: float, maxiter: int
             setup += hierarchy.setup_s
             reused = False
             lap = time.perf_counter()
-            x[:, k], its = cg.solve(b, x[:, k], rtol, maxiter, balance)
+            x[:, k], its = cg.solve(b, x[:, k], rtol, maxiter, targets[k])
             hierarchy.iteration_s = (time.perf_counter() - lap) / max(its, 1)
             total += its
             column_residual = _relative(matrix, x[:, k], b)
@@ -181,7 +183,7 @@ def solve(matrix, rhs: np.ndarray, grid: GridOperator, rtol: float, maxiter: int
             # continue from x with a float64 hierarchy
             hierarchy = Hierarchy(grid, np.float64, choose_smoother(grid))
             cg = GridCG(grid, hierarchy)
-            x[:, k], more = cg.solve(b, x[:, k], rtol, maxiter, balance)
+            x[:, k], more = cg.solve(b, x[:, k], rtol, maxiter, targets[k])
             total += more
             column_residual = _relative(matrix, x[:, k], b)
         iterations = max(iterations, total)
