@@ -29,83 +29,113 @@ def reasons(cls: Classification, grain_a: np.ndarray, grain_b: np.ndarray, optio
     "applied"; plane_rules_off: why the plane rules do not apply
     (:func:`.classify.isotropic_conduction`), or None; idle: the negligible-current flag per
     row, band_j: the larger band |J| per row, median_j: the median |J| of the grains (A/m^2).
+
+    Vectorized over rows (a sweep builds the table at every point): each part of the sentence
+    is an object array of strings, the branches of the rules are chosen with masks and the
+    parts joined elementwise.
     """
     tau, across = options.type_tolerance_deg, options.across_angle_deg
-    out = []
-    for k in range(len(cls.psi_deg)):  # one sentence per table row
-        words = _row_reason(cls, k, int(grain_a[k]), int(grain_b[k]), tau, across,
-                            field_source, plane_rules_off)
-        if idle[k]:
-            words += (f"; negligible current: band |J| {band_j[k]:.3g} A/m^2 < "
-                      f"{options.negligible_current_rel:g} x the grains' median |J| "
-                      f"{median_j:.3g} A/m^2, so not counted as blocking and not ranked")
-        out.append(words)
-    return np.array(out, dtype=object)
-
-
-def _row_reason(cls: Classification, k: int, a: int, b: int, tau: float, across: float,
-                source: str, plane_rules_off: str | None) -> str:
-    psi, gb_type, letter = cls.psi_deg[k], cls.gb_type[k], cls.letter[k]
-    if not gb_type:
-        return "undetermined: a grain of this GB has no orientation"
-    if not letter:
-        if not np.isfinite(cls.c_normal_deg_a[k]):
-            return "undetermined: the GB normal is undefined (its voxel faces cancel)"
-        return f"undetermined: no {source} field at the GB (its voxels are not solved)"
-    subtype = f"{gb_type} {letter}{cls.suffix[k]}"
-    if gb_type == "I":
-        kind = f"psi = {psi:.1f} deg <= {tau:g}: type I (planes of G{a} and G{b} parallel)"
-    elif gb_type == "II":
-        kind = f"psi = {psi:.1f} deg >= {90 - tau:g}: type II (planes perpendicular)"
-    else:
-        kind = (f"psi = {psi:.1f} deg, between {tau:g} and {90 - tau:g}: type III "
-                f"(oblique planes)")
-    angle = float(np.degrees(np.arccos(min(abs(cls.field_normal_cos[k]), 1.0))))
-    crossing = (f"the {source} field is {angle:.1f} deg from the GB normal "
-                + (f"(<= {across:g}: it crosses the GB, suffix 1)" if cls.suffix[k] == 1
-                   else f"(> {across:g}: it runs along the GB, suffix 2)"))
-    verdict = (f"{subtype} -> behaviour {cls.behaviour[k]}"
-               + (", a blocking subtype" if cls.blocking[k] else ""))
+    n = len(cls.psi_deg)
+    if n == 0:
+        return np.zeros(0, dtype=object)
+    gb_type, letter = _objects(cls.gb_type), _objects(cls.letter)
+    suffix, behaviour = np.asarray(cls.suffix), _objects(cls.behaviour)
+    ga = "G" + _text(np.asarray(grain_a).astype(np.int64))
+    gb = "G" + _text(np.asarray(grain_b).astype(np.int64))
+    angle_a, angle_b = (np.asarray(x, float) for x in (cls.c_normal_deg_a, cls.c_normal_deg_b))
+    psi = "psi = " + _text(cls.psi_deg, ".1f")
+    is_i, is_ii = gb_type == "I", gb_type == "II"
+    kind = _pick(is_i, psi + f" deg <= {tau:g}: type I (planes of " + ga + " and " + gb
+                 + " parallel)",
+                 _pick(is_ii, psi + f" deg >= {90 - tau:g}: type II (planes perpendicular)",
+                       psi + f" deg, between {tau:g} and {90 - tau:g}: type III (oblique "
+                       f"planes)"))
+    with np.errstate(invalid="ignore"):
+        angle = np.degrees(np.arccos(np.minimum(np.abs(np.asarray(cls.field_normal_cos,
+                                                                   float)), 1.0)))
+    crossing = (f"the {field_source} field is " + _text(angle, ".1f")
+                + " deg from the GB normal "
+                + _pick(suffix == 1, f"(<= {across:g}: it crosses the GB, suffix 1)",
+                        f"(> {across:g}: it runs along the GB, suffix 2)"))
+    subtype = gb_type + " " + letter + _text(suffix)
     if plane_rules_off is not None:
-        return (f"{subtype} geometry, but {plane_rules_off}: the plane rules do not apply, the "
-                f"GB behaves like type I b and never blocks -> {cls.behaviour[k]}: "
-                f"{kind}; {crossing}")
-    return f"{verdict}: {kind}; {crossing}; {_letter_reason(cls, k, a, b, tau)}"
+        decided = (subtype + f" geometry, but {plane_rules_off}: the plane rules do not apply, "
+                   "the GB behaves like type I b and never blocks -> " + behaviour + ": "
+                   + kind + "; " + crossing)
+    else:
+        verdict = (subtype + " -> behaviour " + behaviour
+                   + _pick(np.asarray(cls.blocking, bool), ", a blocking subtype", ""))
+        letters = _letter_reasons(cls, letter, is_i, is_ii, ga, gb, angle_a, angle_b, tau)
+        decided = verdict + ": " + kind + "; " + crossing + "; " + letters
+    undetermined = _pick(np.isfinite(angle_a),
+                         f"undetermined: no {field_source} field at the GB (its voxels are not "
+                         f"solved)",
+                         "undetermined: the GB normal is undefined (its voxel faces cancel)")
+    out = _pick(gb_type == "", "undetermined: a grain of this GB has no orientation",
+                _pick(letter == "", undetermined, decided))
+    idle_words = ("; negligible current: band |J| " + _text(band_j, ".3g")
+                  + f" A/m^2 < {options.negligible_current_rel:g} x the grains' median |J| "
+                  f"{median_j:.3g} A/m^2, so not counted as blocking and not ranked")
+    return out + _pick(np.asarray(idle, bool), idle_words, "")
 
 
-def _letter_reason(cls: Classification, k: int, a: int, b: int, tau: float) -> str:
-    gb_type, letter = cls.gb_type[k], cls.letter[k]
-    angle = {a: cls.c_normal_deg_a[k], b: cls.c_normal_deg_b[k]}
+def _letter_reasons(cls: Classification, letter, is_i, is_ii, ga, gb, angle_a, angle_b,
+                    tau: float) -> np.ndarray:
+    """Why each row got its letter (object array; rows without a letter get some text that
+    :func:`reasons` does not use)."""
 
-    def planes(g: int) -> str:
-        parallel = angle[g] <= tau
-        return (f"G{g}'s planes are {'' if parallel else 'not '}parallel to the GB (c-axis "
-                f"{angle[g]:.1f} deg from the normal, {'<=' if parallel else '>'} {tau:g})")
+    def planes(g, angle):  # G..'s planes are (not) parallel to the GB, per row
+        parallel = angle <= tau  # False for NaN, as in the rules
+        return (g + "'s planes are " + _pick(parallel, "", "not ") + "parallel to the GB "
+                "(c-axis " + _text(angle, ".1f") + " deg from the normal, "
+                + _pick(parallel, "<=", ">") + f" {tau:g})")
 
-    if gb_type == "I":
-        if letter == "a":
-            g = a if angle[a] <= angle[b] else b
-            return f"{planes(g)}: a spinel layer separates the grains, letter a"
-        return (f"neither grain's planes are parallel to the GB (c-axes {angle[a]:.1f} and "
-                f"{angle[b]:.1f} deg from the normal, > {tau:g}): the planes connect across it, "
-                f"letter b")
-    if gb_type == "II":
-        down = cls.downstream[k]
-        if not down:
-            g = a if angle[a] <= angle[b] else b
-            return (f"the field has no normal part, so either grain counts as downstream; "
-                    f"{planes(g)}: letter {letter}")
-        g, up = (b, a) if down == "b" else (a, b)
-        return (f"the field enters G{g} (downstream): {planes(g)}, so ions arriving from "
-                f"G{up} are {'stopped, letter b' if letter == 'b' else 'passed on, letter a'}")
-    drift_a, drift_b = cls.drift_a[k], cls.drift_b[k]
-    if np.isfinite(drift_a):
-        return (f"under the field's tangential part the Na+ drift "
-                f"{'converges on' if letter == 'a' else 'does not converge on'} the GB "
-                f"(w.n = {drift_a:+.3g} in G{a}, {drift_b:+.3g} in G{b}, sigma_ip units; "
-                f"converging: > 0 in G{a} and < 0 in G{b}), letter {letter}")
-    return (f"the field has no tangential part; the planes "
-            f"{'form' if letter == 'a' else 'do not form'} a chevron, letter {letter}")
+    nearer = angle_a <= angle_b  # the grain whose c-axis is nearer the normal (b on a NaN)
+    near = planes(_pick(nearer, ga, gb), np.where(nearer, angle_a, angle_b))
+    type_i = _pick(letter == "a", near + ": a spinel layer separates the grains, letter a",
+                   "neither grain's planes are parallel to the GB (c-axes "
+                   + _text(angle_a, ".1f") + " and " + _text(angle_b, ".1f")
+                   + f" deg from the normal, > {tau:g}): the planes connect across it, "
+                   "letter b")
+    down = _objects(cls.downstream)
+    down_b = down == "b"
+    entered, upstream = _pick(down_b, gb, ga), _pick(down_b, ga, gb)
+    type_ii = _pick(down == "",
+                    "the field has no normal part, so either grain counts as downstream; "
+                    + near + ": letter " + letter,
+                    "the field enters " + entered + " (downstream): "
+                    + planes(entered, np.where(down_b, angle_b, angle_a))
+                    + ", so ions arriving from " + upstream + " are "
+                    + _pick(letter == "b", "stopped, letter b", "passed on, letter a"))
+    drift_a = np.asarray(cls.drift_a, float)
+    converging = letter == "a"
+    type_iii = _pick(np.isfinite(drift_a),
+                     "under the field's tangential part the Na+ drift "
+                     + _pick(converging, "converges on", "does not converge on")
+                     + " the GB (w.n = " + _text(drift_a, "+.3g") + " in " + ga + ", "
+                     + _text(cls.drift_b, "+.3g") + " in " + gb
+                     + ", sigma_ip units; converging: > 0 in " + ga + " and < 0 in " + gb
+                     + "), letter " + letter,
+                     "the field has no tangential part; the planes "
+                     + _pick(converging, "form", "do not form") + " a chevron, letter "
+                     + letter)
+    return _pick(is_i, type_i, _pick(is_ii, type_ii, type_iii))
+
+
+def _objects(values) -> np.ndarray:
+    """Strings as an object array (elementwise ``+`` and ``==`` on Python strings)."""
+    return np.asarray(values).astype(object)
+
+
+def _text(values, spec: str = "") -> np.ndarray:
+    """Each value formatted with ``format(value, spec)`` as an object array (Python numbers,
+    so the text is that of an f-string)."""
+    return np.array([format(v, spec) for v in np.asarray(values).tolist()], dtype=object)
+
+
+def _pick(condition, when_true, when_false) -> np.ndarray:
+    """``np.where`` on strings or string arrays, as an object array."""
+    return np.where(condition, np.asarray(when_true, object), np.asarray(when_false, object))
 
 
 # --------------------------------------------------------------------------- explain

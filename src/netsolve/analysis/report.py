@@ -265,8 +265,11 @@ def _classification(case: Case, micro: Microstructure, g: GBGeometry, field: np.
 def subtypes(gb_type, letter, suffix) -> np.ndarray:
     """"II b1" etc. per row ("not_classified" for grain|phase rows, "isotropic" between
     isotropic crystals, "" when undetermined)."""
-    return np.array([t if t in (NOT_CLASSIFIED, ISOTROPIC) else (f"{t} {lt}{s}" if lt else "")
-                     for t, lt, s in zip(gb_type, letter, suffix)], dtype=object)
+    gb_type, letter = np.asarray(gb_type).astype(object), np.asarray(letter).astype(object)
+    suffix = np.array([format(s) for s in np.asarray(suffix).tolist()], dtype=object)
+    named = (gb_type == NOT_CLASSIFIED) | (gb_type == ISOTROPIC)
+    return np.where(named, gb_type,
+                    np.where(letter != "", gb_type + " " + letter + suffix, "")).astype(object)
 
 
 def _without_unoriented(cls, micro: Microstructure, rows_a, rows_b):
