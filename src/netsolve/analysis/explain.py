@@ -30,112 +30,134 @@ def reasons(cls: Classification, grain_a: np.ndarray, grain_b: np.ndarray, optio
     (:func:`.classify.isotropic_conduction`), or None; idle: the negligible-current flag per
     row, band_j: the larger band |J| per row, median_j: the median |J| of the grains (A/m^2).
 
-    Vectorized over rows (a sweep builds the table at every point): each part of the sentence
-    is an object array of strings, the branches of the rules are chosen with masks and the
-    parts joined elementwise.
+    The branch of the rules each row takes is chosen with masks over all rows; the rows of one
+    branch are then worded by one ``%`` template each (a sweep builds the table at every point).
     """
     tau, across = options.type_tolerance_deg, options.across_angle_deg
     n = len(cls.psi_deg)
+    out = np.empty(n, dtype=object)
     if n == 0:
-        return np.zeros(0, dtype=object)
+        return out
     gb_type, letter = _objects(cls.gb_type), _objects(cls.letter)
-    suffix, behaviour = np.asarray(cls.suffix), _objects(cls.behaviour)
-    ga = "G" + _text(np.asarray(grain_a).astype(np.int64))
-    gb = "G" + _text(np.asarray(grain_b).astype(np.int64))
-    angle_a, angle_b = (np.asarray(x, float) for x in (cls.c_normal_deg_a, cls.c_normal_deg_b))
-    psi = "psi = " + _text(cls.psi_deg, ".1f")
-    is_i, is_ii = gb_type == "I", gb_type == "II"
-    kind = _pick(is_i, psi + f" deg <= {tau:g}: type I (planes of " + ga + " and " + gb
-                 + " parallel)",
-                 _pick(is_ii, psi + f" deg >= {90 - tau:g}: type II (planes perpendicular)",
-                       psi + f" deg, between {tau:g} and {90 - tau:g}: type III (oblique "
-                       f"planes)"))
+    suffix = np.asarray(cls.suffix).astype(np.int64)
+    angle_a = np.asarray(cls.c_normal_deg_a, float)
+    decided = (gb_type != "") & (letter != "")
+    rows = _Rows(decided, gb_type=gb_type, letter=letter, suffix=suffix,
+                 behaviour=_objects(cls.behaviour), psi=np.asarray(cls.psi_deg, float),
+                 a=np.asarray(grain_a).astype(np.int64), b=np.asarray(grain_b).astype(np.int64),
+                 blocking=np.where(np.asarray(cls.blocking, bool), ", a blocking subtype", ""))
     with np.errstate(invalid="ignore"):
-        angle = np.degrees(np.arccos(np.minimum(np.abs(np.asarray(cls.field_normal_cos,
-                                                                   float)), 1.0)))
-    crossing = (f"the {field_source} field is " + _text(angle, ".1f")
-                + " deg from the GB normal "
-                + _pick(suffix == 1, f"(<= {across:g}: it crosses the GB, suffix 1)",
-                        f"(> {across:g}: it runs along the GB, suffix 2)"))
-    subtype = gb_type + " " + letter + _text(suffix)
+        rows.add(angle=np.degrees(np.arccos(np.minimum(
+            np.abs(np.asarray(cls.field_normal_cos, float)[decided]), 1.0))))
+    is_i, is_ii = rows.gb_type == "I", rows.gb_type == "II"
+    kind = rows.worded([
+        (is_i, f"psi = %.1f deg <= {tau:g}: type I (planes of G%d and G%d parallel)",
+         "psi", "a", "b"),
+        (is_ii, f"psi = %.1f deg >= {90 - tau:g}: type II (planes perpendicular)", "psi"),
+        (~is_i & ~is_ii, f"psi = %.1f deg, between {tau:g} and {90 - tau:g}: type III "
+                         f"(oblique planes)", "psi")])
+    crossing = rows.worded([
+        (rows.suffix == 1, f"the {field_source} field is %.1f deg from the GB normal "
+                           f"(<= {across:g}: it crosses the GB, suffix 1)", "angle"),
+        (rows.suffix != 1, f"the {field_source} field is %.1f deg from the GB normal "
+                           f"(> {across:g}: it runs along the GB, suffix 2)", "angle")])
+    rows.add(kind=kind, crossing=crossing)
     if plane_rules_off is not None:
-        decided = (subtype + f" geometry, but {plane_rules_off}: the plane rules do not apply, "
-                   "the GB behaves like type I b and never blocks -> " + behaviour + ": "
-                   + kind + "; " + crossing)
+        out[decided] = rows.worded([(
+            True, f"%s %s%d geometry, but {plane_rules_off.replace('%', '%%')}: the plane "
+                  f"rules do not apply, the GB behaves like type I b and never blocks -> %s: "
+                  f"%s; %s", "gb_type", "letter", "suffix", "behaviour", "kind", "crossing")])
     else:
-        verdict = (subtype + " -> behaviour " + behaviour
-                   + _pick(np.asarray(cls.blocking, bool), ", a blocking subtype", ""))
-        letters = _letter_reasons(cls, letter, is_i, is_ii, ga, gb, angle_a, angle_b, tau)
-        decided = verdict + ": " + kind + "; " + crossing + "; " + letters
-    undetermined = _pick(np.isfinite(angle_a),
-                         f"undetermined: no {field_source} field at the GB (its voxels are not "
-                         f"solved)",
-                         "undetermined: the GB normal is undefined (its voxel faces cancel)")
-    out = _pick(gb_type == "", "undetermined: a grain of this GB has no orientation",
-                _pick(letter == "", undetermined, decided))
-    idle_words = ("; negligible current: band |J| " + _text(band_j, ".3g")
-                  + f" A/m^2 < {options.negligible_current_rel:g} x the grains' median |J| "
-                  f"{median_j:.3g} A/m^2, so not counted as blocking and not ranked")
-    return out + _pick(np.asarray(idle, bool), idle_words, "")
+        rows.add(why=_letter_reasons(cls, rows, decided, tau))
+        out[decided] = rows.worded([(
+            True, "%s %s%d -> behaviour %s%s: %s; %s; %s", "gb_type", "letter", "suffix",
+            "behaviour", "blocking", "kind", "crossing", "why")])
+    out[gb_type == ""] = "undetermined: a grain of this GB has no orientation"
+    no_letter = (gb_type != "") & (letter == "")
+    out[no_letter & np.isfinite(angle_a)] = (f"undetermined: no {field_source} field at the GB "
+                                             f"(its voxels are not solved)")
+    out[no_letter & ~np.isfinite(angle_a)] = ("undetermined: the GB normal is undefined (its "
+                                              "voxel faces cancel)")
+    idle = np.flatnonzero(np.asarray(idle, bool))
+    if len(idle):
+        tail = (f" A/m^2 < {options.negligible_current_rel:g} x the grains' median |J| "
+                f"{median_j:.3g} A/m^2, so not counted as blocking and not ranked")
+        out[idle] = [f"{words}; negligible current: band |J| {j:.3g}{tail}"
+                     for words, j in zip(out[idle].tolist(),
+                                         np.asarray(band_j, float)[idle].tolist())]
+    return out
 
 
-def _letter_reasons(cls: Classification, letter, is_i, is_ii, ga, gb, angle_a, angle_b,
+def _letter_reasons(cls: Classification, rows: _Rows, decided: np.ndarray,
                     tau: float) -> np.ndarray:
-    """Why each row got its letter (object array; rows without a letter get some text that
-    :func:`reasons` does not use)."""
-
-    def planes(g, angle):  # G..'s planes are (not) parallel to the GB, per row
-        parallel = angle <= tau  # False for NaN, as in the rules
-        return (g + "'s planes are " + _pick(parallel, "", "not ") + "parallel to the GB "
-                "(c-axis " + _text(angle, ".1f") + " deg from the normal, "
-                + _pick(parallel, "<=", ">") + f" {tau:g})")
-
+    """Why each decided row got its letter (object array over ``rows``)."""
+    angle_a = np.asarray(cls.c_normal_deg_a, float)[decided]
+    angle_b = np.asarray(cls.c_normal_deg_b, float)[decided]
+    down = _objects(cls.downstream)[decided]
+    letter = rows.letter
     nearer = angle_a <= angle_b  # the grain whose c-axis is nearer the normal (b on a NaN)
-    near = planes(_pick(nearer, ga, gb), np.where(nearer, angle_a, angle_b))
-    type_i = _pick(letter == "a", near + ": a spinel layer separates the grains, letter a",
-                   "neither grain's planes are parallel to the GB (c-axes "
-                   + _text(angle_a, ".1f") + " and " + _text(angle_b, ".1f")
-                   + f" deg from the normal, > {tau:g}): the planes connect across it, "
-                   "letter b")
-    down = _objects(cls.downstream)
     down_b = down == "b"
-    entered, upstream = _pick(down_b, gb, ga), _pick(down_b, ga, gb)
-    type_ii = _pick(down == "",
-                    "the field has no normal part, so either grain counts as downstream; "
-                    + near + ": letter " + letter,
-                    "the field enters " + entered + " (downstream): "
-                    + planes(entered, np.where(down_b, angle_b, angle_a))
-                    + ", so ions arriving from " + upstream + " are "
-                    + _pick(letter == "b", "stopped, letter b", "passed on, letter a"))
-    drift_a = np.asarray(cls.drift_a, float)
-    converging = letter == "a"
-    type_iii = _pick(np.isfinite(drift_a),
-                     "under the field's tangential part the Na+ drift "
-                     + _pick(converging, "converges on", "does not converge on")
-                     + " the GB (w.n = " + _text(drift_a, "+.3g") + " in " + ga + ", "
-                     + _text(cls.drift_b, "+.3g") + " in " + gb
-                     + ", sigma_ip units; converging: > 0 in " + ga + " and < 0 in " + gb
-                     + "), letter " + letter,
-                     "the field has no tangential part; the planes "
-                     + _pick(converging, "form", "do not form") + " a chevron, letter "
-                     + letter)
-    return _pick(is_i, type_i, _pick(is_ii, type_ii, type_iii))
+    # the grain whose planes the rule looks at: the nearer one, or the downstream one
+    look_b = np.where((rows.gb_type == "II") & (down != ""), down_b, ~nearer)
+    looked = np.where(look_b, angle_b, angle_a)
+    parallel = looked <= tau  # False for NaN, as in the rules
+    rows.add(angle_a=angle_a, angle_b=angle_b, looked=looked,
+             g=np.where(look_b, rows.b, rows.a), up=np.where(look_b, rows.a, rows.b),
+             not_=np.where(parallel, "", "not "), le=np.where(parallel, "<=", ">"),
+             drift_a=np.asarray(cls.drift_a, float)[decided],
+             drift_b=np.asarray(cls.drift_b, float)[decided],
+             stopped=np.where(letter == "b", "stopped, letter b", "passed on, letter a"),
+             converge=np.where(letter == "a", "converges on", "does not converge on"),
+             form=np.where(letter == "a", "form", "do not form"))
+    planes = (f"G%d's planes are %sparallel to the GB (c-axis %.1f deg from the normal, %s "
+              f"{tau:g})")
+    planes_keys = ("g", "not_", "looked", "le")
+    is_i, is_ii = rows.gb_type == "I", rows.gb_type == "II"
+    is_iii = ~is_i & ~is_ii
+    drift = np.isfinite(rows.drift_a)
+    return rows.worded([
+        (is_i & (letter == "a"), planes + ": a spinel layer separates the grains, letter a",
+         *planes_keys),
+        (is_i & (letter != "a"), "neither grain's planes are parallel to the GB (c-axes %.1f "
+                                 f"and %.1f deg from the normal, > {tau:g}): the planes connect "
+                                 "across it, letter b", "angle_a", "angle_b"),
+        (is_ii & (down == ""), "the field has no normal part, so either grain counts as "
+                               "downstream; " + planes + ": letter %s", *planes_keys, "letter"),
+        (is_ii & (down != ""), "the field enters G%d (downstream): " + planes
+         + ", so ions arriving from G%d are %s", "g", *planes_keys, "up", "stopped"),
+        (is_iii & drift, "under the field's tangential part the Na+ drift %s the GB (w.n = "
+                         "%+.3g in G%d, %+.3g in G%d, sigma_ip units; converging: > 0 in G%d and "
+                         "< 0 in G%d), letter %s", "converge", "drift_a", "a", "drift_b", "b",
+         "a", "b", "letter"),
+        (is_iii & ~drift, "the field has no tangential part; the planes %s a chevron, letter %s",
+         "form", "letter")])
+
+
+class _Rows:
+    """The columns of the rows of one mask, worded branch by branch."""
+
+    def __init__(self, mask: np.ndarray, **columns):
+        self.mask = mask
+        self.n = int(mask.sum())
+        self.add(**{k: np.asarray(v)[mask] for k, v in columns.items()})
+
+    def add(self, **columns) -> None:
+        self.__dict__.update(columns)
+
+    def worded(self, branches) -> np.ndarray:
+        """Per row, the ``%`` template of the branch whose mask holds it (branches: (mask or
+        True, template, column names...); every row in one branch) filled from its columns."""
+        out = np.empty(self.n, dtype=object)
+        for mask, template, *names in branches:
+            where = np.flatnonzero(np.broadcast_to(mask, (self.n,)))
+            columns = [getattr(self, name)[where].tolist() for name in names]
+            out[where] = [template % values for values in zip(*columns)]
+        return out
 
 
 def _objects(values) -> np.ndarray:
-    """Strings as an object array (elementwise ``+`` and ``==`` on Python strings)."""
+    """Strings as an object array (elementwise ``==`` on Python strings)."""
     return np.asarray(values).astype(object)
-
-
-def _text(values, spec: str = "") -> np.ndarray:
-    """Each value formatted with ``format(value, spec)`` as an object array (Python numbers,
-    so the text is that of an f-string)."""
-    return np.array([format(v, spec) for v in np.asarray(values).tolist()], dtype=object)
-
-
-def _pick(condition, when_true, when_false) -> np.ndarray:
-    """``np.where`` on strings or string arrays, as an object array."""
-    return np.where(condition, np.asarray(when_true, object), np.asarray(when_false, object))
 
 
 # --------------------------------------------------------------------------- explain
