@@ -110,3 +110,4 @@ def headline_lists(names, order, score, subtype, is_blocking, top_k):
     blocking = [(names[k], str(subtype[k])) for k in order if is_blocking[k]]
     top = [(names[k], float(score[k])) for k in order if np.isfinite(score[k])][:top_k]
     return blocking, top
+

@@ -155,7 +155,7 @@ def require_orientations(case: Case, micro: Microstructure) -> None:
 def gb_table(case: Case, micro: Microstructure, graph, fields=None,
              electrode_potentials: np.ndarray | None = None, direction_fields=None,
              unoriented: str = "refuse", geometry: GBGeometry | None = None,
-             applied_fields=None) -> GBTable:
+             applied_fields=None, explained: bool = True) -> GBTable:
     """Classify every GB (and segment) and, given solved ``fields``, compute its metrics.
 
     graph: the grain graph (:func:`netsolve.graph.build_grain_graph`); fields: solved voxel
@@ -169,7 +169,8 @@ def gb_table(case: Case, micro: Microstructure, graph, fields=None,
     and geometry options (built here when None); applied_fields: the applied field
     (:func:`.applied.applied_fields`) for the ``applied_subtype`` column of a table classified
     under the solved field (None: that column is "", unless the table itself uses the applied
-    field).
+    field); explained: False leaves the ``reason`` of the GB rows "" (for a sweep row, which
+    reads the headline only, :func:`.headline.headline`; never for a table that is written).
     """
     if unoriented == "refuse":
         require_orientations(case, micro)
@@ -207,9 +208,10 @@ def gb_table(case: Case, micro: Microstructure, graph, fields=None,
                                        cls.blocking)
     rows_a, rows_b = g.row_grain_a, g.row_grain_b
     ids = micro.orientations.grain_ids
-    reason = reasons(cls, ids[rows_a], ids[rows_b], options, source,
-                     isotropic_conduction(case.materials), idle,
-                     np.fmax(metrics["j_band_a_A_m2"], metrics["j_band_b_A_m2"]), median_j)
+    reason = (reasons(cls, ids[rows_a], ids[rows_b], options, source,
+                      isotropic_conduction(case.materials), idle,
+                      np.fmax(metrics["j_band_a_A_m2"], metrics["j_band_b_A_m2"]), median_j)
+              if explained else np.full(n_rows, "", object))
     counts = g.row_n_faces
     columns = dict(
         grain_a=ids[rows_a], grain_b=ids[rows_b], other_phase=np.full(n_rows, "grain", object),

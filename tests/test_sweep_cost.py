@@ -1,0 +1,94 @@
+"""What a sweep point skips or reuses gives the same row: the row built from only what it
+holds (no whole summary, no reason sentences) equals the row built from ``Result.summary()``
+and the explained GB table, exactly, for points with and without orientations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from netsolve.analysis import headline
+from netsolve.sweep import build_plan, parse_param
+from netsolve.sweep.engine import SweepEngine, point_row
+
+from test_sweep import write_case
+
+ISOTROPIC = """
+electrodes = [{ name = "source", region = "left", potential_V = 1.0 },
+              { name = "sink", region = "top", potential_V = 0.0 }]
+
+[grid]
+shape = [20, 12]
+voxel_size_nm = 10.0
+
+[microstructure]
+source = "uniform"
+
+[materials]
+conductivity_model = "isotropic"
+sigma_ip_S_per_m = 2.0
+
+[solver]
+method = "direct"
+discretization = "tpfa"
+"""
+
+
+def same(a, b) -> bool:
+    return (isinstance(a, float) and isinstance(b, float) and math.isnan(a)
+            and math.isnan(b)) or (a == b and type(a) is type(b))
+
+
+def summary_row(plan, result) -> dict:
+    """The row as it was built before: from the whole ``Result.summary()`` (JSON-ready: NaN
+    is None) and the headline of the explained ``Result.gb_table``."""
+    summary = result.summary()
+    out = {name: summary[name] for name in ("total_current_A", "effective_resistance_ohm")}
+    out["effective_conductivity_S_m"] = summary["effective_conductivity_S_m"]
+    if out["effective_conductivity_S_m"] is None:
+        out["effective_conductivity_S_m"] = math.nan
+    stats = summary["solver"]
+    out.update({f"solver_{k}": stats[k] for k in ("method", "iterations", "residual_rel")},
+               solver_setup_s=stats["setup_time_s"], solver_time_s=stats["time_s"])
+    gbs = (headline(result.gb_table, plan.top_k)
+           if not len(result.microstructure.unoriented_grain_ids) else None)
+    top = gbs.top_risk if gbs else []
+    out.update(n_blocking_gbs=len(gbs.blocking) if gbs else 0,
+               blocking_gbs=" ".join(name for name, _ in gbs.blocking) if gbs else "",
+               max_gb_field_V_m=gbs.max_field[1] if gbs and gbs.max_field else math.nan,
+               max_gb_field_gb=gbs.max_field[0] if gbs and gbs.max_field else "")
+    for i in range(plan.top_k):
+        out[f"risk_{i + 1}_gb"] = top[i][0] if i < len(top) else ""
+        out[f"risk_{i + 1}_score"] = top[i][1] if i < len(top) else math.nan
+    return out
+
+
+@pytest.mark.parametrize("kind", ["voronoi", "isotropic"])
+def test_point_row_equals_the_row_of_the_whole_summary(tmp_path, kind):
+    if kind == "voronoi":
+        case = write_case(tmp_path, method="gmg")
+        case.write_text(case.read_text().replace("seed = 1", "seed = 3"))  # has blocking GBs
+        params = ("materials.ratio_ip_op=1,10,1000", "materials.ratio_ip_gb=1,200")
+    else:  # no orientations, no GB table; electrodes at 90 degrees: no slab conductivity
+        case = tmp_path / "iso.toml"
+        case.write_text(ISOTROPIC)
+        params = ("materials.sigma_ip_S_per_m=1,3",)
+    plan = build_plan(case, tuple(parse_param(p) for p in params), top_k=4)
+    engine = SweepEngine(plan)
+    blocking = 0
+    for point in plan.points:
+        result = engine.solve(point)
+        row = point_row(plan, result)  # first: builds an unexplained table of its own
+        assert "gb_table" not in result.__dict__
+        expected = summary_row(plan, result)  # builds Result.gb_table
+        assert sorted(row) == sorted(expected)
+        assert all(same(row[k], expected[k]) for k in row), point.point_id
+        assert all(same(v, expected[k]) for k, v in point_row(plan, result).items())
+        blocking += row["n_blocking_gbs"]
+        if kind == "voronoi":
+            assert row["risk_4_gb"] and np.isfinite(row["risk_4_score"])
+        else:
+            assert math.isnan(row["effective_conductivity_S_m"]) and row["blocking_gbs"] == ""
+    assert (blocking > 0) == (kind == "voronoi")  # blocking GBs were listed
