@@ -244,7 +244,7 @@ def compute_fields(network: Network, solution: NetworkSolution, props: Propertie
     node_j = face_sum.reshape(network.n_nodes, ndim) / (2.0 * network.face_area_m2)
     node_j[solution.floating] = np.nan
 
-    sigma = props.voxel_axis_sigma.reshape(n_vox, ndim)[network.node_voxel]
+    sigma = np.take(props.voxel_axis_sigma.reshape(n_vox, ndim), network.node_voxel, axis=0)
     potential, current_density, electric_field = voxel_grids(
         shape, network.node_voxel, u, node_j, node_j / sigma, solution, electrode_index)
 
