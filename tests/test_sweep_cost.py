@@ -92,3 +92,29 @@ def test_point_row_equals_the_row_of_the_whole_summary(tmp_path, kind):
         else:
             assert math.isnan(row["effective_conductivity_S_m"]) and row["blocking_gbs"] == ""
     assert (blocking > 0) == (kind == "voronoi")  # blocking GBs were listed
+
+
+def test_refilled_matrix_equals_a_fresh_assembly(tmp_path):
+    """The pattern's refill (a gather in CSR order) gives the matrix that assembling the
+    network with the new conductances gives, entry for entry."""
+    import netsolve
+    from netsolve.discretization.tpfa import with_conductances
+    from netsolve.properties import compute_properties
+    from netsolve.solve import network_matrix
+    from netsolve.sweep.engine import MatrixPattern
+
+    plan = build_plan(write_case(tmp_path), (parse_param("materials.ratio_ip_gb=1,300"),
+                                             parse_param("materials.ratio_ip_op=3,1000")))
+    first = netsolve.solve(plan.point_case(plan.points[0]))
+    pattern = MatrixPattern(first.network)
+    assert pattern.source is not None
+    for point in plan.points[1:]:
+        case = plan.point_case(point)
+        network = with_conductances(first.network, case,
+                                    compute_properties(first.microstructure, case.materials))
+        refilled, fresh = pattern.refill(network), network_matrix(network).tocsr()
+        fresh.sort_indices()
+        np.testing.assert_array_equal(refilled.indptr, fresh.indptr)
+        np.testing.assert_array_equal(refilled.indices, fresh.indices)
+        np.testing.assert_array_equal(refilled.data, fresh.data)
+        assert not np.array_equal(refilled.data, pattern.matrix.data)  # new values

@@ -56,6 +56,14 @@ class MatrixPattern:
         stored = rows * n + self.matrix.indices
         self.positions = np.searchsorted(stored, np.concatenate([a * n + b, b * n + a,
                                                                  diag * n + diag]))
+        # Where each stored entry's value comes from, when every entry is one link's or one
+        # diagonal's (always, for a two-point network): a refill then gathers in the matrix's
+        # order, which is faster than scattering into it.
+        self.source = None
+        counts = np.bincount(self.positions, minlength=len(stored))
+        if len(counts) == len(stored) and (counts == 1).all():  # a permutation
+            self.source = np.empty(len(stored), dtype=np.int64)
+            self.source[self.positions] = np.arange(len(stored))
         self.n_nodes = n
 
     def refill(self, network) -> sp.csr_matrix:
@@ -65,8 +73,12 @@ class MatrixPattern:
         diagonal = (np.bincount(a, g, n) + np.bincount(b, g, n)
                     + np.bincount(network.electrode_link_node, network.electrode_link_conductance,
                                   n))
-        data = np.zeros(len(self.matrix.data))
-        data[self.positions] = np.concatenate([-g, -g, diagonal])
+        values = np.concatenate([-g, -g, diagonal])
+        if self.source is not None:
+            data = np.take(values, self.source)
+        else:
+            data = np.zeros(len(self.matrix.data))
+            data[self.positions] = values
         return sp.csr_matrix((data, self.matrix.indices, self.matrix.indptr),
                              shape=self.matrix.shape)
 
