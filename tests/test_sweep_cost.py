@@ -118,3 +118,34 @@ def test_refilled_matrix_equals_a_fresh_assembly(tmp_path):
         np.testing.assert_array_equal(refilled.indices, fresh.indices)
         np.testing.assert_array_equal(refilled.data, fresh.data)
         assert not np.array_equal(refilled.data, pattern.matrix.data)  # new values
+
+
+def _blas_threads() -> set[int]:
+    from threadpoolctl import threadpool_info
+
+    return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+
+
+def test_points_are_evaluated_with_single_threaded_blas_and_the_limit_is_restored(
+        tmp_path, monkeypatch):
+    """Serially and in a worker's chunk, every point sees one BLAS thread; afterwards the
+    process has its own limits back."""
+    from netsolve.sweep import run_sweep
+    from netsolve.sweep.worker import evaluate_points
+
+    seen = []
+    evaluate = SweepEngine.evaluate
+
+    def recording(self, point):
+        seen.append(_blas_threads())
+        return evaluate(self, point)
+
+    monkeypatch.setattr(SweepEngine, "evaluate", recording)
+    before = _blas_threads()
+    plan = build_plan(write_case(tmp_path), (parse_param("materials.ratio_ip_gb=1,20"),))
+    outcome = run_sweep(plan, tmp_path / "out", plots=False)
+    assert outcome.n_ok == 2
+    rows = evaluate_points(plan, None, "token", list(plan.points))
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert seen == [{1}] * 4
+    assert _blas_threads() == before
