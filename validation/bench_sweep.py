@@ -122,15 +122,28 @@ def cpu_split(case: Path, k: int) -> tuple[float, float, float]:
 
     stage.solve_network = timed_solve  # the engine imports it at each point
     try:
-        start, start_wall = time.process_time(), time.perf_counter()
-        for point in plan.points[1:k + 1]:
-            engine.evaluate(point)
-        total = time.process_time() - start
-        wall = time.perf_counter() - start_wall
+        with sweep_blas_limits():
+            start, start_wall = time.process_time(), time.perf_counter()
+            for point in plan.points[1:k + 1]:
+                engine.evaluate(point)
+            total = time.process_time() - start
+            wall = time.perf_counter() - start_wall
     finally:
         stage.solve_network = inner
     return (total / k, solving[0] / k, (total - solving[0]) / k, wall / k,
             stage_times(engine, plan, k))
+
+
+def sweep_blas_limits():
+    """The BLAS thread limits a sweep evaluates its points with (one thread since 2026-12-03;
+    none in older versions, so that the script measures either as its sweep runs)."""
+    from contextlib import nullcontext
+
+    try:
+        from netsolve.sweep.worker import single_threaded_blas
+    except ImportError:
+        return nullcontext()
+    return single_threaded_blas()
 
 
 def stage_times(engine, plan, k: int, repeats: int = 7) -> dict[str, float]:
