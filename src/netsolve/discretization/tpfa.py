@@ -237,7 +237,8 @@ def compute_fields(network: Network, solution: NetworkSolution, props: Propertie
     size = network.n_nodes * ndim
     axis = network.link_axis.astype(np.int64)
     e_axis = network.electrode_link_axis.astype(np.int64)
-    face_sum = np.bincount(a.astype(np.int64) * ndim + axis, link_current, size)
+    face_sum = np.zeros(size)  # from 0.0 as before (also: bincount of no links is int)
+    face_sum += np.bincount(a.astype(np.int64) * ndim + axis, link_current, size)
     face_sum += np.bincount(b.astype(np.int64) * ndim + axis, link_current, size)
     face_sum += np.bincount(e_node.astype(np.int64) * ndim + e_axis,
                             -network.electrode_link_side * e_current, size)
