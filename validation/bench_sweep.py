@@ -89,7 +89,8 @@ def ablation(case: Path, k: int) -> list[tuple[str, float, float]]:
     for label, reuse in (("stage caching only", False), ("+ warm start + hierarchy reuse", True)):
         engine = SweepEngine(plan, reuse=reuse)
         start = time.perf_counter()
-        rows = [engine.evaluate(p) for p in points]
+        with sweep_blas_limits():
+            rows = [engine.evaluate(p) for p in points]
         elapsed = time.perf_counter() - start
         iterations = statistics.mean(int(r["solver_iterations"]) for r in rows)
         out.append((label, elapsed / k, iterations))
