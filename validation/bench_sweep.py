@@ -1,7 +1,7 @@
 """Benchmark: a 100-point sweep on a 512x512 lamella (not a test).
 
     python validation/bench_sweep.py [--jobs 2] [--size 512] [--runs 3] [--ablation 10]
-                                     [--method amg|gmg|auto]
+                                     [--method amg|gmg|auto] [--cpu-split K]
 
 The case: a Voronoi polycrystal (one grain per ~20^2 voxels, random orientations, 2 % ZrO2),
 electrodes on the two x faces, AMG (``--method``: or the grid multigrid) to rtol 1e-8. The sweep: sigma_ip/sigma_op =
@@ -11,6 +11,8 @@ CSV, Parquet, plots). The reference is ``--runs`` independent ``netsolve run`` c
 of the same grid (whole commands, each writing its result directory), extrapolated to 100
 points. ``--ablation K``: K points solved serially in one process by the sweep engine with and
 without warm starts + hierarchy reuse (stage caching stays on in both), to show what those bring.
+``--cpu-split K`` (alone): the CPU time per point of K points of one engine, inside the linear
+solve (``solve_network``) and outside it (the per-point cost that is not the solve).
 Target (issue 5): 100 points in <= 60 s with --jobs 2 on 2 cores.
 """
 
@@ -87,10 +89,96 @@ def ablation(case: Path, k: int) -> list[tuple[str, float, float]]:
     for label, reuse in (("stage caching only", False), ("+ warm start + hierarchy reuse", True)):
         engine = SweepEngine(plan, reuse=reuse)
         start = time.perf_counter()
-        rows = [engine.evaluate(p) for p in points]
+        with sweep_blas_limits():
+            rows = [engine.evaluate(p) for p in points]
         elapsed = time.perf_counter() - start
         iterations = statistics.mean(int(r["solver_iterations"]) for r in rows)
         out.append((label, elapsed / k, iterations))
+    return out
+
+
+def cpu_split(case: Path, k: int) -> tuple[float, float, float]:
+    """CPU seconds per point of ``k`` points solved serially by one engine after a first one
+    (stage caches built): the whole evaluation, the part inside ``solve_network`` (the linear
+    solve with its checks) and the rest (properties, conductances, fields, the row)."""
+    import importlib
+
+    from netsolve.sweep import build_plan, parse_param
+    from netsolve.sweep.engine import SweepEngine
+
+    stage = importlib.import_module("netsolve.solve")  # the module (netsolve.solve: a function)
+    plan = build_plan(case, (parse_param(f"materials.ratio_ip_op={RATIO_IP_OP}"),
+                             parse_param(f"materials.ratio_ip_gb={RATIO_IP_GB}")))
+    engine = SweepEngine(plan)
+    engine.evaluate(plan.points[0])
+    solving = [0.0]
+    inner = stage.solve_network
+
+    def timed_solve(*args, **kwargs):
+        start = time.process_time()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            solving[0] += time.process_time() - start
+
+    stage.solve_network = timed_solve  # the engine imports it at each point
+    try:
+        with sweep_blas_limits():
+            start, start_wall = time.process_time(), time.perf_counter()
+            for point in plan.points[1:k + 1]:
+                engine.evaluate(point)
+            total = time.process_time() - start
+            wall = time.perf_counter() - start_wall
+    finally:
+        stage.solve_network = inner
+    return (total / k, solving[0] / k, (total - solving[0]) / k, wall / k,
+            stage_times(engine, plan, k))
+
+
+def sweep_blas_limits():
+    """The BLAS thread limits a sweep evaluates its points with (one thread since 2026-12-03;
+    none in older versions, so that the script measures either as its sweep runs)."""
+    from contextlib import nullcontext
+
+    try:
+        from netsolve.sweep.worker import single_threaded_blas
+    except ImportError:
+        return nullcontext()
+    return single_threaded_blas()
+
+
+def stage_times(engine, plan, k: int, repeats: int = 7) -> dict[str, float]:
+    """CPU s of each per-point stage outside the solve, at point ``k`` with the engine's caches
+    (the least of ``repeats``: other jobs on the machine only add)."""
+    from netsolve.discretization.tpfa import with_conductances
+    from netsolve.properties import compute_properties
+    from netsolve.result import Result
+    from netsolve.sweep.engine import point_row
+
+    point = plan.points[k]
+    case = plan.point_case(point)
+    result = engine.solve(point)
+    micro, props, solution = result.microstructure, result.properties, result.solution
+
+    def row():
+        fresh = Result(case, micro, props, result.network, solution, result.fields)
+        fresh.__dict__.update(graph=engine._graph, gb_geometry=engine._geometry)
+        point_row(plan, fresh)
+
+    stages = {
+        "properties": lambda: compute_properties(micro, case.materials),
+        "conductances": lambda: with_conductances(engine._network, case, props),
+        "matrix refill": lambda: engine._pattern.refill(result.network),
+        "fields": lambda: result.network.fields(solution, props, micro.electrode_index),
+        "row (GB table, headline, summary values)": row}
+    out = {}
+    for name, stage in stages.items():
+        times = []
+        for _ in range(repeats):
+            start = time.process_time()
+            stage()
+            times.append(time.process_time() - start)
+        out[name] = min(times)
     return out
 
 
@@ -101,7 +189,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="independent `netsolve run` calls")
     parser.add_argument("--ablation", type=int, default=10, help="points (0: skip)")
     parser.add_argument("--method", default="amg", help="solver.method of the case")
+    parser.add_argument("--cpu-split", type=int, default=0, metavar="K",
+                        help="only: CPU per point of K engine points, in and outside the solve")
     args = parser.parse_args()
+    if args.cpu_split:
+        with tempfile.TemporaryDirectory() as tmp:
+            case = Path(tmp) / "lamella.toml"
+            case.write_text(case_text(args.size, args.method))
+            total, solve, rest, wall, stages = cpu_split(case, args.cpu_split)
+        print(f"engine, {args.cpu_split} points after a first one, CPU s / point: total "
+              f"{total:.3f}, solve_network {solve:.3f}, outside it {rest:.3f}; wall s / point "
+              f"{wall:.3f}")
+        print("stages outside the solve, CPU ms (least of 7): "
+              + ", ".join(f"{name} {1000 * t:.1f}" for name, t in stages.items()))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         case = Path(tmp) / "lamella.toml"
         case.write_text(case_text(args.size, args.method))

@@ -148,8 +148,7 @@ def classify(c_a: np.ndarray, c_b: np.ndarray, normal: np.ndarray, field: np.nda
     letter = np.where(defined, letter, "")
     suffix = np.where(defined, suffix, 0)
     gb_type = TYPE_NAMES[type_code]
-    behaviour = np.array([BEHAVIOUR.get((t, lt, int(s)), UNDETERMINED)
-                          for t, lt, s in zip(gb_type, letter, suffix)], dtype=object)
+    behaviour = behaviours(gb_type, letter, suffix)
     blocking = (behaviour == BLOCKING) | (behaviour == BLOCKING_ALONG)
     with np.errstate(invalid="ignore"):
         c_normal_a, c_normal_b = (np.degrees(np.arccos(np.clip(c, 0.0, 1.0)))
@@ -160,6 +159,16 @@ def classify(c_a: np.ndarray, c_b: np.ndarray, normal: np.ndarray, field: np.nda
                           c_normal_a, c_normal_b, downstream.astype(object),
                           np.where(has_tangent, w_a, np.nan), np.where(has_tangent, w_b, np.nan),
                           ~has_tangent & chevron)
+
+
+def behaviours(gb_type, letter, suffix) -> np.ndarray:
+    """:data:`BEHAVIOUR` of every row's (type, letter, suffix), ``UNDETERMINED`` for any other
+    combination (object array; one mask per table entry, not a loop over rows)."""
+    gb_type, letter, suffix = np.asarray(gb_type), np.asarray(letter), np.asarray(suffix)
+    out = np.full(len(gb_type), UNDETERMINED, dtype=object)
+    for (t, lt, s), behaviour in BEHAVIOUR.items():  # 12 entries
+        out[(gb_type == t) & (letter == lt) & (suffix == s)] = behaviour
+    return out
 
 
 def _tangential(vectors: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -189,7 +198,8 @@ def without_plane_rules(cls: Classification) -> Classification:
     and none blocks."""
     from dataclasses import replace
 
-    behaviour = np.array([BEHAVIOUR.get(("I", "b", int(s)), UNDETERMINED) if lt else b
-                          for lt, s, b in zip(cls.letter, cls.suffix, cls.behaviour)],
-                         dtype=object)
+    letter = np.asarray(cls.letter).astype(object)
+    behaviour = np.where(letter != "", behaviours(np.full(len(letter), "I", object),
+                                                  np.full(len(letter), "b", object), cls.suffix),
+                         np.asarray(cls.behaviour, object))
     return replace(cls, behaviour=behaviour, blocking=np.zeros(len(behaviour), bool))

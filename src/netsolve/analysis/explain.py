@@ -29,83 +29,135 @@ def reasons(cls: Classification, grain_a: np.ndarray, grain_b: np.ndarray, optio
     "applied"; plane_rules_off: why the plane rules do not apply
     (:func:`.classify.isotropic_conduction`), or None; idle: the negligible-current flag per
     row, band_j: the larger band |J| per row, median_j: the median |J| of the grains (A/m^2).
+
+    The branch of the rules each row takes is chosen with masks over all rows; the rows of one
+    branch are then worded by one ``%`` template each (a sweep builds the table at every point).
     """
     tau, across = options.type_tolerance_deg, options.across_angle_deg
-    out = []
-    for k in range(len(cls.psi_deg)):  # one sentence per table row
-        words = _row_reason(cls, k, int(grain_a[k]), int(grain_b[k]), tau, across,
-                            field_source, plane_rules_off)
-        if idle[k]:
-            words += (f"; negligible current: band |J| {band_j[k]:.3g} A/m^2 < "
-                      f"{options.negligible_current_rel:g} x the grains' median |J| "
-                      f"{median_j:.3g} A/m^2, so not counted as blocking and not ranked")
-        out.append(words)
-    return np.array(out, dtype=object)
-
-
-def _row_reason(cls: Classification, k: int, a: int, b: int, tau: float, across: float,
-                source: str, plane_rules_off: str | None) -> str:
-    psi, gb_type, letter = cls.psi_deg[k], cls.gb_type[k], cls.letter[k]
-    if not gb_type:
-        return "undetermined: a grain of this GB has no orientation"
-    if not letter:
-        if not np.isfinite(cls.c_normal_deg_a[k]):
-            return "undetermined: the GB normal is undefined (its voxel faces cancel)"
-        return f"undetermined: no {source} field at the GB (its voxels are not solved)"
-    subtype = f"{gb_type} {letter}{cls.suffix[k]}"
-    if gb_type == "I":
-        kind = f"psi = {psi:.1f} deg <= {tau:g}: type I (planes of G{a} and G{b} parallel)"
-    elif gb_type == "II":
-        kind = f"psi = {psi:.1f} deg >= {90 - tau:g}: type II (planes perpendicular)"
-    else:
-        kind = (f"psi = {psi:.1f} deg, between {tau:g} and {90 - tau:g}: type III "
-                f"(oblique planes)")
-    angle = float(np.degrees(np.arccos(min(abs(cls.field_normal_cos[k]), 1.0))))
-    crossing = (f"the {source} field is {angle:.1f} deg from the GB normal "
-                + (f"(<= {across:g}: it crosses the GB, suffix 1)" if cls.suffix[k] == 1
-                   else f"(> {across:g}: it runs along the GB, suffix 2)"))
-    verdict = (f"{subtype} -> behaviour {cls.behaviour[k]}"
-               + (", a blocking subtype" if cls.blocking[k] else ""))
+    n = len(cls.psi_deg)
+    out = np.empty(n, dtype=object)
+    if n == 0:
+        return out
+    gb_type, letter = _objects(cls.gb_type), _objects(cls.letter)
+    suffix = np.asarray(cls.suffix).astype(np.int64)
+    angle_a = np.asarray(cls.c_normal_deg_a, float)
+    decided = (gb_type != "") & (letter != "")
+    rows = _Rows(decided, gb_type=gb_type, letter=letter, suffix=suffix,
+                 behaviour=_objects(cls.behaviour), psi=np.asarray(cls.psi_deg, float),
+                 a=np.asarray(grain_a).astype(np.int64), b=np.asarray(grain_b).astype(np.int64),
+                 blocking=np.where(np.asarray(cls.blocking, bool), ", a blocking subtype", ""))
+    with np.errstate(invalid="ignore"):
+        rows.add(angle=np.degrees(np.arccos(np.minimum(
+            np.abs(np.asarray(cls.field_normal_cos, float)[decided]), 1.0))))
+    is_i, is_ii = rows.gb_type == "I", rows.gb_type == "II"
+    kind = rows.worded([
+        (is_i, f"psi = %.1f deg <= {tau:g}: type I (planes of G%d and G%d parallel)",
+         "psi", "a", "b"),
+        (is_ii, f"psi = %.1f deg >= {90 - tau:g}: type II (planes perpendicular)", "psi"),
+        (~is_i & ~is_ii, f"psi = %.1f deg, between {tau:g} and {90 - tau:g}: type III "
+                         f"(oblique planes)", "psi")])
+    crossing = rows.worded([
+        (rows.suffix == 1, f"the {field_source} field is %.1f deg from the GB normal "
+                           f"(<= {across:g}: it crosses the GB, suffix 1)", "angle"),
+        (rows.suffix != 1, f"the {field_source} field is %.1f deg from the GB normal "
+                           f"(> {across:g}: it runs along the GB, suffix 2)", "angle")])
+    rows.add(kind=kind, crossing=crossing)
     if plane_rules_off is not None:
-        return (f"{subtype} geometry, but {plane_rules_off}: the plane rules do not apply, the "
-                f"GB behaves like type I b and never blocks -> {cls.behaviour[k]}: "
-                f"{kind}; {crossing}")
-    return f"{verdict}: {kind}; {crossing}; {_letter_reason(cls, k, a, b, tau)}"
+        out[decided] = rows.worded([(
+            True, f"%s %s%d geometry, but {plane_rules_off.replace('%', '%%')}: the plane "
+                  f"rules do not apply, the GB behaves like type I b and never blocks -> %s: "
+                  f"%s; %s", "gb_type", "letter", "suffix", "behaviour", "kind", "crossing")])
+    else:
+        rows.add(why=_letter_reasons(cls, rows, decided, tau))
+        out[decided] = rows.worded([(
+            True, "%s %s%d -> behaviour %s%s: %s; %s; %s", "gb_type", "letter", "suffix",
+            "behaviour", "blocking", "kind", "crossing", "why")])
+    out[gb_type == ""] = "undetermined: a grain of this GB has no orientation"
+    no_letter = (gb_type != "") & (letter == "")
+    out[no_letter & np.isfinite(angle_a)] = (f"undetermined: no {field_source} field at the GB "
+                                             f"(its voxels are not solved)")
+    out[no_letter & ~np.isfinite(angle_a)] = ("undetermined: the GB normal is undefined (its "
+                                              "voxel faces cancel)")
+    idle = np.flatnonzero(np.asarray(idle, bool))
+    if len(idle):
+        tail = (f" A/m^2 < {options.negligible_current_rel:g} x the grains' median |J| "
+                f"{median_j:.3g} A/m^2, so not counted as blocking and not ranked")
+        out[idle] = [f"{words}; negligible current: band |J| {j:.3g}{tail}"
+                     for words, j in zip(out[idle].tolist(),
+                                         np.asarray(band_j, float)[idle].tolist())]
+    return out
 
 
-def _letter_reason(cls: Classification, k: int, a: int, b: int, tau: float) -> str:
-    gb_type, letter = cls.gb_type[k], cls.letter[k]
-    angle = {a: cls.c_normal_deg_a[k], b: cls.c_normal_deg_b[k]}
+def _letter_reasons(cls: Classification, rows: _Rows, decided: np.ndarray,
+                    tau: float) -> np.ndarray:
+    """Why each decided row got its letter (object array over ``rows``)."""
+    angle_a = np.asarray(cls.c_normal_deg_a, float)[decided]
+    angle_b = np.asarray(cls.c_normal_deg_b, float)[decided]
+    down = _objects(cls.downstream)[decided]
+    letter = rows.letter
+    nearer = angle_a <= angle_b  # the grain whose c-axis is nearer the normal (b on a NaN)
+    down_b = down == "b"
+    # the grain whose planes the rule looks at: the nearer one, or the downstream one
+    look_b = np.where((rows.gb_type == "II") & (down != ""), down_b, ~nearer)
+    looked = np.where(look_b, angle_b, angle_a)
+    parallel = looked <= tau  # False for NaN, as in the rules
+    rows.add(angle_a=angle_a, angle_b=angle_b, looked=looked,
+             g=np.where(look_b, rows.b, rows.a), up=np.where(look_b, rows.a, rows.b),
+             not_=np.where(parallel, "", "not "), le=np.where(parallel, "<=", ">"),
+             drift_a=np.asarray(cls.drift_a, float)[decided],
+             drift_b=np.asarray(cls.drift_b, float)[decided],
+             stopped=np.where(letter == "b", "stopped, letter b", "passed on, letter a"),
+             converge=np.where(letter == "a", "converges on", "does not converge on"),
+             form=np.where(letter == "a", "form", "do not form"))
+    planes = (f"G%d's planes are %sparallel to the GB (c-axis %.1f deg from the normal, %s "
+              f"{tau:g})")
+    planes_keys = ("g", "not_", "looked", "le")
+    is_i, is_ii = rows.gb_type == "I", rows.gb_type == "II"
+    is_iii = ~is_i & ~is_ii
+    drift = np.isfinite(rows.drift_a)
+    return rows.worded([
+        (is_i & (letter == "a"), planes + ": a spinel layer separates the grains, letter a",
+         *planes_keys),
+        (is_i & (letter != "a"), "neither grain's planes are parallel to the GB (c-axes %.1f "
+                                 f"and %.1f deg from the normal, > {tau:g}): the planes connect "
+                                 "across it, letter b", "angle_a", "angle_b"),
+        (is_ii & (down == ""), "the field has no normal part, so either grain counts as "
+                               "downstream; " + planes + ": letter %s", *planes_keys, "letter"),
+        (is_ii & (down != ""), "the field enters G%d (downstream): " + planes
+         + ", so ions arriving from G%d are %s", "g", *planes_keys, "up", "stopped"),
+        (is_iii & drift, "under the field's tangential part the Na+ drift %s the GB (w.n = "
+                         "%+.3g in G%d, %+.3g in G%d, sigma_ip units; converging: > 0 in G%d and "
+                         "< 0 in G%d), letter %s", "converge", "drift_a", "a", "drift_b", "b",
+         "a", "b", "letter"),
+        (is_iii & ~drift, "the field has no tangential part; the planes %s a chevron, letter %s",
+         "form", "letter")])
 
-    def planes(g: int) -> str:
-        parallel = angle[g] <= tau
-        return (f"G{g}'s planes are {'' if parallel else 'not '}parallel to the GB (c-axis "
-                f"{angle[g]:.1f} deg from the normal, {'<=' if parallel else '>'} {tau:g})")
 
-    if gb_type == "I":
-        if letter == "a":
-            g = a if angle[a] <= angle[b] else b
-            return f"{planes(g)}: a spinel layer separates the grains, letter a"
-        return (f"neither grain's planes are parallel to the GB (c-axes {angle[a]:.1f} and "
-                f"{angle[b]:.1f} deg from the normal, > {tau:g}): the planes connect across it, "
-                f"letter b")
-    if gb_type == "II":
-        down = cls.downstream[k]
-        if not down:
-            g = a if angle[a] <= angle[b] else b
-            return (f"the field has no normal part, so either grain counts as downstream; "
-                    f"{planes(g)}: letter {letter}")
-        g, up = (b, a) if down == "b" else (a, b)
-        return (f"the field enters G{g} (downstream): {planes(g)}, so ions arriving from "
-                f"G{up} are {'stopped, letter b' if letter == 'b' else 'passed on, letter a'}")
-    drift_a, drift_b = cls.drift_a[k], cls.drift_b[k]
-    if np.isfinite(drift_a):
-        return (f"under the field's tangential part the Na+ drift "
-                f"{'converges on' if letter == 'a' else 'does not converge on'} the GB "
-                f"(w.n = {drift_a:+.3g} in G{a}, {drift_b:+.3g} in G{b}, sigma_ip units; "
-                f"converging: > 0 in G{a} and < 0 in G{b}), letter {letter}")
-    return (f"the field has no tangential part; the planes "
-            f"{'form' if letter == 'a' else 'do not form'} a chevron, letter {letter}")
+class _Rows:
+    """The columns of the rows of one mask, worded branch by branch."""
+
+    def __init__(self, mask: np.ndarray, **columns):
+        self.mask = mask
+        self.n = int(mask.sum())
+        self.add(**{k: np.asarray(v)[mask] for k, v in columns.items()})
+
+    def add(self, **columns) -> None:
+        self.__dict__.update(columns)
+
+    def worded(self, branches) -> np.ndarray:
+        """Per row, the ``%`` template of the branch whose mask holds it (branches: (mask or
+        True, template, column names...); every row in one branch) filled from its columns."""
+        out = np.empty(self.n, dtype=object)
+        for mask, template, *names in branches:
+            where = np.flatnonzero(np.broadcast_to(mask, (self.n,)))
+            columns = [getattr(self, name)[where].tolist() for name in names]
+            out[where] = [template % values for values in zip(*columns)]
+        return out
+
+
+def _objects(values) -> np.ndarray:
+    """Strings as an object array (elementwise ``==`` on Python strings)."""
+    return np.asarray(values).astype(object)
 
 
 # --------------------------------------------------------------------------- explain

@@ -36,8 +36,8 @@ def headline(table, top_k: int = 5) -> Headline:
                                           table.grain_b[whole].tolist())]
     score = table.risk_score[whole]
     order = np.argsort(-np.nan_to_num(score, nan=-np.inf), kind="stable")
-    subtype, is_blocking = table.subtype[whole], table.blocking[whole]
-    blocking = [(names[k], str(subtype[k])) for k in order if is_blocking[k]]
+    subtype, is_blocking = table.subtype[whole], np.asarray(table.blocking[whole], bool)
+    blocking = [(names[k], str(subtype[k])) for k in order[is_blocking[order]].tolist()]
     idle = table.negligible_current[whole] & np.isin(table.behaviour[whole],
                                                      (BLOCKING, BLOCKING_ALONG))
     idle_blocking = [(names[k], str(subtype[k])) for k in np.flatnonzero(idle)]
@@ -46,7 +46,8 @@ def headline(table, top_k: int = 5) -> Headline:
     if np.isfinite(field).any():
         k = int(np.nanargmax(field))
         max_field = (names[k], float(field[k]))
-    top = [(names[k], float(score[k])) for k in order if np.isfinite(score[k])][:top_k]
+    ranked = order[np.isfinite(score[order])][:top_k]
+    top = [(names[k], float(score[k])) for k in ranked.tolist()]
     applied = np.asarray(table.applied_subtype[whole]).astype(str)
     changes = None
     if len(whole) and (applied != "").all() and (table.field_source[whole] == "solved").all():

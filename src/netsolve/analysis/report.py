@@ -155,7 +155,7 @@ def require_orientations(case: Case, micro: Microstructure) -> None:
 def gb_table(case: Case, micro: Microstructure, graph, fields=None,
              electrode_potentials: np.ndarray | None = None, direction_fields=None,
              unoriented: str = "refuse", geometry: GBGeometry | None = None,
-             applied_fields=None) -> GBTable:
+             applied_fields=None, explained: bool = True) -> GBTable:
     """Classify every GB (and segment) and, given solved ``fields``, compute its metrics.
 
     graph: the grain graph (:func:`netsolve.graph.build_grain_graph`); fields: solved voxel
@@ -169,7 +169,8 @@ def gb_table(case: Case, micro: Microstructure, graph, fields=None,
     and geometry options (built here when None); applied_fields: the applied field
     (:func:`.applied.applied_fields`) for the ``applied_subtype`` column of a table classified
     under the solved field (None: that column is "", unless the table itself uses the applied
-    field).
+    field); explained: False leaves the ``reason`` of the GB rows "" (for a sweep row, which
+    reads the headline only, :func:`.headline.headline`; never for a table that is written).
     """
     if unoriented == "refuse":
         require_orientations(case, micro)
@@ -207,9 +208,10 @@ def gb_table(case: Case, micro: Microstructure, graph, fields=None,
                                        cls.blocking)
     rows_a, rows_b = g.row_grain_a, g.row_grain_b
     ids = micro.orientations.grain_ids
-    reason = reasons(cls, ids[rows_a], ids[rows_b], options, source,
-                     isotropic_conduction(case.materials), idle,
-                     np.fmax(metrics["j_band_a_A_m2"], metrics["j_band_b_A_m2"]), median_j)
+    reason = (reasons(cls, ids[rows_a], ids[rows_b], options, source,
+                      isotropic_conduction(case.materials), idle,
+                      np.fmax(metrics["j_band_a_A_m2"], metrics["j_band_b_A_m2"]), median_j)
+              if explained else np.full(n_rows, "", object))
     counts = g.row_n_faces
     columns = dict(
         grain_a=ids[rows_a], grain_b=ids[rows_b], other_phase=np.full(n_rows, "grain", object),
@@ -265,8 +267,11 @@ def _classification(case: Case, micro: Microstructure, g: GBGeometry, field: np.
 def subtypes(gb_type, letter, suffix) -> np.ndarray:
     """"II b1" etc. per row ("not_classified" for grain|phase rows, "isotropic" between
     isotropic crystals, "" when undetermined)."""
-    return np.array([t if t in (NOT_CLASSIFIED, ISOTROPIC) else (f"{t} {lt}{s}" if lt else "")
-                     for t, lt, s in zip(gb_type, letter, suffix)], dtype=object)
+    gb_type, letter = np.asarray(gb_type).astype(object), np.asarray(letter).astype(object)
+    suffix = np.array([format(s) for s in np.asarray(suffix).tolist()], dtype=object)
+    named = (gb_type == NOT_CLASSIFIED) | (gb_type == ISOTROPIC)
+    return np.where(named, gb_type,
+                    np.where(letter != "", gb_type + " " + letter + suffix, "")).astype(object)
 
 
 def _without_unoriented(cls, micro: Microstructure, rows_a, rows_b):

@@ -223,32 +223,33 @@ def compute_fields(network: Network, solution: NetworkSolution, props: Propertie
     n_vox = int(np.prod(shape))
     u = solution.node_potential
     a, b = network.link_nodes[:, 0], network.link_nodes[:, 1]
-    link_current = network.link_conductance * (u[a] - u[b])
+    du = u[a] - u[b]
+    link_current = network.link_conductance * du
     link_current = np.where(np.isnan(link_current), 0.0, link_current)  # floating links
     e_node = network.electrode_link_node
-    e_current = network.electrode_link_conductance * (
-        solution.electrode_potential[network.electrode_link_electrode] - u[e_node])
+    de = solution.electrode_potential[network.electrode_link_electrode] - u[e_node]
+    e_current = network.electrode_link_conductance * de
 
-    # Sum of the two face currents along each axis, per node; then halve and divide by area.
-    face_sum = np.zeros((network.n_nodes, ndim))
-    for axis in range(ndim):
-        on_axis = network.link_axis == axis
-        current = link_current[on_axis]
-        face_sum[:, axis] += np.bincount(a[on_axis], current, network.n_nodes)
-        face_sum[:, axis] += np.bincount(b[on_axis], current, network.n_nodes)
-        e_on_axis = network.electrode_link_axis == axis
-        # Into-sample current I through a face on side s runs along -s * axis.
-        along = -network.electrode_link_side[e_on_axis] * e_current[e_on_axis]
-        face_sum[:, axis] += np.bincount(e_node[e_on_axis], along, network.n_nodes)
-    node_j = face_sum / (2.0 * network.face_area_m2)
+    # Sum of the two face currents along each axis, per node (one bincount per side over the
+    # flat (node, axis) index: the same additions in the same order as one per axis); then
+    # halve and divide by area. Into-sample current I through a face on side s runs along
+    # -s * axis.
+    size = network.n_nodes * ndim
+    axis = network.link_axis.astype(np.int64)
+    e_axis = network.electrode_link_axis.astype(np.int64)
+    face_sum = np.zeros(size)  # from 0.0 as before (also: bincount of no links is int)
+    face_sum += np.bincount(a.astype(np.int64) * ndim + axis, link_current, size)
+    face_sum += np.bincount(b.astype(np.int64) * ndim + axis, link_current, size)
+    face_sum += np.bincount(e_node.astype(np.int64) * ndim + e_axis,
+                            -network.electrode_link_side * e_current, size)
+    node_j = face_sum.reshape(network.n_nodes, ndim) / (2.0 * network.face_area_m2)
     node_j[solution.floating] = np.nan
 
-    sigma = props.voxel_axis_sigma.reshape(n_vox, ndim)[network.node_voxel]
+    sigma = np.take(props.voxel_axis_sigma.reshape(n_vox, ndim), network.node_voxel, axis=0)
     potential, current_density, electric_field = voxel_grids(
         shape, network.node_voxel, u, node_j, node_j / sigma, solution, electrode_index)
 
-    du = np.nan_to_num(u[a] - u[b])
-    de = solution.electrode_potential[network.electrode_link_electrode] - u[e_node]
+    du = np.nan_to_num(du)
     joule = float(np.sum(network.link_conductance * du**2)
                   + np.sum(network.electrode_link_conductance * de**2))
     gb_jump = link_current * network.link_gb_resistance

@@ -56,6 +56,14 @@ class MatrixPattern:
         stored = rows * n + self.matrix.indices
         self.positions = np.searchsorted(stored, np.concatenate([a * n + b, b * n + a,
                                                                  diag * n + diag]))
+        # Where each stored entry's value comes from, when every entry is one link's or one
+        # diagonal's (always, for a two-point network): a refill then gathers in the matrix's
+        # order, which is faster than scattering into it.
+        self.source = None
+        counts = np.bincount(self.positions, minlength=len(stored))
+        if len(counts) == len(stored) and (counts == 1).all():  # a permutation
+            self.source = np.empty(len(stored), dtype=np.int64)
+            self.source[self.positions] = np.arange(len(stored))
         self.n_nodes = n
 
     def refill(self, network) -> sp.csr_matrix:
@@ -65,8 +73,12 @@ class MatrixPattern:
         diagonal = (np.bincount(a, g, n) + np.bincount(b, g, n)
                     + np.bincount(network.electrode_link_node, network.electrode_link_conductance,
                                   n))
-        data = np.zeros(len(self.matrix.data))
-        data[self.positions] = np.concatenate([-g, -g, diagonal])
+        values = np.concatenate([-g, -g, diagonal])
+        if self.source is not None:
+            data = np.take(values, self.source)
+        else:
+            data = np.zeros(len(self.matrix.data))
+            data[self.positions] = values
         return sp.csr_matrix((data, self.matrix.indices, self.matrix.indptr),
                              shape=self.matrix.shape)
 
@@ -288,9 +300,18 @@ def one_line(text: str) -> str:
 
 
 def point_row(plan: SweepPlan, result) -> dict:
-    """The headline quantities of a solved point, from ``Result.summary()`` and ``gb_table``
-    (the same code ``netsolve run`` writes summary.json and gb_table.csv with)."""
-    summary = result.summary()
+    """The headline quantities of a solved point: the values ``Result.summary()`` gives them
+    (the same properties, made JSON-ready the same way) and the GB headline of its GB table
+    (the code ``netsolve run`` prints and writes summary.json with). Only what the row holds is
+    computed: not the rest of the summary, nor the ``reason`` sentences of a GB table that the
+    point has not built yet."""
+    from ..result import strict_json
+
+    summary = strict_json({
+        "total_current_A": result.total_current_A,
+        "effective_resistance_ohm": result.effective_resistance_ohm,
+        "effective_conductivity_S_m": result.effective_conductivity_S_m,
+        "solver": result.solution.stats.as_dict()})
     solver = summary["solver"]
     conductivity = summary["effective_conductivity_S_m"]
     row = {"total_current_A": summary["total_current_A"],
@@ -305,7 +326,14 @@ def point_row(plan: SweepPlan, result) -> dict:
         row.update({f"risk_{i}_gb": "", f"risk_{i}_score": math.nan})
     if len(result.microstructure.unoriented_grain_ids):
         return row  # no GB classification without orientations (isotropic cases may omit them)
-    gbs = headline(result.gb_table, plan.top_k)
+    table = result.__dict__.get("gb_table")  # Result.gb_table, if the point built it
+    if table is None:
+        from ..analysis import gb_table
+
+        table = gb_table(result.case, result.microstructure, result.graph, result.fields,
+                         result.solution.electrode_potential, geometry=result.gb_geometry,
+                         applied_fields=result.applied_fields, explained=False)
+    gbs = headline(table, plan.top_k)
     row["n_blocking_gbs"] = len(gbs.blocking)
     row["blocking_gbs"] = " ".join(name for name, _ in gbs.blocking)
     if gbs.max_field is not None:

@@ -26,6 +26,7 @@ from .engine import SweepEngine
 from .local import run_processes
 from .plan import SweepPlan
 from .store import check_out_dir, input_fingerprint, open_store, write_parquet
+from .worker import single_threaded_blas
 
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
@@ -122,8 +123,9 @@ def _evaluate(plan, store, jobs, client, scheduler, timeout_s, fields_dir, progr
             run_processes(plan, pending, fields_dir, jobs, accept)
         else:
             engine = SweepEngine.for_plan(plan, fields_dir)
-            for point in pending:
-                accept([engine.evaluate(point)])
+            with single_threaded_blas():
+                for point in pending:
+                    accept([engine.evaluate(point)])
     finally:
         store.close()
         bar.close()
