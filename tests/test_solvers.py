@@ -136,3 +136,26 @@ def test_balance_targets_are_one_per_right_hand_side(tmp_path):
     assert column_targets([target, None], 2) == [target, None]
     with pytest.raises(ValueError, match="^2 balance targets for 3 right-hand sides$"):
         column_targets([target, target], 3)
+
+
+def test_netsolve_solve_runs_blas_on_one_thread_and_restores_the_limit(tmp_path, monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    import netsolve.api as api
+    from conftest import solve_dict
+
+    def blas_threads() -> set[int]:
+        return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+
+    seen = []
+    solve_network = api.solve_network
+
+    def recording(*args, **kwargs):
+        seen.append(blas_threads())
+        return solve_network(*args, **kwargs)
+
+    monkeypatch.setattr(api, "solve_network", recording)
+    before = blas_threads()
+    result = solve_dict(base_case((12, 8)), tmp_path)
+    assert result.total_current_A > 0 and seen == [{1}]
+    assert blas_threads() == before

@@ -41,9 +41,14 @@ def solve(case: Case | str | Path, *, discretization: str | None = None,
     (``applied_subtype``, what ``netsolve classify`` reports) as well; ``netsolve run`` does
     this unless ``[analysis] compare_applied = false``.
     """
+    from threadpoolctl import threadpool_limits
+
     from .resources import ordinary_pages
 
-    with ordinary_pages():
+    # BLAS on one thread: netsolve's own kernels are serial, the solvers already limit BLAS,
+    # and a pool left spinning after the large vector products of the checks only burns the
+    # other core (a third of a sweep point's CPU time, docs/performance.md)
+    with ordinary_pages(), threadpool_limits(limits=1, user_api="blas"):
         return _solve(case, discretization, compare_applied)
 
 
