@@ -168,6 +168,29 @@ def test_csv_text_cells_are_quoted_as_csv_does(tmp_path):
     assert write_csv(empty, tmp_path / "e.csv").read_bytes() == _old_csv(empty).encode()
 
 
+def test_csv_repeated_floats_and_text_columns_are_csvs_text(tmp_path):
+    """Floats are formatted once per distinct bit pattern (-0.0 keeps its sign next to 0.0),
+    text of a str column unquoted unless csv would quote it (also a carriage return)."""
+    from dataclasses import dataclass
+
+    from netsolve.analysis.table_csv import write_csv
+
+    @dataclass(frozen=True)
+    class Table:
+        value: np.ndarray
+        small: np.ndarray
+        name: np.ndarray
+
+    base = np.array([0.0, -0.0, np.nan, 1 / 3, -1 / 3, 1e-320, np.inf, 2.5])
+    values = np.tile(base, 5)[np.random.default_rng(3).permutation(40)]
+    names = np.array(["a", "b,c", 'q"q', "cr\rhere", "lf\nhere", "", " x"] * 6 + ["z"] * 3 * 2)
+    table = Table(values, values.astype(np.float32), names[:40])
+    assert table.name.dtype.kind == "U"
+    path = write_csv(table, tmp_path / "t.csv")
+    assert path.read_bytes() == _old_csv(table).encode()
+    assert "-0," in path.read_text() and "\n0," in path.read_text()
+
+
 def test_field_colours_are_lognorm_colours():
     """The |J| / |E| maps are coloured by hand: LogNorm's colours, the bad colour where <= 0."""
     import matplotlib.pyplot as plt

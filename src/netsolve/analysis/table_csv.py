@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import secrets
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
@@ -104,20 +105,39 @@ def write_csv(table, path: str | Path, extra: dict[str, np.ndarray] | None = Non
 def _column_cells(column: np.ndarray) -> list[str]:
     """The CSV cells of one column: exactly what csv.writer writes for ``_cell(value)``."""
     kind = column.dtype.kind
+    if kind == "f":
+        return _float_cells(column)
     values = column.tolist()
     if kind == "b":
         return ["true" if v else "false" for v in values]
     if kind in "iu":
         return list(map(str, values))
-    if kind == "f":
-        return list(map("{:.10g}".format, values))
-    text = [_cell(v) for v in values]
-    quoted = {t: _quoted(t) for t in set(text)}
-    return [quoted[t] for t in text]
+    text = values if set(map(type, values)) <= {str} else [_cell(v) for v in values]
+    # Only a cell with a delimiter, quote or line break needs quoting (csv's minimal
+    # quoting), once per distinct value.
+    quoted = {t: _quoted(t) for t in set(text) if _SPECIAL.search(t)}
+    return [quoted.get(t, t) for t in text] if quoted else text
+
+
+def _float_cells(column: np.ndarray) -> list[str]:
+    """``f"{v:.10g}"`` of every value, formatted once per distinct value (by bit pattern, so
+    that -0.0 and 0.0 keep their own text): the tables repeat a GB's values on its segment
+    rows, and Python's float formatting is most of the time of writing them."""
+    values = np.ascontiguousarray(column, dtype=np.float64)
+    distinct, inverse = np.unique(values.view(np.int64), return_inverse=True)
+    text = np.array(list(map("%.10g".__mod__, distinct.view(np.float64).tolist())), dtype=object)
+    return text[inverse.ravel()].tolist()
+
+
+_SPECIAL = re.compile(r'[,"\r\n]')  # what can make csv's minimal quoting quote a cell
 
 
 def _quoted(text: str) -> str:
-    """One text cell as csv.writer writes it in a row of several cells (quoted if needed)."""
+    """One such text cell as csv.writer writes it in a row of several cells: in double quotes,
+    quotes doubled (default dialect); a carriage return is left to csv itself (whether it
+    quotes one depends on the Python version)."""
+    if "\r" not in text:
+        return '"' + text.replace('"', '""') + '"'
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow([text, ""])
     return buffer.getvalue()[:-2]  # without the empty second cell's "," and the line end
