@@ -33,7 +33,7 @@ def test_byte_blocks_regroup_chunks_of_any_size():
     blocks = [bytes(b) for b in byte_blocks(chunks, 64)]
     assert b"".join(blocks) == b"".join(c.tobytes() for c in chunks)
     assert [len(b) for b in blocks] == [64] * (sum(sizes) // 64) + [sum(sizes) % 64]
-    assert list(byte_blocks([np.zeros(0, np.uint8)], 64)) == []
+    assert list(byte_blocks([np.zeros(0, np.uint8), np.zeros((0, 3))], 64)) == []
 
 
 def _vtk_reference(array: np.ndarray, ndim: int) -> np.ndarray:
@@ -99,3 +99,29 @@ def test_vti_stored_file_size_is_what_the_header_says(tmp_path):
     assert f'offset="{first}"'.encode() in raw
     tail = len(b"\n  </AppendedData>\n</VTKFile>\n")
     assert len(raw) == start + 2 * first + tail
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_empty_arrays_round_trip(tmp_path, compress):
+    """A GB network without GB faces (a single-grain map): no points, no cells."""
+    from netsolve.export.vtk_xml import VTK_LINE, write_unstructured_grid
+
+    path = write_unstructured_grid(tmp_path / "e.vtu", np.zeros((0, 3)),
+                                   np.zeros((0, 2), np.int64), VTK_LINE,
+                                   {"a": np.zeros(0), "v": np.zeros((0, 3), np.int32)},
+                                   compress=compress)
+    # (meshio cannot read a mesh without cells: the file is checked directly)
+    import xml.etree.ElementTree as ET
+
+    raw = path.read_bytes()
+    start = raw.index(b"_", raw.index(b"<AppendedData")) + 1
+    root = ET.fromstring(raw[:start - 1].rstrip() + b"</AppendedData></VTKFile>")
+    arrays = list(root.iter("DataArray"))
+    assert [a.get("Name") for a in arrays] == ["Points", "connectivity", "offsets", "types",
+                                               "a", "v"]
+    header = 24 if compress else 8  # [0 blocks, block size, 0] or [0 bytes]
+    assert [int(a.get("offset")) for a in arrays] == [header * k for k in range(6)]
+    for k in range(6):
+        values = np.frombuffer(raw, "<u8", header // 8, start + header * k)
+        assert values[0] == 0 and (not compress or values[2] == 0)
+    assert raw[start + 6 * header:] == b"\n  </AppendedData>\n</VTKFile>\n"

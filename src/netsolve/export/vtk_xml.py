@@ -77,6 +77,8 @@ def byte_blocks(chunks: Iterable[np.ndarray], size: int) -> Iterator[memoryview]
     A block is valid until the next one is asked for."""
     pending = bytearray()
     for chunk in chunks:
+        if not chunk.nbytes:  # (an empty (0, k) array has no byte view)
+            continue
         view = memoryview(chunk).cast("B")
         if pending:
             take = min(size - len(pending), len(view))
@@ -114,7 +116,8 @@ class Entry:
                 yield from stored_pieces(block)
         else:
             for chunk in self.chunks():
-                yield memoryview(chunk).cast("B")
+                if chunk.nbytes:
+                    yield memoryview(chunk).cast("B")
 
 
 def encode(chunks, n_bytes: int, compress: bool) -> Entry:
