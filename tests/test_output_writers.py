@@ -75,6 +75,21 @@ def test_gb_network_equals_the_meshio_file(solved, tmp_path):
     assert b'header_type="UInt64" compressor="vtkZLibDataCompressor"' in raw
 
 
+def test_gb_network_cells_are_grouped_by_table_row(solved):
+    """Faces of one GB-table row are contiguous (rows in table order), (axis, lower voxel)
+    inside a row, and they are all the grain|grain faces the fields carry, once each."""
+    _, data = solved
+    faces = gb_faces(data)
+    rows = gb_cell_data(data, faces)["table_row"]
+    assert len(rows) > 3 and (np.diff(rows) >= 0).all() and len(np.unique(rows)) > 1
+    n_vox = data.labels.size
+    keys = faces.axis.astype(np.int64) * n_vox + faces.lower
+    for row in np.unique(rows):  # loop over a handful of rows
+        assert (np.diff(keys[rows == row]) > 0).all()
+    solved_keys = data.gb_face_axis.astype(np.int64) * n_vox + data.gb_face_voxels[:, 0]
+    np.testing.assert_array_equal(np.sort(keys), np.sort(solved_keys))
+
+
 def _old_vti_arrays(data) -> dict[str, np.ndarray]:
     """The .vti arrays as the writer before laid them out (full tensor, moveaxis + Fortran)."""
     ndim = data.grid.ndim
