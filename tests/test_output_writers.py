@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import meshio
 import networkx as nx
@@ -88,6 +89,18 @@ def test_gb_network_cells_are_grouped_by_table_row(solved):
         assert (np.diff(keys[rows == row]) > 0).all()
     solved_keys = data.gb_face_axis.astype(np.int64) * n_vox + data.gb_face_voxels[:, 0]
     np.testing.assert_array_equal(np.sort(keys), np.sort(solved_keys))
+
+
+def test_summary_is_computed_once_and_handed_out_as_copies(solved):
+    result, _ = solved
+    first = result.summary()
+    assert result.summary() == first
+    first["grain_boundaries"] = "changed by a caller"
+    first["electrode_currents_A"].clear()
+    again = result.summary()
+    assert again["grain_boundaries"] != "changed by a caller"
+    assert len(again["electrode_currents_A"]) == len(result.case.electrodes)
+    assert json.loads(json.dumps(again, allow_nan=False)) == again
 
 
 def _old_vti_arrays(data) -> dict[str, np.ndarray]:
