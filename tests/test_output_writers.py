@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import meshio
 import networkx as nx
@@ -73,6 +74,33 @@ def test_gb_network_equals_the_meshio_file(solved, tmp_path):
     raw = (tmp_path / "new.vtu").read_bytes()
     assert raw.startswith(b'<?xml version="1.0"?>\n<VTKFile type="UnstructuredGrid"')
     assert b'header_type="UInt64" compressor="vtkZLibDataCompressor"' in raw
+
+
+def test_gb_network_cells_are_grouped_by_table_row(solved):
+    """Faces of one GB-table row are contiguous (rows in table order), (axis, lower voxel)
+    inside a row, and they are all the grain|grain faces the fields carry, once each."""
+    _, data = solved
+    faces = gb_faces(data)
+    rows = gb_cell_data(data, faces)["table_row"]
+    assert len(rows) > 3 and (np.diff(rows) >= 0).all() and len(np.unique(rows)) > 1
+    n_vox = data.labels.size
+    keys = faces.axis.astype(np.int64) * n_vox + faces.lower
+    for row in np.unique(rows):  # loop over a handful of rows
+        assert (np.diff(keys[rows == row]) > 0).all()
+    solved_keys = data.gb_face_axis.astype(np.int64) * n_vox + data.gb_face_voxels[:, 0]
+    np.testing.assert_array_equal(np.sort(keys), np.sort(solved_keys))
+
+
+def test_summary_is_computed_once_and_handed_out_as_copies(solved):
+    result, _ = solved
+    first = result.summary()
+    assert result.summary() == first
+    first["grain_boundaries"] = "changed by a caller"
+    first["electrode_currents_A"].clear()
+    again = result.summary()
+    assert again["grain_boundaries"] != "changed by a caller"
+    assert len(again["electrode_currents_A"]) == len(result.case.electrodes)
+    assert json.loads(json.dumps(again, allow_nan=False)) == again
 
 
 def _old_vti_arrays(data) -> dict[str, np.ndarray]:
@@ -166,6 +194,33 @@ def test_csv_text_cells_are_quoted_as_csv_does(tmp_path):
     empty = Table(*(np.asarray(v)[:0] for v in (table.name, table.value, table.flag,
                                                  table.count, table.vector)))
     assert write_csv(empty, tmp_path / "e.csv").read_bytes() == _old_csv(empty).encode()
+
+
+def test_csv_repeated_floats_and_text_columns_are_csvs_text(tmp_path, monkeypatch):
+    """Floats are formatted once per distinct bit pattern (-0.0 keeps its sign next to 0.0),
+    text of a str column unquoted unless csv would quote it (also a carriage return); rows
+    written in slices (here of 7 rows: the last one partial)."""
+    from dataclasses import dataclass
+
+    from netsolve.analysis import table_csv
+    from netsolve.analysis.table_csv import write_csv
+
+    monkeypatch.setattr(table_csv, "ROWS_PER_WRITE", 7)
+
+    @dataclass(frozen=True)
+    class Table:
+        value: np.ndarray
+        small: np.ndarray
+        name: np.ndarray
+
+    base = np.array([0.0, -0.0, np.nan, 1 / 3, -1 / 3, 1e-320, np.inf, 2.5])
+    values = np.tile(base, 5)[np.random.default_rng(3).permutation(40)]
+    names = np.array(["a", "b,c", 'q"q', "cr\rhere", "lf\nhere", "", " x"] * 6 + ["z"] * 3 * 2)
+    table = Table(values, values.astype(np.float32), names[:40])
+    assert table.name.dtype.kind == "U"
+    path = write_csv(table, tmp_path / "t.csv")
+    assert path.read_bytes() == _old_csv(table).encode()
+    assert "-0," in path.read_text() and "\n0," in path.read_text()
 
 
 def test_field_colours_are_lognorm_colours():

@@ -32,6 +32,7 @@ from .plot_lines import (GB_FIELD_CMAP, NO_CURRENT_HATCH, NO_CURRENT_HATCH_COLOU
                          boundary_voxels,
                          draw_boundaries, draw_contours, draw_face_values, draw_gb_field,
                          draw_no_current, draw_streamlines, gb_field_norm, painted)
+from .plot_layout import layout_of
 from .plot_raster import PanelRaster
 
 #: figure name -> (file stem, function in this module)
@@ -130,6 +131,7 @@ def _field_figure(data, path, magnitude, vectors, cmap, bar_label, title, contou
     gb_norm = gb_field_norm(data) if gb_field else None
     fig, axes, _ = figure(data, views, size_px, dpi, key_column=False,
                           extra_bars=int(gb_norm is not None))
+    layout = layout_of(fig)
     flows = np.isfinite(magnitude) & (magnitude > 0)
     positive = magnitude[flows]
     norm, extend = None, "neither"
@@ -164,12 +166,12 @@ def _field_figure(data, path, magnitude, vectors, cmap, bar_label, title, contou
         finish_axes(ax, view, extent, data)
     if norm is not None:
         # The colour bar's own mappable: the map is one image coloured here, below.
-        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, label=bar_label,
-                     shrink=0.8, pad=0.02, extend=extend)
+        layout.colorbar(ScalarMappable(norm=norm, cmap=cmap), label=bar_label,
+                        shrink=0.8, pad=0.02, extend=extend)
     if gb_norm is not None:
-        fig.colorbar(ScalarMappable(norm=gb_norm, cmap=GB_FIELD_CMAP), ax=axes,
-                     label="GB field |ΔV| / t_GB (V/m), drawn on the GBs",
-                     location="bottom", shrink=0.7, pad=0.01, aspect=40)
+        layout.colorbar(ScalarMappable(norm=gb_norm, cmap=GB_FIELD_CMAP),
+                        label="GB field |ΔV| / t_GB (V/m), drawn on the GBs",
+                        location="bottom", shrink=0.7, pad=0.01, aspect=40)
     handles = mark_edge_electrodes(axes, data, views)
     handles.append(Patch(facecolor=NO_CURRENT_COLOUR, edgecolor=NO_CURRENT_HATCH_COLOUR,
                          hatch=NO_CURRENT_HATCH, label="no current (ZrO2, void, floating)"))
@@ -184,8 +186,8 @@ def _field_figure(data, path, magnitude, vectors, cmap, bar_label, title, contou
     if streamlines:
         handles.append(plt.Line2D([], [], color="black", linewidth=1.5, marker=">",
                                   markersize=4, label="streamlines (width ∝ log magnitude)"))
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3),
-               frameon=False, fontsize="small")
+    layout.figure_legend(handles=handles, ncol=min(len(handles), 3), frameon=False,
+                         fontsize="small")
     fig.suptitle(title)
     fix_layout(fig)
     for ax, view in zip(axes, views):

@@ -20,6 +20,7 @@ import numpy as np
 
 from .export.data import ResultData, result_data
 from .microstructure import Phase
+from .plot_layout import MapLayout, layout_of
 
 UM = 1e6
 DEFAULT_DPI = 200
@@ -105,13 +106,10 @@ def figure(data: ResultData, views: list[Plane], size_px, dpi, key_column: bool,
             usable *= sum(ratios) / (sum(ratios) + key_ratio)
         map_height = usable / sum(ratios)  # panels side by side share one height
         height_in = min(map_height + (1.6 if key_column else 1.8) + 0.9 * extra_bars, 3 * width_in)
-    ratios = ratios + ([key_ratio] if key_column else [])
-    fig = plt.figure(figsize=(width_in, height_in), dpi=dpi, layout="constrained")
-    grid = fig.add_gridspec(2 if key_column else 1, len(ratios), width_ratios=ratios,
-                            height_ratios=[1, 1.6] if key_column else None)
-    axes = [fig.add_subplot(grid[:, k]) for k in range(n)]
-    key_ax = fig.add_subplot(grid[0, n]) if key_column else None
-    return fig, axes, key_ax
+    fig = plt.figure(figsize=(width_in, height_in), dpi=dpi)
+    # A fixed layout placed from one measurement (netsolve.plot_layout), not constrained layout
+    layout = MapLayout(fig, ratios, key_ratio if key_column else None)
+    return fig, layout.maps, layout.key_ax
 
 
 def finish_axes(ax, view: Plane, extent, data: ResultData) -> None:
@@ -238,9 +236,15 @@ def mark_edge_electrodes(axes, data: ResultData, views: list[Plane]) -> list:
 
 
 def fix_layout(fig) -> None:
-    """Lay the figure out once (constrained layout) and keep those positions: savefig would
-    otherwise lay out and draw twice, and the map rasters (:mod:`netsolve.plot_raster`) are
-    made for the final axes size. Call it once every decoration is in place."""
+    """Lay the figure out once and keep those positions: the map rasters
+    (:mod:`netsolve.plot_raster`) are made for the final axes size. Map figures place their
+    axes with :class:`netsolve.plot_layout.MapLayout`; other figures (constrained layout) run
+    it once, since savefig would otherwise lay out and draw twice. Call it once every
+    decoration is in place."""
+    layout = layout_of(fig)
+    if layout is not None:
+        layout.execute()
+        return
     engine = fig.get_layout_engine()
     if engine is not None:
         engine.execute(fig)

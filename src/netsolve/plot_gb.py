@@ -23,6 +23,7 @@ from .plot_base import (ACROSS_BLACK, BLOCKING_ALONG_ORANGE, BLOCKING_RED, DEFAU
                         paint_voxel_electrodes, planes, save)
 from .plot_grains import grain_spots, label_grains, label_ids
 from .plot_lines import draw_face_values, painted
+from .plot_layout import layout_of
 from .plot_raster import PanelRaster
 
 BEHAVIOUR_COLOURS = {NONE: NONE_CYAN, ACROSS: ACROSS_BLACK, BLOCKING: BLOCKING_RED,
@@ -90,8 +91,7 @@ def plot_gb_map(data, path: str | Path, *, size_px: tuple[int, int] | None = Non
     blank = Line2D([], [], linestyle="none", label=" ")
     handles = (behaviours + [blank] * (rows - len(behaviours))
                + electrodes + [blank] * (rows - len(electrodes)))
-    fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False,
-               fontsize="small")
+    layout_of(fig).figure_legend(handles=handles, ncol=2, frameon=False, fontsize="small")
     whole = table.segment == -1
     source = str(table.field_source[whole][0]) if whole.any() else ""
     fig.suptitle(f"{data.title}: grain-boundary behaviour"

@@ -18,6 +18,7 @@ from .plot_base import (DEFAULT_DPI, PHASE_COLOURS, UM, as_data, figure, finish_
                         fix_layout, mark_edge_electrodes, mark_voxel_electrodes,
                         paint_voxel_electrodes, planes, save)
 from .plot_lines import draw_boundaries, painted
+from .plot_layout import layout_of
 from .plot_raster import PanelRaster
 
 # The key's saturation at alpha = 90 degrees: pastel fills, so that no grain is the red (or
@@ -66,7 +67,7 @@ def plot_grain_map(result, path: str | Path, *, size_px: tuple[int, int] | None 
                             label="in-plane conductivity: long axis along the\n"
                                   "easy Na⁺ direction; width: σ_min/σ_max on a\n"
                                   f"log scale (circle: 1, needle: {floor:.2g})")]
-    legend_ax = fig.add_subplot(key_ax.get_subplotspec().get_gridspec()[1, len(views)])
+    legend_ax = layout_of(fig).key_legend_ax
     legend_ax.axis("off")
     legend_ax.legend(handles=handles, loc="upper center", frameon=False, fontsize="small",
                      handler_map={Ellipse: _EllipseHandler()})

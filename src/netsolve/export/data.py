@@ -122,6 +122,14 @@ class ResultData:
         """The upper triangle of :meth:`voxel_tensor` (S/m), (i, j) -> grid array, i <= j: one
         gather per component from the tensor rows (+ a backbone row and a zero row) instead
         of the full grid + (d, d) array."""
+        rows, row = self.voxel_tensor_rows()
+        ndim = self.grid.ndim
+        return {(i, j): rows[:, i, j][row] for i in range(ndim) for j in range(i, ndim)}
+
+    def voxel_tensor_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, row): the distinct conductivity tensors (n + 2, d, d) S/m (the grain or
+        voxel tensors, then the backbone's, then zero) and the row of each voxel (grid
+        shape), so that ``rows[row]`` is :meth:`voxel_tensor`."""
         micro = self.microstructure
         ndim = self.grid.ndim
         if self.tensor_table is None:
@@ -133,7 +141,7 @@ class ResultData:
                                self.backbone_sigma * np.eye(ndim)[None], np.zeros((1, ndim, ndim))])
         row = np.where(micro.phase == Phase.GRAIN, index,
                        np.where(micro.phase == Phase.BACKBONE, n, n + 1))
-        return {(i, j): rows[:, i, j][row] for i in range(ndim) for j in range(i, ndim)}
+        return rows, row
 
     def gb_field(self) -> np.ndarray:
         """Field inside each GB face, potential drop / t_GB (V/m, lower -> upper voxel); NaN when

