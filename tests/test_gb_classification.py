@@ -382,3 +382,27 @@ def test_the_applied_field_on_the_solved_network_equals_a_fresh_build(tmp_path):
         a, b = getattr(fresh, name), getattr(reused, name)
         assert np.array_equal(np.isnan(a), np.isnan(b))
         np.testing.assert_allclose(np.nan_to_num(b), np.nan_to_num(a), rtol=1e-9, atol=0)
+
+
+def test_the_looser_applied_solve_turns_no_field_by_more_than_a_hundredth_degree(
+        tmp_path, monkeypatch):
+    from netsolve.analysis import applied
+
+    data = base_case((72, 56), "tensor", ratio_ip_op=1e3, ratio_ip_gb=20.0, gb_thickness_nm=1.0)
+    data["microstructure"] = {"source": "voronoi", "n_grains": 30, "seed": 3,
+                              "zro2_fraction": 0.05, "zro2_radius_nm": 20.0}
+    data["solver"] = {"method": "gmg", "discretization": "tpfa", "rtol": 1e-12}
+    case = netsolve.case_from_dict(data, base_dir=tmp_path)
+    from netsolve.microstructure import build_microstructure
+
+    micro = build_microstructure(case)
+    loose = applied.applied_fields(case, micro).electric_field.reshape(-1, 2)
+    monkeypatch.setattr(applied, "APPLIED_TOLERANCE", 0.0)  # the case's rtol 1e-12
+    tight = applied.applied_fields(case, micro).electric_field.reshape(-1, 2)
+    size = np.linalg.norm(tight, axis=1)
+    strong = np.isfinite(size) & (size > 0.01 * np.nanmedian(size))
+    cos = np.sum(loose[strong] * tight[strong], axis=1) / (
+        np.linalg.norm(loose[strong], axis=1) * size[strong])
+    assert strong.sum() > 0.9 * np.isfinite(size).sum()
+    assert np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))).max() <= 1e-2
+    assert not np.allclose(loose[strong], tight[strong], rtol=1e-12, atol=0)  # it was looser
