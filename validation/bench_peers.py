@@ -195,16 +195,23 @@ def child(tool: str, npy: Path, setting: float, threads: int) -> int:
 def time_process(tool: str, npy: Path, setting: float, threads: int,
                  repeats: int) -> tuple[float, float]:
     """Median wall time of a fresh process, and the D_eff it printed."""
-    times, d_eff = [], float("nan")
     cmd = [sys.executable, os.path.abspath(__file__), "--child", tool, str(npy), repr(setting),
            str(threads)]
+    return median_wall(cmd, repeats, f"{tool} child",
+                       lambda proc: json.loads(proc.stdout.strip().splitlines()[-1])["d_eff"])
+
+
+def median_wall(cmd: list[str], repeats: int, what: str, d_eff_of) -> tuple[float, float]:
+    """Median wall time of ``repeats`` runs of ``cmd`` in fresh processes, and the D_eff that
+    ``d_eff_of(completed process)`` reads from the last one."""
+    times, d_eff = [], float("nan")
     for _ in range(repeats):
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         times.append(time.perf_counter() - t0)
         if proc.returncode != 0:
-            raise RuntimeError(f"{tool} child failed: {proc.stderr.strip()[-500:]}")
-        d_eff = json.loads(proc.stdout.strip().splitlines()[-1])["d_eff"]
+            raise RuntimeError(f"{what} failed: {proc.stderr.strip()[-500:]}")
+        d_eff = d_eff_of(proc)
     return statistics.median(times), d_eff
 
 
@@ -232,17 +239,13 @@ def time_run(npy: Path, shape: tuple[int, ...], rtol: float, method: str,
     out = npy.with_name(f"run_{npy.stem}_{method}")
     cmd = [sys.executable, "-c", "import sys; from netsolve.cli import main; sys.exit(main())",
            "run", str(case), "-o", str(out), "-q", "--overwrite"]
-    times, d_eff = [], float("nan")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        times.append(time.perf_counter() - t0)
-        if proc.returncode != 0:
-            raise RuntimeError(f"netsolve run failed: {proc.stderr.strip()[-500:]}")
+
+    def d_eff_of(_proc) -> float:
         r_eff = json.loads((out / "summary.json").read_text())["effective_resistance_ohm"]
-        d_eff = (shape[0] * VOXEL_SIZE_NM * 1e-9) / (r_eff * shape[1] * shape[2]
-                                                     * (VOXEL_SIZE_NM * 1e-9) ** 2)
-    return statistics.median(times), d_eff
+        return (shape[0] * VOXEL_SIZE_NM * 1e-9) / (r_eff * shape[1] * shape[2]
+                                                    * (VOXEL_SIZE_NM * 1e-9) ** 2)
+
+    return median_wall(cmd, repeats, "netsolve run", d_eff_of)
 
 
 # --------------------------------------------------------------------------- driver
