@@ -26,7 +26,8 @@ ANISOTROPIC_FRACTION = 0.01
 # red-black points gain from a second sweep (porous 128^3: 31 -> 14 iterations at weight 2.0),
 # zebra lines do not (fewer iterations, but each sweep costs more than they save).
 SMOOTHING = {"point": (2, 2.0), "line": (1, 1.8)}
-# the weight cannot exceed 2: beyond it the cycle stops being positive definite (CG needs it)
+# at most 2: with an exact coarse solve the coarse-space error is multiplied by 1 - w, which
+# must stay >= -1 for the cycle to remain positive definite (CG needs it)
 MAX_WEIGHT = 2.0
 
 
