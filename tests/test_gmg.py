@@ -214,6 +214,8 @@ def test_the_cycle_is_a_symmetric_positive_definite_preconditioner(tmp_path, smo
         x, y = np.random.default_rng(0).standard_normal((2, len(rows)))
         assert x @ hierarchy(y) == pytest.approx(y @ hierarchy(x), rel=tolerance)
         assert x @ hierarchy(x) > 0
+    with pytest.raises(ValueError, match=r"^coarse-correction weight 2\.5 outside \(0, 2\.0\]$"):
+        cycle.Hierarchy(grid, np.float32, smoother, weight=2.5)
 
 
 def test_line_smoothing_is_chosen_for_anisotropic_grids_only(tmp_path):
