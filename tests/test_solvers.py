@@ -139,13 +139,9 @@ def test_balance_targets_are_one_per_right_hand_side(tmp_path):
 
 
 def test_netsolve_solve_runs_blas_on_one_thread_and_restores_the_limit(tmp_path, monkeypatch):
-    from threadpoolctl import threadpool_info
-
     import netsolve.api as api
     from conftest import solve_dict
-
-    def blas_threads() -> set[int]:
-        return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+    from test_sweep_cost import _blas_threads as blas_threads
 
     seen = []
     solve_network = api.solve_network

@@ -20,7 +20,8 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from netsolve.solvers import RugeStubenPreconditioner, _pcg, relative_residual
+from netsolve.solvers import RugeStubenPreconditioner, relative_residual
+from netsolve.stopping import pcg
 
 
 def _schwarz_smoothers(A, subdomain, ptr):
@@ -248,7 +249,7 @@ def run_candidate(name, matrix, rhs, x0, cells, rtol):
         precond = make(name, matrix, cells)
         setup = time.perf_counter() - start
         x = np.array(x0[:, 0])
-        x, its, _ = _pcg(matrix, rhs[:, 0], precond.operator(matrix.shape[0]), rtol, 2000, x0=x)
+        x, its, _ = pcg(matrix, rhs[:, 0], precond.operator(matrix.shape[0]), rtol, 2000, x)
         solve = time.perf_counter() - start - setup
         cpu = time.process_time() - cpu
     residual = relative_residual(matrix, x[:, None], rhs[:, :1])

@@ -32,7 +32,7 @@ from .case import Electrode, SolverOptions
 from .errors import NoConductingPathError, SolveError
 from typing import TYPE_CHECKING
 from .solvers import SolverStats, WarmStart, choose_method, linear_solve
-from .stopping import BalanceTarget, current_balance
+from .stopping import BalanceTarget, current_balance, electrode_currents
 
 if TYPE_CHECKING:  # the contract is structural: any operator of netsolve.discretization
     from .discretization.tpfa import Network
@@ -301,7 +301,7 @@ def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: 
     coupling = electrode_coupling(network)
 
     def currents(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        return np.bincount(e_id, e_g * (v[e_id] - u[e_node]), n_e) + coupling @ v
+        return electrode_currents(u[e_node], v, e_id, e_g, coupling)
 
     def electrode_state(solution):
         """Relative electrode potentials, currents and the two balances, with the controlled
@@ -333,10 +333,10 @@ def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: 
     # the iterative solvers test every column's own balances on its iterates and stop as soon
     # as they hold; with current-controlled electrodes the superposed solution's balances are
     # checked below (and CG continued if they still miss)
-    target = [BalanceTarget(e_node, e_id, e_g, boundary[:, col], coupling, options.balance_tol)
-              for col in range(boundary.shape[1])]
+    targets = [BalanceTarget(e_node, e_id, e_g, boundary[:, col], coupling, options.balance_tol)
+               for col in range(boundary.shape[1])]
     solution, stats = linear_solve(matrix, rhs, method, rtol, options.maxiter, ndim, origin,
-                                   hierarchy, session, grid, target)
+                                   hierarchy, session, grid, targets)
     potential, electrode_v, electrode_current, balances = electrode_state(solution)
     tightenings = 0
     while (not max(balances) <= options.balance_tol and method != "direct"
@@ -349,7 +349,7 @@ def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: 
         rtol = max(TIGHTEST_RTOL, rtol * min(shortfall, 1.0) / 10)
         retry = WarmStart(x0=solution, preconditioner=session.preconditioner)
         solution, more = linear_solve(matrix, rhs, method, rtol, options.maxiter, ndim, origin,
-                                      hierarchy, retry, grid, target)
+                                      hierarchy, retry, grid, targets)
         stats = replace(more, iterations=stats.iterations + more.iterations,
                         time_s=stats.time_s + more.time_s,
                         setup_time_s=stats.setup_time_s + more.setup_time_s)

@@ -33,6 +33,17 @@ def current_balance(electrode_current: np.ndarray) -> float:
     return balance if np.isfinite(balance) else float("inf")
 
 
+def electrode_currents(u_rows: np.ndarray, electrode_potential: np.ndarray,
+                       link_electrode: np.ndarray, link_conductance: np.ndarray,
+                       coupling: np.ndarray) -> np.ndarray:
+    """Current into the sample through each electrode (A): ``g (V_electrode - u)`` summed over
+    its links (``u_rows``: the potential at each link's row, V) plus the direct
+    electrode-to-electrode couplings (S)."""
+    v = electrode_potential
+    return (np.bincount(link_electrode, link_conductance * (v[link_electrode] - u_rows), len(v))
+            + coupling @ v)
+
+
 @dataclass(frozen=True)
 class BalanceTarget:
     """The current and power balances that one right-hand side's solution must meet, for an
@@ -55,10 +66,8 @@ class BalanceTarget:
     def currents(self, u_rows: np.ndarray) -> np.ndarray:
         """Current into the sample through each electrode (A), from the potentials ``u_rows``
         of the rows ``rows``."""
-        v = self.electrode_potential
-        return (np.bincount(self.link_electrode,
-                            self.link_conductance * (v[self.link_electrode] - u_rows), len(v))
-                + self.coupling @ v)
+        return electrode_currents(u_rows, self.electrode_potential, self.link_electrode,
+                                  self.link_conductance, self.coupling)
 
     def holds(self, u_rows: np.ndarray, u_dot_residual: float) -> bool:
         """Kirchhoff and Tellegen within ``tolerance``; ``u_dot_residual`` = u . (b - A u)
@@ -84,9 +93,9 @@ def column_targets(balance, n_columns: int) -> list:
 class StoppingRule:
     """Stop at ||r|| <= rtol ||b||; with a :class:`BalanceTarget`, continue from there until the
     balances hold on the iterate, while the residual still falls (a new smallest value, by
-    10 %, within ``STAGNATION`` iterations) and down to ||r|| <= ``BALANCE_FLOOR`` ||b|| at most. The
-    caller's own checks decide what happens when the balances still do not hold; a NaN
-    residual stops at once (and fails those checks)."""
+    10 %, within ``STAGNATION`` iterations) and down to ||r|| <= ``BALANCE_FLOOR`` ||b|| at
+    most. The caller's own checks decide what happens when the balances still do not hold;
+    a NaN residual stops at once (and fails those checks)."""
 
     def __init__(self, rtol: float, b_norm: float, balance: BalanceTarget | None = None):
         self.target = rtol * b_norm

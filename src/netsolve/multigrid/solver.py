@@ -71,18 +71,19 @@ class GridCG:
     operator ``grid`` (the hierarchy may have been built for other conductances on the same
     grid: a sweep reuses it)."""
 
-    def __init__(self, grid: GridOperator, hierarchy: Hierarchy):
+    def __init__(self, grid: GridOperator, hierarchy: Hierarchy,
+                 operator: GridMatrix | None = None):
+        """``operator``: :class:`GridMatrix` of ``grid`` when the caller has one (its faces
+        and diagonal are the ones CG needs)."""
         fine = hierarchy.levels[0]
         if fine.shape != as_3d(grid.shape):
             raise ValueError("the hierarchy belongs to another grid")  # pragma: no cover
         self.hierarchy = hierarchy
         self.fine = fine
-        self.g64 = tuple(grid.padded_face)
-        if len(grid.shape) == 2:
-            self.g64 = (np.zeros(1),) + self.g64
-        diagonal = fine.padded(grid.diagonal_extra, np.float64)
-        kernels.add_face_sums(diagonal, *self.g64, *fine.shape, fine.pad)
-        self.rows = fine.pad + grid.row_voxel
+        operator = operator if operator is not None else GridMatrix(grid)
+        self.g64 = operator.faces
+        self.rows = operator.rows
+        diagonal = operator.diagonal.copy()
         diagonal[~fine.active_flat] = 1.0  # identity rows of voxels without a matrix row
         self.diagonal64 = diagonal
 
@@ -143,7 +144,8 @@ def solve(matrix, rhs: np.ndarray, grid: GridOperator, rtol: float, maxiter: int
     reused = (isinstance(previous, Hierarchy) and previous.levels[0].shape == as_3d(grid.shape)
               and np.array_equal(previous.row_voxel, grid.row_voxel))
     hierarchy = previous if reused else Hierarchy(grid, np.float32, choose_smoother(grid))
-    cg = GridCG(grid, hierarchy)
+    own = matrix if isinstance(matrix, GridMatrix) else None  # not a sweep's CSR matrix
+    cg = GridCG(grid, hierarchy, own)
     setup = 0.0 if reused else time.perf_counter() - start
     if not reused:
         hierarchy.setup_s = setup
@@ -167,7 +169,7 @@ def solve(matrix, rhs: np.ndarray, grid: GridOperator, rtol: float, maxiter: int
             # the hierarchy of another matrix is not good enough here: build this matrix's
             lap = time.perf_counter()
             hierarchy = Hierarchy(grid, np.float32, choose_smoother(grid))
-            cg = GridCG(grid, hierarchy)
+            cg = GridCG(grid, hierarchy, own)
             hierarchy.setup_s = time.perf_counter() - lap
             setup += hierarchy.setup_s
             reused = False
@@ -182,7 +184,7 @@ def solve(matrix, rhs: np.ndarray, grid: GridOperator, rtol: float, maxiter: int
             # float32 smoothing could not get there (or the recursive residual drifted):
             # continue from x with a float64 hierarchy
             hierarchy = Hierarchy(grid, np.float64, choose_smoother(grid))
-            cg = GridCG(grid, hierarchy)
+            cg = GridCG(grid, hierarchy, own)
             x[:, k], more = cg.solve(b, x[:, k], rtol, maxiter, targets[k])
             total += more
             column_residual = _relative(matrix, x[:, k], b)
