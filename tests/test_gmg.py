@@ -218,6 +218,55 @@ def test_the_cycle_is_a_symmetric_positive_definite_preconditioner(tmp_path, smo
         cycle.Hierarchy(grid, np.float32, smoother, weight=2.5)
 
 
+@pytest.mark.parametrize("smoother, shape", [("point", (70, 50)), ("line", (70, 50)),
+                                             ("point", (18, 14, 11)), ("line", (18, 14, 11)),
+                                             ("point", (9, 12, 1))])
+def test_skipping_the_exactly_solved_residuals_does_not_change_the_cycle(tmp_path, smoother,
+                                                                         shape):
+    """The restriction leaves out the blocks the last smoothing step solved (their residual is
+    0): the same cycle as with every residual computed, to float64 rounding."""
+    result = solve_dict(direct(polycrystal(shape, ratio_ip_op=1e3)), tmp_path)
+    rows = np.flatnonzero(~result.solution.floating)
+    grid = result.network.grid_operator(rows)
+    hierarchy = cycle.Hierarchy(grid, np.float64, smoother)
+    skipped = {level.solved_blocks[0] for level in hierarchy.levels[:-1]}
+    assert skipped - {0}, "no level skips a colour: the test would compare a cycle to itself"
+    y = np.random.default_rng(1).standard_normal(len(rows))
+    skipping = hierarchy(y)
+    for level in hierarchy.levels[:-1]:
+        level.solved_blocks = (0, 0)
+    everything = hierarchy(y)
+    np.testing.assert_allclose(skipping, everything, rtol=1e-11,
+                               atol=1e-11 * np.abs(everything).max())
+
+
+def test_the_first_red_black_step_from_zero_is_a_gauss_seidel_step():
+    """point_start(b) == one Gauss-Seidel step of that colour from x = 0 (other colour 0)."""
+    from netsolve.multigrid import kernels
+    from netsolve.multigrid.grid import grid_pad
+
+    rng = np.random.default_rng(3)
+    n0, n1, n2 = 5, 6, 7
+    pad = grid_pad((n0, n1, n2))
+    size = n0 * n1 * n2 + 2 * pad
+    g0, g1, g2 = (np.zeros(size) for _ in range(3))
+    for axis, g in enumerate((g0, g1, g2)):
+        faces = rng.uniform(0.1, 2.0, (n0, n1, n2))
+        np.moveaxis(faces, axis, 0)[-1] = 0.0  # no face beyond the last layer (kernels' layout)
+        g[pad:pad + n0 * n1 * n2] = faces.ravel()
+    b = np.zeros(size)
+    b[pad:pad + n0 * n1 * n2] = rng.standard_normal(n0 * n1 * n2)
+    inv_diagonal = np.zeros(size)
+    inv_diagonal[pad:pad + n0 * n1 * n2] = rng.uniform(0.1, 1.0, n0 * n1 * n2)
+    for colour in (0, 1):
+        expected = np.zeros(size)
+        kernels.point_sweep(expected, b, g0, g1, g2, inv_diagonal, n0, n1, n2, pad, colour)
+        started = np.full(size, np.nan)
+        started[:pad] = started[-pad:] = 0.0
+        kernels.point_start(started, b, inv_diagonal, n0, n1, n2, pad, colour)
+        np.testing.assert_array_equal(started, expected)
+
+
 def test_line_smoothing_is_chosen_for_anisotropic_grids_only(tmp_path):
     for ratio, expected in ((1.0, "point"), (1e3, "line")):
         result = solve_dict(direct(polycrystal((40, 30), ratio_ip_op=ratio)), tmp_path)

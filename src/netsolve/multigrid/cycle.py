@@ -172,6 +172,7 @@ class Hierarchy:
         for level in self.levels[:-1]:
             level.pre = level.smoothing_order(smoother, sweeps)
             level.post = level.pre[::-1]
+            level.solved_blocks = _solved_blocks(level.pre[-1])
         self._coarse_inverse, self._coarse_rows = _coarsest_inverse(self.levels[-1], grid_face,
                                                                     extra, active)
         fine = self.levels[0]
@@ -204,16 +205,33 @@ class Hierarchy:
         n0, n1, n2 = level.shape
         _, c1, c2 = coarse.shape
         g0, g1, g2 = level.g
-        level.x[:] = 0.0
-        level.sweep(level.pre)
+        if level.pre[0][0] is None:
+            kernels.point_start(level.x, level.b, level.inv_diagonal, n0, n1, n2, level.pad,
+                                level.pre[0][1])
+            level.sweep(level.pre[1:])
+        else:
+            level.x[:] = 0.0
+            level.sweep(level.pre)
+        solved = level.solved_blocks
         visits = 2 if self.cycle_type == "W" and index + 2 < len(self.levels) else 1
-        for _ in range(visits):
+        for visit in range(visits):
+            # after a coarse correction no block's residual is 0 any more
+            kind, colour = solved if visit == 0 else (0, 0)
             kernels.residual_restrict(level.x, level.b, g0, g1, g2, level.diagonal, n0, n1, n2,
-                                      level.pad, coarse.b, c1, c2, coarse.pad)
+                                      level.pad, coarse.b, c1, c2, coarse.pad, kind, colour)
             self._cycle(index + 1)
             kernels.prolong_add(level.x, coarse.x, level.active_flat, n0, n1, n2, level.pad, c1,
                                 c2, coarse.pad, self.weight)
         level.sweep(level.post)
+
+
+def _solved_blocks(last_step) -> tuple[int, int]:
+    """(kind, colour) of the blocks whose residual the smoothing step ``last_step`` leaves at 0
+    (:func:`kernels.residual_restrict`): voxels of one colour, lines along axis 2, or none."""
+    axis, colour = last_step
+    if axis is None:
+        return 1, colour
+    return (2, colour) if axis == 2 else (0, 0)
 
 
 def _coarsest_inverse(level: Level, face, extra, active):

@@ -123,8 +123,27 @@ def line_pivots(diagonal, g_line, stride, size, pad, out):
 
 
 @njit(**KERNEL_OPTIONS)
-def residual_restrict(x, b, g0, g1, g2, diagonal, n0, n1, n2, pad, coarse_b, c1, c2, c_pad):
-    """coarse_b = P^T (b - A x) for box aggregation (sum of the residual over each 2x2x2 box)."""
+def point_start(x, b, inv_diag, n0, n1, n2, pad, colour):
+    """The first Gauss-Seidel step of a cycle, from x = 0: the voxels of ``colour`` get
+    b / diagonal (their neighbours are still 0), the others 0."""
+    for ij in range(n0 * n1):
+        i = ij // n1
+        j = ij - i * n1
+        base = pad + ij * n2
+        first = (i + j + colour) % 2
+        for k in range(n2):
+            v = base + k
+            x[v] = b[v] * inv_diag[v] if k % 2 == first else 0.0
+
+
+@njit(**KERNEL_OPTIONS)
+def residual_restrict(x, b, g0, g1, g2, diagonal, n0, n1, n2, pad, coarse_b, c1, c2, c_pad,
+                      solved_kind, solved_colour):
+    """coarse_b = P^T (b - A x) for box aggregation (sum of the residual over each 2x2x2 box).
+
+    The residual is 0 on the blocks the last smoothing step solved exactly, so they are
+    skipped: ``solved_kind`` 1, the voxels with (i + j + k) % 2 == ``solved_colour``; 2, the
+    grid lines along axis 2 with (i + j) % 2 == ``solved_colour``; 0, none."""
     s0 = n1 * n2
     s1 = n2
     c0 = (n0 + 1) // 2
@@ -137,7 +156,12 @@ def residual_restrict(x, b, g0, g1, g2, diagonal, n0, n1, n2, pad, coarse_b, c1,
         for i in range(2 * ci, min(2 * ci + 2, n0)):
             for j in range(2 * cj, min(2 * cj + 2, n1)):
                 base = pad + (i * n1 + j) * n2
-                for k in range(n2):
+                start, step = 0, 1
+                if solved_kind == 1:
+                    start, step = (i + j + solved_colour + 1) % 2, 2
+                elif solved_kind == 2 and (i + j) % 2 == solved_colour:
+                    continue
+                for k in range(start, n2, step):
                     v = base + k
                     r = b[v] - diagonal[v] * x[v] + g2[v - 1] * x[v - 1] + g2[v] * x[v + 1] \
                         + g1[v - s1] * x[v - s1] + g1[v] * x[v + s1]
