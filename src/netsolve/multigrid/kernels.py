@@ -13,7 +13,14 @@ made a sweep about 250x slower whenever the other core was busy (measured, docs/
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, uint64 as U
+
+# Indices are unsigned in the hot loops: numba wraps negative indices around (a compare and
+# select per array read) unless it can prove them >= 0, which it cannot for ``v - stride``;
+# with unsigned indices the point sweep ran 2x faster (docs/performance.md). The padding keeps
+# every ``v - stride`` of an interior voxel >= 0. Unsigned and signed integers must not mix
+# in an index (numba makes float64 of them), hence U() around every signed term.
+ONE = U(1)
 
 # fastmath without "nnan"/"ninf": reassociation and contraction only change rounding (the
 # smoother runs in float32 anyway), while NaN and Inf still propagate to the checks;
@@ -25,45 +32,48 @@ KERNEL_OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy",
 @njit(**KERNEL_OPTIONS)
 def point_sweep(x, b, g0, g1, g2, inv_diag, n0, n1, n2, pad, colour):
     """Gauss-Seidel on the voxels of one colour ((i + j + k) % 2 == colour): exact solves."""
-    s0 = n1 * n2
-    s1 = n2
+    s0, s1 = U(n1 * n2), U(n2)
     for ij in range(n0 * n1):
         i = ij // n1
         j = ij - i * n1
-        base = pad + ij * n2
-        for k in range((i + j + colour) % 2, n2, 2):
-            v = base + k
-            s = b[v] + g2[v - 1] * x[v - 1] + g2[v] * x[v + 1] + g1[v - s1] * x[v - s1] \
-                + g1[v] * x[v + s1]
-            if n0 > 1:
-                s += g0[v - s0] * x[v - s0] + g0[v] * x[v + s0]
-            x[v] = s * inv_diag[v]
+        base = U(pad + ij * n2)
+        first = (i + j + colour) % 2
+        if n0 > 1:
+            for k in range(first, n2, 2):
+                v = base + U(k)
+                x[v] = (b[v] + g2[v - ONE] * x[v - ONE] + g2[v] * x[v + ONE]
+                        + g1[v - s1] * x[v - s1] + g1[v] * x[v + s1]
+                        + g0[v - s0] * x[v - s0] + g0[v] * x[v + s0]) * inv_diag[v]
+        else:
+            for k in range(first, n2, 2):
+                v = base + U(k)
+                x[v] = (b[v] + g2[v - ONE] * x[v - ONE] + g2[v] * x[v + ONE]
+                        + g1[v - s1] * x[v - s1] + g1[v] * x[v + s1]) * inv_diag[v]
 
 
 @njit(**KERNEL_OPTIONS)
 def line_sweep_last(x, b, g0, g1, g2, inv_pivot, n0, n1, n2, pad, colour):
     """Exact solves along the grid lines of axis 2 whose (i + j) % 2 == colour (Thomas
     algorithm with the pivots of :func:`line_pivots`)."""
-    s0 = n1 * n2
-    s1 = n2
+    s0, s1 = U(n1 * n2), U(n2)
     for ij in range(n0 * n1):
         i = ij // n1
         j = ij - i * n1
         if (i + j) % 2 != colour:
             continue
-        base = pad + ij * n2
+        base = U(pad + ij * n2)
         previous = 0.0
         for k in range(n2):
-            v = base + k
+            v = base + U(k)
             s = b[v] + g1[v - s1] * x[v - s1] + g1[v] * x[v + s1] \
-                + g2[v - 1] * inv_pivot[v - 1] * previous
+                + g2[v - ONE] * inv_pivot[v - ONE] * previous
             if n0 > 1:
                 s += g0[v - s0] * x[v - s0] + g0[v] * x[v + s0]
             x[v] = s
             previous = s
         following = 0.0
         for k in range(n2 - 1, -1, -1):
-            v = base + k
+            v = base + U(k)
             following = (x[v] + g2[v] * following) * inv_pivot[v]
             x[v] = following
 
@@ -71,15 +81,14 @@ def line_sweep_last(x, b, g0, g1, g2, inv_pivot, n0, n1, n2, pad, colour):
 @njit(inline="always", **KERNEL_OPTIONS)
 def _line_row(axis, pad, o, t, m, n1, n2):
     """First voxel of the grid row holding element t of the lines (o, m) along axis 0 or 1."""
-    return pad + (o * n1 + t) * n2 if axis == 1 else pad + (t * n1 + m) * n2
+    return U(pad + (o * n1 + t) * n2 if axis == 1 else pad + (t * n1 + m) * n2)
 
 
 @njit(**KERNEL_OPTIONS)
 def line_sweep_strided(x, b, g0, g1, g2, inv_pivot, n0, n1, n2, pad, axis, colour):
     """Exact solves along the grid lines of axis 0 or 1 of one colour (parity of the other two
     indices), all lines of a plane at once: the inner loop runs along the contiguous axis 2."""
-    s0 = n1 * n2
-    s1 = n2
+    s0, s1 = U(n1 * n2), U(n2)
     if axis == 1:
         g_line, stride, length, outer, middle = g1, s1, n1, n0, 1
     else:
@@ -89,8 +98,8 @@ def line_sweep_strided(x, b, g0, g1, g2, inv_pivot, n0, n1, n2, pad, axis, colou
             for m in range(middle):
                 row = _line_row(axis, pad, o, t, m, n1, n2)
                 for k in range((o + m + colour) % 2, n2, 2):
-                    v = row + k
-                    s = b[v] + g2[v - 1] * x[v - 1] + g2[v] * x[v + 1] \
+                    v = row + U(k)
+                    s = b[v] + g2[v - ONE] * x[v - ONE] + g2[v] * x[v + ONE] \
                         + g_line[v - stride] * inv_pivot[v - stride] * x[v - stride]
                     if axis == 0:
                         s += g1[v - s1] * x[v - s1] + g1[v] * x[v + s1]
@@ -101,7 +110,7 @@ def line_sweep_strided(x, b, g0, g1, g2, inv_pivot, n0, n1, n2, pad, axis, colou
             for m in range(middle):
                 row = _line_row(axis, pad, o, t, m, n1, n2)
                 for k in range((o + m + colour) % 2, n2, 2):
-                    v = row + k
+                    v = row + U(k)
                     x[v] = (x[v] + g_line[v] * x[v + stride]) * inv_pivot[v]
 
 
@@ -129,10 +138,10 @@ def point_start(x, b, inv_diag, n0, n1, n2, pad, colour):
     for ij in range(n0 * n1):
         i = ij // n1
         j = ij - i * n1
-        base = pad + ij * n2
+        base = U(pad + ij * n2)
         first = (i + j + colour) % 2
         for k in range(n2):
-            v = base + k
+            v = base + U(k)
             x[v] = b[v] * inv_diag[v] if k % 2 == first else 0.0
 
 
@@ -144,30 +153,29 @@ def residual_restrict(x, b, g0, g1, g2, diagonal, n0, n1, n2, pad, coarse_b, c1,
     The residual is 0 on the blocks the last smoothing step solved exactly, so they are
     skipped: ``solved_kind`` 1, the voxels with (i + j + k) % 2 == ``solved_colour``; 2, the
     grid lines along axis 2 with (i + j) % 2 == ``solved_colour``; 0, none."""
-    s0 = n1 * n2
-    s1 = n2
+    s0, s1 = U(n1 * n2), U(n2)
     c0 = (n0 + 1) // 2
     for cij in range(c0 * c1):
         ci = cij // c1
         cj = cij - ci * c1
-        c_base = c_pad + cij * c2
+        c_base = U(c_pad + cij * c2)
         for k2 in range(c2):
-            coarse_b[c_base + k2] = 0.0
+            coarse_b[c_base + U(k2)] = 0.0
         for i in range(2 * ci, min(2 * ci + 2, n0)):
             for j in range(2 * cj, min(2 * cj + 2, n1)):
-                base = pad + (i * n1 + j) * n2
+                base = U(pad + (i * n1 + j) * n2)
                 start, step = 0, 1
                 if solved_kind == 1:
                     start, step = (i + j + solved_colour + 1) % 2, 2
                 elif solved_kind == 2 and (i + j) % 2 == solved_colour:
                     continue
                 for k in range(start, n2, step):
-                    v = base + k
-                    r = b[v] - diagonal[v] * x[v] + g2[v - 1] * x[v - 1] + g2[v] * x[v + 1] \
-                        + g1[v - s1] * x[v - s1] + g1[v] * x[v + s1]
+                    v = base + U(k)
+                    r = b[v] - diagonal[v] * x[v] + g2[v - ONE] * x[v - ONE] \
+                        + g2[v] * x[v + ONE] + g1[v - s1] * x[v - s1] + g1[v] * x[v + s1]
                     if n0 > 1:
                         r += g0[v - s0] * x[v - s0] + g0[v] * x[v + s0]
-                    coarse_b[c_base + k // 2] += r
+                    coarse_b[c_base + U(k // 2)] += r
 
 
 @njit(**KERNEL_OPTIONS)
@@ -177,25 +185,25 @@ def prolong_add(x, coarse_x, active, n0, n1, n2, pad, c1, c2, c_pad, weight):
     for ij in range(n0 * n1):
         i = ij // n1
         j = ij - i * n1
-        base = pad + ij * n2
-        c_base = c_pad + ((i // 2) * c1 + j // 2) * c2
+        base = U(pad + ij * n2)
+        c_base = U(c_pad + ((i // 2) * c1 + j // 2) * c2)
         for k in range(n2):
-            if active[base + k]:
-                x[base + k] += weight * coarse_x[c_base + k // 2]
+            v = base + U(k)
+            if active[v]:
+                x[v] += weight * coarse_x[c_base + U(k // 2)]
 
 
 @njit(**KERNEL_OPTIONS)
 def apply_operator(x, y, g0, g1, g2, diagonal, n0, n1, n2, pad):
     """y = A x, and returns x . A x (float64)."""
-    s0 = n1 * n2
-    s1 = n2
+    s0, s1 = U(n1 * n2), U(n2)
     total = 0.0
     for ij in range(n0 * n1):
-        base = pad + ij * n2
+        base = U(pad + ij * n2)
         row = 0.0
         for k in range(n2):
-            v = base + k
-            s = diagonal[v] * x[v] - g2[v - 1] * x[v - 1] - g2[v] * x[v + 1] \
+            v = base + U(k)
+            s = diagonal[v] * x[v] - g2[v - ONE] * x[v - ONE] - g2[v] * x[v + ONE] \
                 - g1[v - s1] * x[v - s1] - g1[v] * x[v + s1]
             if n0 > 1:
                 s -= g0[v - s0] * x[v - s0] + g0[v] * x[v + s0]
