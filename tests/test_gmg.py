@@ -325,6 +325,7 @@ def test_auto_picks_the_grid_multigrid_for_large_two_point_operators_only():
     assert choose_method("auto", 10**6, 3, None, on_grid=True) == "gmg"
     assert choose_method("auto", 10**6, 3, None, on_grid=False) == "amg"
     assert choose_method("auto", 10**5, 2, None, on_grid=True) == "amg"
+    assert choose_method("auto", 512**2, 2, None, on_grid=True) == "gmg"
     assert choose_method("auto", 100, 2, None, on_grid=True) == "direct"
     assert choose_method("amg", 10**6, 2, None, on_grid=True) == "amg"
 

@@ -36,8 +36,9 @@ DIRECT_MAX_UNKNOWNS = {2: 40_000, 3: 5_000}
 DIRECT_REFINEMENT_STEPS = 4
 REFINEMENT_TARGET = 1e-15
 # ... and the grid multigrid (two-point operator) from this size on: below it, numba's import
-# and kernel loading (~0.5 s) outweigh its faster cycle (measured: docs/performance.md).
-GMG_MIN_UNKNOWNS = 500_000
+# and kernel loading (~0.5 s per process) outweigh its faster cycle (measured, one process per
+# solve: 512^2 and 64^3 gmg 20-25 % less CPU than amg, 256^2 75 % more; docs/performance.md).
+GMG_MIN_UNKNOWNS = 200_000
 
 
 @dataclass(frozen=True)
