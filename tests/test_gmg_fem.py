@@ -125,12 +125,18 @@ def test_the_stencil_galerkin_product_is_p_transpose_a_p(tmp_path, shape):
     assert np.array_equal(coords[aggregate], grid.corner // 2)
 
 
+@pytest.mark.parametrize("algebraic_below", [False, True])
 @pytest.mark.parametrize("shape", [(40, 30), (11, 10, 9)])
-def test_the_cycle_is_a_symmetric_positive_definite_preconditioner(tmp_path, shape):
+def test_the_cycle_is_a_symmetric_positive_definite_preconditioner(tmp_path, shape,
+                                                                   algebraic_below):
     _, matrix, grid = _grid(tmp_path, shape)
     for dtype, tolerance in ((np.float32, 1e-5), (np.float64, 1e-12)):
-        cycle = fem.CornerMultigrid(matrix, grid.corner, dtype)
-        assert len(cycle.levels) >= 3
+        cycle = fem.CornerMultigrid(matrix, grid.corner, dtype, algebraic_below=algebraic_below)
+        if algebraic_below:  # one box level, root-node AMG on its aggregated operator
+            assert len(cycle.levels) == 1 and cycle.algebraic is not None
+            assert cycle.algebraic.levels[0].A.shape[0] == cycle.sizes[1]
+        else:
+            assert len(cycle.levels) >= 3 and cycle.algebraic is None
         x, y = np.random.default_rng(0).standard_normal((2, matrix.shape[0]))
         assert x @ cycle(y) == pytest.approx(y @ cycle(x), rel=tolerance)
         assert x @ cycle(x) > 0

@@ -17,16 +17,28 @@ random orientations, 1000:1, GB resistors, 2 % ZrO2) at N^2; ``grainsN`` the sam
 ``porousN`` = the ``bench_peers.py`` isotropic porous N^3 (25 % insulating spheres).
 
 Candidates (docs/performance.md, "Grid multigrid (issue 15)"):
-- ``rootnode``: the shipped preconditioner (``RugeStubenPreconditioner(hierarchy="rootnode")``).
-- ``box``: geometric aggregation: every corner's copies and 2x2(x2) corners -> 1, recursively,
+- ``rootnode``: the shipped ``amg`` preconditioner (``RugeStubenPreconditioner(hierarchy=
+  "rootnode")``).
+- ``gmg``: ``netsolve.multigrid.fem.CornerMultigrid`` with box levels all the way (what
+  ``method = "gmg"`` runs in 3D); ``gmg-rn``: one box level, root-node AMG below (what it runs
+  in 2D); ``gmg-w1.3`` / ``-w1.6``: other correction weights; ``gmg-sgs2``: two sweeps.
+- ``box+rn``: the ``gmg-rn`` idea written out in this script (the first version measured).
+- ``box``: the first version of ``gmg`` (sparse-matrix Galerkin products, recursive cycle):
+  every corner's copies and 2x2(x2) corners -> 1, recursively,
   Galerkin coarse operators (piecewise constant), correction weight ``BOX_WEIGHT``, symmetric
   Gauss-Seidel (forward down, backward up), float32 levels.
-- ``box-sgs2``: the same with two symmetric Gauss-Seidel sweeps per side.
+- ``box-sgs2``: the same with two symmetric Gauss-Seidel sweeps per side; ``box-w*``: other
+  weights; ``box-W``: W-cycle (weight 1.3); ``box-K``: K-cycle (two flexible-CG steps on each
+  coarse level, weight 1; the outer CG is then flexible).
 - ``rn-geo``: root-node AMG whose first level uses the geometric aggregates (copies + 2x2(x2)
   corner boxes; no evolution strength), energy-minimized prolongation on that pattern,
   algebraic (classical strength) below.
+- ``rn-geo-sym`` / ``rn-geo2``: the same with symmetric strength (theta 0) for the pattern /
+  with the first two levels geometric.
 - ``sa-geo``: smoothed aggregation (Jacobi-smoothed piecewise constant) on the geometric
   aggregates at every level.
+Not measured: the two-point operator of the node grid as an auxiliary-space preconditioner (not
+spectrally equivalent on oblique 1000:1 grains: docs/performance.md).
 """
 
 from __future__ import annotations
@@ -328,6 +340,34 @@ def shipped(matrix, corner):
     return pre.operator(matrix.shape[0])
 
 
+class BoxThenRootnode:
+    """Two levels: Gauss-Seidel + box aggregation (copies and 2x2(x2) corners), then one
+    root-node AMG V-cycle (the shipped one) on the aggregated operator."""
+
+    def __init__(self, matrix, corner, weight=1.0):
+        from netsolve.multigrid.fem import box_level, galerkin
+        from netsolve.solvers import RugeStubenPreconditioner
+
+        self.weight = weight
+        self.aggregate, coords = box_level(corner)
+        self.a = sp.csr_matrix(matrix, dtype=np.float32)
+        coarse = galerkin(sp.csr_matrix(matrix), self.aggregate, coords)
+        self.n_coarse = coarse.shape[0]
+        self.coarse = RugeStubenPreconditioner(coarse, np.float32, "classical", "rootnode")
+
+    def __matmul__(self, residual):
+        from pyamg.relaxation.relaxation import gauss_seidel
+
+        r = residual.astype(np.float32)
+        x = np.zeros_like(r)
+        gauss_seidel(self.a, x, r, sweep="forward")
+        rc = np.bincount(self.aggregate, (residual - self.a @ x).astype(np.float64),
+                         self.n_coarse)
+        x += np.float32(self.weight) * self.coarse(rc).astype(np.float32)[self.aggregate]
+        gauss_seidel(self.a, x, r, sweep="backward")
+        return x.astype(np.float64)
+
+
 def corner_multigrid(**kwargs):
     def build(matrix, corner):
         from netsolve.multigrid.fem import CornerMultigrid
@@ -338,10 +378,13 @@ def corner_multigrid(**kwargs):
 
 CANDIDATES = {
     "rootnode": shipped,
+    "box+rn": BoxThenRootnode,
+    "box+rn-w1.4": lambda a, c: BoxThenRootnode(a, c, 1.4),
     "gmg": corner_multigrid(),
     "gmg-w1.3": corner_multigrid(weight=1.3),
     "gmg-w1.6": corner_multigrid(weight=1.6),
     "gmg-sgs2": corner_multigrid(sweeps=2),
+    "gmg-rn": corner_multigrid(algebraic_below=True),
     "box": lambda a, c: BoxMultigrid(a, c),
     "box-sgs2": lambda a, c: BoxMultigrid(a, c, sweeps=2),
     "box-w1.5": lambda a, c: BoxMultigrid(a, c, weight=1.5),
@@ -403,7 +446,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", nargs="+",
                         default=["lamella512", "lamella1024", "grains64", "porous64"])
-    parser.add_argument("--candidates", nargs="+", default=["rootnode", "box", "rn-geo"])
+    parser.add_argument("--candidates", nargs="+", default=["rootnode", "gmg", "gmg-rn"])
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
     print(f"{'case':>12} {'unknowns':>9} {'candidate':>11} {'setup s':>8} {'iters':>6} "

@@ -98,8 +98,8 @@ class FemOperator(MatrixOperator):
     # evolution strength instead (netsolve.solvers, docs/performance.md).
     amg_hierarchy: ClassVar[str] = "rootnode"
     # ``auto`` picks the grid multigrid (corner box aggregation, netsolve.multigrid.fem) in 3D
-    # above the direct solver's limit, never in 2D: there 1000:1 grains oblique to the grid
-    # need 3x the iterations of root-node AMG (docs/performance.md, "Grid multigrid")
+    # above the direct solver's limit (2-4x less solver CPU), never in 2D, where it only ties
+    # with root-node AMG (docs/performance.md, "Grid multigrid (issue 15)")
     gmg_min_unknowns: ClassVar[dict] = {2: None, 3: 0}
 
     @property

@@ -3,7 +3,7 @@
 
 The Q1 unknowns are voxel corners, plus extra copies of a corner where grains meet (interface
 elements). The first coarse level joins every corner's copies and the corners of each 2x2(x2)
-box of the corner grid into one coarse unknown (piecewise-constant interpolation); every
+box of the corner grid into one coarse unknown (piecewise-constant interpolation); in 3D every
 coarser level joins 2x2(x2) boxes again. A coarse unknown is a box, and a fine coupling joins
 corners at most one corner apart, so every coarse operator (Galerkin, P^T A P) is a 9- / 27-point
 stencil on the box grid: it is summed per (box, neighbour offset) with ``np.bincount``, without
@@ -11,14 +11,16 @@ a sparse matrix product. Smoothing: one forward Gauss-Seidel sweep before the co
 correction and one backward sweep after it (pyamg's compiled kernel on CSR levels in float32),
 so the V-cycle is symmetric; the coarse correction is scaled by ``WEIGHT`` (the aggregated
 operator is too stiff for smooth error); the coarsest level (<= ``COARSEST_MAX`` unknowns) is
-solved exactly in float64.
+solved exactly in float64. In 2D the levels below the first box level are root-node AMG
+instead (one V-cycle of :class:`netsolve.solvers.RugeStubenPreconditioner` on the aggregated
+operator): box aggregates all the way down cannot follow 1000:1 grains that lie oblique to the
+grid.
 
-Against the root-node AMG that ``amg`` uses for this operator (docs/performance.md, "Grid
-multigrid (issue 15)", ``validation/bench_q1_grid.py``): in 3D the setup is 10-30x cheaper and
-the total CPU time about half; in 2D, on 1000:1 grains oblique to the grid, box aggregates
-cannot follow the strong direction and CG needs 3x the iterations, so ``auto`` picks this in
-3D only. Conductances in S throughout (the levels hold them divided by the largest diagonal
-entry).
+Measured against the root-node AMG that ``amg`` uses for this operator (docs/performance.md,
+"Grid multigrid (issue 15)"; ``validation/bench_q1_grid.py``): in 3D the setup is 10-15x
+cheaper and the total CPU time a third to a half; in 2D the two tie within the noise (256^2 to
+2048^2), so ``auto`` picks this in 3D only. Conductances in S throughout (the levels hold them
+divided by the largest diagonal entry).
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ COARSEST_MAX = 500  # unknowns of the coarsest level (dense pseudo-inverse, floa
 # 44-46 at 64^3, 1000:1 grains; 1.8, the two-point choice, took 54); below 2 the cycle stays
 # positive definite (see cycle.MAX_WEIGHT).
 WEIGHT = 1.4
+# ... and with root-node AMG below the first box level (its coarse space is not piecewise
+# constant): 1.0 (1.4 measured the same, 84 against 85 iterations at 512^2)
+ALGEBRAIC_WEIGHT = 1.0
+# Dimensions whose grids get root-node AMG below the first box level: in 2D, box aggregates
+# all the way down cannot follow 1000:1 grains oblique to the grid (132 against root-node's
+# 44 iterations at 1024^2), one box level can (86); in 3D the box levels win
+ALGEBRAIC_BELOW_DIMS = (2,)
 # Couplings are summed into the Galerkin stencil in chunks of this many matrix entries (the
 # index arrays of a whole 27-point matrix would be the setup's memory peak).
 CHUNK = 1 << 22
@@ -140,9 +149,12 @@ class CornerMultigrid:
     ``corner``, ``periodic``: as in :class:`CornerGrid`."""
 
     def __init__(self, matrix: sp.csr_matrix, corner: np.ndarray, dtype=np.float32,
-                 weight: float = WEIGHT, sweeps: int = 1, periodic: bool = False):
-        from ..solvers import _csr_as, _symmetric_pseudo_inverse
+                 weight: float | None = None, sweeps: int = 1, periodic: bool = False,
+                 algebraic_below: bool = False):
+        from ..solvers import RugeStubenPreconditioner, _csr_as, _symmetric_pseudo_inverse
 
+        if weight is None:
+            weight = ALGEBRAIC_WEIGHT if algebraic_below else WEIGHT
         if not 0 < weight < 2:
             raise ValueError(f"coarse-correction weight {weight} outside (0, 2)")
         self.dtype, self.weight, self.sweeps = dtype, weight, sweeps
@@ -155,7 +167,8 @@ class CornerMultigrid:
         self.levels: list[sp.csr_matrix] = []
         self.aggregates: list[np.ndarray] = []
         self.sizes = [self.n]  # unknowns per level
-        while level.shape[0] > COARSEST_MAX:
+        self.algebraic = None  # root-node AMG below the first box level (algebraic_below)
+        while level.shape[0] > COARSEST_MAX and not (algebraic_below and self.levels):
             aggregate, corner = box_level(corner)
             if len(corner) == level.shape[0]:  # nothing left to join (a 1-wide grid)
                 break
@@ -164,9 +177,14 @@ class CornerMultigrid:
             level = (galerkin_general(level, aggregate, len(corner)) if periodic
                      else galerkin(level, aggregate, corner))
             self.sizes.append(level.shape[0])
+        finite = np.isfinite(level.data).all()
+        if algebraic_below and self.levels and finite:
+            self.algebraic = RugeStubenPreconditioner(level, dtype, "classical", "rootnode")
         # NaN or Inf in a conductance: a NaN cycle, so that CG fails and says so
-        self.coarse_inverse = (_symmetric_pseudo_inverse(level) if np.isfinite(level.data).all()
-                               else np.full(level.shape, np.nan))
+        elif finite:
+            self.coarse_inverse = _symmetric_pseudo_inverse(level)
+        else:
+            self.coarse_inverse = np.full(level.shape, np.nan)
 
     def __call__(self, residual: np.ndarray) -> np.ndarray:
         magnitude = float(np.abs(residual).max()) if residual.size else 0.0
@@ -176,6 +194,8 @@ class CornerMultigrid:
         return x.astype(np.float64) * (magnitude * self.scale)
 
     def _cycle(self, depth: int, rhs: np.ndarray) -> np.ndarray:
+        if depth == len(self.levels) and self.algebraic is not None:
+            return self.algebraic(rhs.astype(np.float64)).astype(self.dtype)
         if depth == len(self.levels):
             return (self.coarse_inverse @ rhs.astype(np.float64)).astype(self.dtype)
         from pyamg.relaxation.relaxation import gauss_seidel
@@ -207,7 +227,9 @@ def solve(matrix: sp.csr_matrix, rhs: np.ndarray, grid: CornerGrid, rtol: float,
         raise ValueError("the corner grid does not match the matrix")  # pragma: no cover
     return preconditioned_cg(
         matrix, rhs, rtol, maxiter, origin,
-        lambda dtype: CornerMultigrid(matrix, grid.corner, dtype, periodic=grid.periodic),
+        lambda dtype: CornerMultigrid(
+            matrix, grid.corner, dtype, periodic=grid.periodic,
+            algebraic_below=grid.corner.shape[1] in ALGEBRAIC_BELOW_DIMS),
         "gmg", warm, balance,
         reusable=lambda previous: (isinstance(previous, CornerMultigrid)
                                    and previous.n == matrix.shape[0]))
