@@ -38,9 +38,10 @@ WEIGHT = 1.4
 # ... and with root-node AMG below the first box level (its coarse space is not piecewise
 # constant): 1.0 (1.4 measured the same, 84 against 85 iterations at 512^2)
 ALGEBRAIC_WEIGHT = 1.0
-# Dimensions whose grids get root-node AMG below the first box level: in 2D, box aggregates
-# all the way down cannot follow 1000:1 grains oblique to the grid (132 against root-node's
-# 44 iterations at 1024^2), one box level can (86); in 3D the box levels win
+# Dimensions whose grids get root-node AMG below the first box level: in 2D, box levels all
+# the way down cannot follow 1000:1 grains oblique to the grid (132 iterations against
+# root-node AMG's 44 at 1024^2, 1.26x its CPU time); with root-node AMG below the first box
+# level, 86 (a tie in CPU time). In 3D the box levels win (docs/performance.md).
 ALGEBRAIC_BELOW_DIMS = (2,)
 # Couplings are summed into the Galerkin stencil in chunks of this many matrix entries (the
 # index arrays of a whole 27-point matrix would be the setup's memory peak).
