@@ -22,7 +22,9 @@ Candidates (docs/performance.md, "Grid multigrid (issue 15)"):
 - ``gmg``: ``netsolve.multigrid.fem.CornerMultigrid`` with box levels all the way (what
   ``method = "gmg"`` runs in 3D); ``gmg-rn``: one box level, root-node AMG below (what it runs
   in 2D); ``gmg-w1.3`` / ``-w1.6``: other correction weights; ``gmg-sgs2``: two sweeps.
-- ``box+rn``: the ``gmg-rn`` idea written out in this script (the first version measured).
+- ``box+rn``: the ``gmg-rn`` idea written out in this script (the first version measured);
+  ``copies+rn`` / ``pairs+rn``: the same with only the copies joined onto their corner / with
+  2x1 corner pairs as the first level.
 - ``box``: the first version of ``gmg`` (sparse-matrix Galerkin products, recursive cycle):
   every corner's copies and 2x2(x2) corners -> 1, recursively,
   Galerkin coarse operators (piecewise constant), correction weight ``BOX_WEIGHT``, symmetric
@@ -344,12 +346,14 @@ class BoxThenRootnode:
     """Two levels: Gauss-Seidel + box aggregation (copies and 2x2(x2) corners), then one
     root-node AMG V-cycle (the shipped one) on the aggregated operator."""
 
-    def __init__(self, matrix, corner, weight=1.0):
+    def __init__(self, matrix, corner, weight=1.0, box=(2, 2)):
         from netsolve.multigrid.fem import box_level, galerkin
         from netsolve.solvers import RugeStubenPreconditioner
 
         self.weight = weight
-        self.aggregate, coords = box_level(corner)
+        # box (bx, by): corners per box along each axis (1 x 1: only the copies are joined)
+        scaled = corner // np.array(box) * 2
+        self.aggregate, coords = box_level(scaled)
         self.a = sp.csr_matrix(matrix, dtype=np.float32)
         coarse = galerkin(sp.csr_matrix(matrix), self.aggregate, coords)
         self.n_coarse = coarse.shape[0]
@@ -380,6 +384,8 @@ CANDIDATES = {
     "rootnode": shipped,
     "box+rn": BoxThenRootnode,
     "box+rn-w1.4": lambda a, c: BoxThenRootnode(a, c, 1.4),
+    "copies+rn": lambda a, c: BoxThenRootnode(a, c, 1.0, (1, 1)),
+    "pairs+rn": lambda a, c: BoxThenRootnode(a, c, 1.0, (2, 1)),
     "gmg": corner_multigrid(),
     "gmg-w1.3": corner_multigrid(weight=1.3),
     "gmg-w1.6": corner_multigrid(weight=1.6),
