@@ -179,6 +179,22 @@ def test_auto_picks_the_grid_multigrid_for_3d_finite_elements_only(tmp_path):
     assert solve_dict(data, tmp_path).solution.stats.method == "gmg"
 
 
+@pytest.mark.parametrize("shape, maxiter", [((64, 48), 40), ((18, 14, 12), 20)])
+def test_a_float32_hierarchy_short_of_rtol_continues_in_float64(tmp_path, shape, maxiter):
+    # maxiter below what the solve needs (63 / 31 iterations): the float32 stage stops short,
+    # the float64 stage continues from its iterate (up to maxiter again) and reaches rtol
+    data = fem_case(polycrystal(shape, ratio_ip_op=1e3))
+    data["solver"].update({"maxiter": maxiter, "balance_tol": 0.5})  # no balance tightening
+    reference = solve_dict(direct(data), tmp_path)
+    data["solver"].update({"method": "gmg", "rtol": 1e-10})
+    result = solve_dict(data, tmp_path)
+    stats = result.solution.stats
+    assert stats.method == "gmg" and stats.precision == "float64"
+    assert maxiter < stats.iterations <= 2 * maxiter
+    assert stats.residual_rel <= 10 * 1e-10  # the solver's acceptance (docs/model.md, Guards)
+    assert result.total_current_A == pytest.approx(reference.total_current_A, rel=1e-7)
+
+
 def test_non_convergence_is_an_error_naming_the_remedy(tmp_path):
     data = fem_case(polycrystal((40, 30)))
     data["solver"].update({"method": "gmg", "rtol": 1e-12, "maxiter": 1})
