@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from .case import Electrode, SolverOptions
 from .errors import NoConductingPathError, SolveError
 from typing import TYPE_CHECKING
-from .solvers import SolverStats, WarmStart, choose_method, linear_solve
+from .solvers import GMG_MIN_UNKNOWNS, SolverStats, WarmStart, choose_method, linear_solve
 from .stopping import BalanceTarget, current_balance, electrode_currents
 
 if TYPE_CHECKING:  # the contract is structural: any operator of netsolve.discretization
@@ -284,7 +284,9 @@ def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: 
     if direct_max is None:
         direct_max = getattr(network, "direct_max_unknowns", {}).get(ndim)
     on_grid = hasattr(network, "grid_operator")
-    method = choose_method(options.method, n_active, ndim, direct_max, on_grid)
+    # an operator may prefer the grid multigrid from another size on, or never (measured)
+    gmg_min = getattr(network, "gmg_min_unknowns", {}).get(ndim, GMG_MIN_UNKNOWNS)
+    method = choose_method(options.method, n_active, ndim, direct_max, on_grid, gmg_min)
     grid = network.grid_operator(active) if method == "gmg" else None
     if grid is not None and matrix is None:
         # The grid multigrid needs the matrix only for the residual and power checks: the

@@ -83,14 +83,16 @@ class WarmStart:
 
 
 def choose_method(method: str, n_unknowns: int, ndim: int, direct_max: int | None,
-                  on_grid: bool = False) -> str:
-    """``on_grid``: the operator gives its voxel-grid structure (grid multigrid possible)."""
+                  on_grid: bool = False, gmg_min: int | None = GMG_MIN_UNKNOWNS) -> str:
+    """``on_grid``: the operator gives its voxel-grid structure (grid multigrid possible);
+    ``gmg_min``: from how many unknowns on ``auto`` prefers the grid multigrid (None: never,
+    an operator's choice where it was measured slower than AMG)."""
     if method != "auto":
         return method
     limit = DIRECT_MAX_UNKNOWNS[ndim] if direct_max is None else direct_max
     if n_unknowns <= limit:
         return "direct"
-    return "gmg" if on_grid and n_unknowns >= GMG_MIN_UNKNOWNS else "amg"
+    return "gmg" if on_grid and gmg_min is not None and n_unknowns >= gmg_min else "amg"
 
 
 def linear_solve(matrix: sp.csr_matrix, rhs: np.ndarray, method: str, rtol: float,
@@ -102,7 +104,8 @@ def linear_solve(matrix: sp.csr_matrix, rhs: np.ndarray, method: str, rtol: floa
 
     ``amg_hierarchy``: "classical" (Ruge-Stueben) or "rootnode"; the discretization's choice.
     ``warm``: initial guesses and a reusable preconditioner (:class:`WarmStart`).
-    ``grid``: the matrix on the voxel grid (:class:`netsolve.multigrid.GridOperator`), for "gmg".
+    ``grid``: the matrix on the voxel grid (:class:`netsolve.multigrid.GridOperator`), or where
+    the finite-element unknowns sit (:class:`netsolve.multigrid.fem.CornerGrid`), for "gmg".
     ``balance``: the balances each right-hand side's solution must meet (a
     :class:`~netsolve.stopping.BalanceTarget`, or one per column): the iterative methods test
     them on their iterates once ``rtol`` is reached and continue until they hold
@@ -120,6 +123,11 @@ def linear_solve(matrix: sp.csr_matrix, rhs: np.ndarray, method: str, rtol: floa
             interpolation = "classical" if ndim == 2 else "direct"
             x, stats = _amg(matrix, rhs, rtol, maxiter, interpolation, origin, amg_hierarchy,
                             warm, balance)
+        elif method == "gmg" and getattr(grid, "corner", None) is not None:
+            from .multigrid.fem import solve as corner_multigrid_solve
+
+            x, stats = corner_multigrid_solve(matrix, rhs, grid, rtol, maxiter, origin, warm,
+                                              balance)
         elif method == "gmg":
             from .multigrid import solve as grid_multigrid_solve
 
@@ -363,17 +371,30 @@ def lanczos_largest_eigenvalue(apply, n: int, steps: int = 10) -> float:
 
 def _amg(matrix, rhs, rtol, maxiter, interpolation, origin, hierarchy="classical", warm=None,
          balance=None):
+    return preconditioned_cg(
+        matrix, rhs, rtol, maxiter, origin,
+        lambda dtype: RugeStubenPreconditioner(matrix, dtype, interpolation, hierarchy),
+        "amg", warm, balance)
+
+
+def preconditioned_cg(matrix, rhs, rtol, maxiter, origin, build, name: str, warm=None,
+                      balance=None, reusable=lambda preconditioner: True):
+    """CG per right-hand side with the preconditioner ``build(dtype)`` (float32 levels first;
+    a float64 one, continuing from where CG stopped, if those cannot reach ``rtol``), or the
+    warm start's reusable one (``reusable``: whether it fits this matrix) within its iteration
+    budget. ``name``: the method, for the statistics and the error message."""
     start = time.perf_counter()
     n = matrix.shape[0]
-    reused = warm is not None and warm.preconditioner is not None
+    reused = (warm is not None and warm.preconditioner is not None
+              and reusable(warm.preconditioner))
     if reused:
         precond, setup = warm.preconditioner, 0.0
     else:
-        precond = RugeStubenPreconditioner(matrix, np.float32, interpolation, hierarchy)
+        precond = build(np.float32)
         setup = time.perf_counter() - start
     x = _initial_guess(rhs, warm)
     iterations = fresh_iterations = 0
-    precision = precond.dtype.__name__ if reused else "float32"
+    precision = np.dtype(precond.dtype).name if reused else "float32"
     targets = column_targets(balance, rhs.shape[1])
     for k in range(rhs.shape[1]):
         b = rhs[:, k]
@@ -385,7 +406,7 @@ def _amg(matrix, rhs, rtol, maxiter, interpolation, origin, hierarchy="classical
         if residual > rtol and reused:
             # the hierarchy of another matrix is not good enough here: set up this matrix's
             lap = time.perf_counter()
-            precond = RugeStubenPreconditioner(matrix, np.float32, interpolation, hierarchy)
+            precond = build(np.float32)
             setup += time.perf_counter() - lap
             reused, precision = False, "float32"
             x[:, k], more, residual = pcg(matrix, b, precond.operator(n), rtol, maxiter,
@@ -396,7 +417,7 @@ def _amg(matrix, rhs, rtol, maxiter, interpolation, origin, hierarchy="classical
             fresh_iterations = max(fresh_iterations, its)
         if residual > rtol:
             # float32 levels could not get there: rebuild in float64, continue from x
-            precond = RugeStubenPreconditioner(matrix, np.float64, interpolation, hierarchy)
+            precond = build(np.float64)
             precision = "float64"
             x[:, k], more, residual = pcg(matrix, b, precond.operator(n), rtol, maxiter,
                                           x[:, k], targets[k])
@@ -404,12 +425,12 @@ def _amg(matrix, rhs, rtol, maxiter, interpolation, origin, hierarchy="classical
         iterations = max(iterations, its)
     elapsed = time.perf_counter() - start
     residual = relative_residual(matrix, x, rhs)
-    _check_converged("amg", residual, rtol, iterations, origin)
+    _check_converged(name, residual, rtol, iterations, origin)
     if warm is not None:
         warm.rebuilt = warm.preconditioner is not precond
         warm.preconditioner = precond
         warm.fresh_iterations = fresh_iterations
-    return x, SolverStats("amg", iterations, residual, elapsed, setup, rhs.shape[1], precision)
+    return x, SolverStats(name, iterations, residual, elapsed, setup, rhs.shape[1], precision)
 
 
 def _jacobi_cg(matrix, rhs, rtol, maxiter, origin, warm=None, balance=None):
@@ -445,6 +466,8 @@ def _check_converged(method, residual, rtol, iterations, origin):
         detail = "after iterative refinement"
     else:
         remedy = 'raise solver.maxiter or use solver.method = "direct"'
+        if method == "gmg":
+            remedy = 'raise solver.maxiter, or use solver.method = "amg" or "direct"'
         detail = f"after {iterations} iterations"
     shown = "non-finite" if not np.isfinite(residual) else f"{residual:.2e}"
     raise SolveError(f"{origin}: solver '{method}' did not converge: relative residual {shown} "

@@ -97,6 +97,10 @@ class FemOperator(MatrixOperator):
     # strong-connection lines drift across the true strong direction): root-node AMG with
     # evolution strength instead (netsolve.solvers, docs/performance.md).
     amg_hierarchy: ClassVar[str] = "rootnode"
+    # ``auto`` picks the grid multigrid (corner box aggregation, netsolve.multigrid.fem) in 3D
+    # above the direct solver's limit (2-4x less solver CPU), never in 2D, where it only ties
+    # with root-node AMG (docs/performance.md, "Grid multigrid (issue 15)")
+    gmg_min_unknowns: ClassVar[dict] = {2: None, 3: 0}
 
     @property
     def n_elements(self) -> int:
@@ -122,6 +126,13 @@ class FemOperator(MatrixOperator):
         """The voxel fields and GB face currents of a solution (:func:`compute_fem_fields`;
         the tensors are the operator's own)."""
         return compute_fem_fields(self, solution, electrode_index)
+
+    def grid_operator(self, active: np.ndarray):
+        """Where the unknowns ``active`` sit on the grid, for the grid multigrid
+        (:func:`netsolve.multigrid.fem.corner_grid`)."""
+        from ..multigrid.fem import corner_grid
+
+        return corner_grid(self, active)
 
     def copy_potential(self, solution: NetworkSolution) -> np.ndarray:
         """Potential of every node copy (V): Dirichlet copies at their electrode's potential."""

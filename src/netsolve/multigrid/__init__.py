@@ -2,8 +2,9 @@
 
 :mod:`.grid` (the operator on the grid, box-aggregation coarsening; NumPy only),
 :mod:`.kernels` (numba), :mod:`.cycle` (hierarchy, smoothers, the symmetric V-cycle),
-:mod:`.solver` (CG on the grid, the :mod:`netsolve.solvers` contract). numba is imported only
-when a solve runs: importing netsolve stays fast.
+:mod:`.solver` (CG on the grid, the :mod:`netsolve.solvers` contract); :mod:`.fem` (the
+finite-element operator: box aggregation of the voxel corners, no numba). numba is imported
+only when a solve runs: importing netsolve stays fast.
 """
 
 from .grid import GridOperator

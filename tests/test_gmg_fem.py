@@ -1,0 +1,216 @@
+"""The grid multigrid for the finite-element operator (solver.method = "gmg" with
+discretization = "fem", netsolve.multigrid.fem): agreement with the direct solver, the
+structure it is built from, and its failure modes."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import netsolve
+from netsolve.errors import CaseError
+from netsolve.multigrid import fem
+from netsolve.solve import network_matrix
+from conftest import base_case, solve_dict, with_labels
+from test_gmg import assert_agrees, direct, polycrystal
+
+
+@pytest.fixture(autouse=True)
+def deep_hierarchies(monkeypatch):
+    """Small test grids get several levels (the coarsest level is otherwise solved directly)."""
+    monkeypatch.setattr(fem, "COARSEST_MAX", 12)
+
+
+def fem_case(data: dict) -> dict:
+    data = copy.deepcopy(data)
+    data["solver"] = {**data.get("solver", {}), "discretization": "fem"}
+    return data
+
+
+@pytest.mark.parametrize("ratio", [1.0, 1e3, 1e4])
+def test_2d_polycrystal_with_inclusions_and_gb_copies(tmp_path, ratio):
+    result = assert_agrees(fem_case(polycrystal((64, 48), ratio_ip_op=ratio)), tmp_path)
+    assert result.network.discretization == "fem"
+    assert result.network.n_gb_links > 0  # GB interface elements: corners with copies
+    assert result.microstructure.conducting.sum() < 64 * 48  # ZrO2 inclusions
+
+
+@pytest.mark.parametrize("ratio", [1.0, 1e4])
+def test_3d_polycrystal_with_inclusions_and_gb_copies(tmp_path, ratio):
+    result = assert_agrees(fem_case(polycrystal((18, 14, 12), ratio_ip_op=ratio)), tmp_path)
+    assert result.network.n_gb_links > 0
+
+
+@pytest.mark.parametrize("shape", [(200, 1), (3, 37), (41, 1, 1), (5, 33, 2)])
+def test_thin_grids(tmp_path, shape):
+    data = base_case(shape, "tensor", ratio_ip_op=100.0)
+    data["microstructure"] = {"source": "voronoi", "n_grains": 5, "seed": 1}
+    assert_agrees(fem_case(data), tmp_path, rtol=1e-12)
+
+
+def test_floating_clusters_are_removed(tmp_path):
+    labels = np.ones((60, 40), dtype=np.int32)
+    labels[30:] = 2
+    labels[10:22, 8:20] = -1  # a ZrO2 wall ...
+    labels[12:20, 10:18] = 1  # ... around an island of grain 1
+    grains = [{"id": 1, "c_axis": [1, 0, 0]}, {"id": 2, "c_axis": [0.3, 0.2, 1.0]}]
+    data = with_labels(base_case((60, 40), "tensor", ratio_ip_op=1000.0, ratio_ip_gb=20.0,
+                                 gb_thickness_nm=1.0), labels, tmp_path,
+                       phases={"zro2": -1}, grains=grains)
+    result = assert_agrees(fem_case(data), tmp_path)
+    assert result.solution.floating.sum() == 9 * 9  # the island's corners
+
+
+def test_current_controlled_electrodes(tmp_path):
+    data = fem_case(polycrystal((48, 40), ratio_ip_op=100.0))
+    data["electrodes"][0] = {"name": "source", "region": "left", "current_A": 3e-9}
+    data["electrodes"].append({"name": "probe", "region": "top", "current_A": 0.0})
+    result = assert_agrees(data, tmp_path)
+    assert result.solution.stats.n_rhs == 3
+    assert result.electrode_currents_A["source"] == pytest.approx(3e-9, rel=1e-9)
+
+
+# --------------------------------------------------------------------------- the structure
+
+
+def _grid(tmp_path, shape, **extra):
+    result = solve_dict(direct(fem_case(polycrystal(shape, ratio_ip_op=1e3, **extra))),
+                        tmp_path)
+    rows = np.flatnonzero(~result.solution.floating)
+    matrix = network_matrix(result.network)[rows][:, rows].tocsr()
+    return result, matrix, result.network.grid_operator(rows)
+
+
+@pytest.mark.parametrize("shape", [(30, 22), (9, 8, 7)])
+def test_unknowns_sit_at_the_corners_of_their_couplings(tmp_path, shape):
+    result, matrix, grid = _grid(tmp_path, shape)
+    corner = grid.corner
+    assert not grid.periodic
+    assert corner.shape == (matrix.shape[0], len(shape))
+    assert corner.min() >= 0 and np.all(corner.max(axis=0) <= np.array(shape))
+    coo = matrix.tocoo()
+    # Q1 couplings join corners of one element; interface links join copies of one corner
+    assert np.abs(corner[coo.row] - corner[coo.col]).max() == 1
+    same = np.all(corner[coo.row] == corner[coo.col], axis=1) & (coo.row < coo.col)
+    op = result.network
+    row_of = np.full(op.n_nodes, -1)
+    row_of[~result.solution.floating] = np.arange(matrix.shape[0])
+    unknown = op.copy_unknown[op.gb_link_copies]
+    linked = unknown[(unknown >= 0).all(axis=1)]
+    linked = np.sort(row_of[linked], axis=1)
+    linked = linked[(linked >= 0).all(axis=1)]
+    assert len(linked) > 0
+    assert (set(map(tuple, linked.tolist()))
+            == set(zip(coo.row[same].tolist(), coo.col[same].tolist())))
+
+
+@pytest.mark.parametrize("shape", [(17, 12), (7, 6, 5)])
+def test_the_stencil_galerkin_product_is_p_transpose_a_p(tmp_path, shape):
+    _, matrix, grid = _grid(tmp_path, shape)
+    aggregate, coords = fem.box_level(grid.corner)
+    p = sp.csr_matrix((np.ones(len(aggregate)), (np.arange(len(aggregate)), aggregate)),
+                      shape=(len(aggregate), len(coords)))
+    expected = (p.T @ matrix @ p).toarray()
+    coarse = fem.galerkin(matrix, aggregate, coords)
+    assert coarse.has_sorted_indices
+    np.testing.assert_allclose(coarse.toarray(), expected, rtol=1e-13,
+                               atol=1e-13 * abs(expected).max())
+    general = fem.galerkin_general(matrix, aggregate, len(coords))
+    np.testing.assert_allclose(general.toarray(), expected, rtol=1e-13,
+                               atol=1e-13 * abs(expected).max())
+    # every unknown of a box, copies included, is in it; boxes are 2 corners wide
+    assert np.array_equal(coords[aggregate], grid.corner // 2)
+
+
+@pytest.mark.parametrize("algebraic_below", [False, True])
+@pytest.mark.parametrize("shape", [(40, 30), (11, 10, 9)])
+def test_the_cycle_is_a_symmetric_positive_definite_preconditioner(tmp_path, shape,
+                                                                   algebraic_below):
+    _, matrix, grid = _grid(tmp_path, shape)
+    for dtype, tolerance in ((np.float32, 1e-5), (np.float64, 1e-12)):
+        cycle = fem.CornerMultigrid(matrix, grid.corner, dtype, algebraic_below=algebraic_below)
+        if algebraic_below:  # one box level, root-node AMG on its aggregated operator
+            assert len(cycle.levels) == 1 and cycle.algebraic is not None
+            assert cycle.algebraic.levels[0].A.shape[0] == cycle.sizes[1]
+        else:
+            assert len(cycle.levels) >= 3 and cycle.algebraic is None
+        x, y = np.random.default_rng(0).standard_normal((2, matrix.shape[0]))
+        assert x @ cycle(y) == pytest.approx(y @ cycle(x), rel=tolerance)
+        assert x @ cycle(x) > 0
+    with pytest.raises(ValueError, match=r"^coarse-correction weight 2\.0 outside \(0, 2\)$"):
+        fem.CornerMultigrid(matrix, grid.corner, weight=2.0)
+
+
+def test_periodic_couplings_take_the_general_galerkin_product(tmp_path):
+    from netsolve.discretization.q1 import build_fem_operator
+    from netsolve.microstructure import build_microstructure
+    from netsolve.properties import compute_properties
+
+    # one grain: the copies of opposite faces are identified (different grains would not be)
+    data = fem_case(base_case((20, 16), "tensor", ratio_ip_op=1e3))
+    data["grains"] = [{"id": 1, "c_axis": [1.0, 0.6, 0.3]}]
+    case = netsolve.case_from_dict(data)
+    micro = build_microstructure(case)
+    props = compute_properties(micro, case.materials)
+    op = build_fem_operator(case, micro, props, periodic_axes=(1,))
+    rows = np.arange(op.n_nodes)
+    grid = op.grid_operator(rows)
+    assert grid.periodic
+    rhs = np.zeros((op.n_nodes, 1))
+    np.add.at(rhs[:, 0], op.electrode_link_node, op.electrode_link_conductance)
+    x, stats = fem.solve(op.matrix, rhs, grid, 1e-10, 200)
+    reference = sp.linalg.spsolve(op.matrix.tocsc(), rhs[:, 0])
+    assert stats.method == "gmg" and stats.residual_rel <= 1e-10
+    assert np.abs(x[:, 0] - reference).max() <= 1e-7 * np.abs(reference).max()
+
+
+# --------------------------------------------------------------------------- choices and errors
+
+
+def test_auto_picks_the_grid_multigrid_for_3d_finite_elements_only(tmp_path):
+    data = fem_case(polycrystal((40, 30), ratio_ip_op=1e3))
+    data["solver"].update({"method": "auto", "direct_max_unknowns": 100})
+    assert solve_dict(data, tmp_path).solution.stats.method == "amg"
+    data = fem_case(polycrystal((12, 10, 8), ratio_ip_op=1e3))
+    data["solver"].update({"method": "auto", "direct_max_unknowns": 100})
+    assert solve_dict(data, tmp_path).solution.stats.method == "gmg"
+
+
+@pytest.mark.parametrize("shape, maxiter", [((64, 48), 40), ((18, 14, 12), 20)])
+def test_a_float32_hierarchy_short_of_rtol_continues_in_float64(tmp_path, shape, maxiter):
+    # maxiter below what the solve needs (63 / 31 iterations): the float32 stage stops short,
+    # the float64 stage continues from its iterate (up to maxiter again) and reaches rtol
+    data = fem_case(polycrystal(shape, ratio_ip_op=1e3))
+    data["solver"].update({"maxiter": maxiter, "balance_tol": 0.5})  # no balance tightening
+    reference = solve_dict(direct(data), tmp_path)
+    data["solver"].update({"method": "gmg", "rtol": 1e-10})
+    result = solve_dict(data, tmp_path)
+    stats = result.solution.stats
+    assert stats.method == "gmg" and stats.precision == "float64"
+    assert maxiter < stats.iterations <= 2 * maxiter
+    assert stats.residual_rel <= 10 * 1e-10  # the solver's acceptance (docs/model.md, Guards)
+    assert result.total_current_A == pytest.approx(reference.total_current_A, rel=1e-7)
+
+
+def test_non_convergence_is_an_error_naming_the_remedy(tmp_path):
+    data = fem_case(polycrystal((40, 30)))
+    data["solver"].update({"method": "gmg", "rtol": 1e-12, "maxiter": 1})
+    with pytest.raises(CaseError, match=r"^case: solver 'gmg' did not converge: relative "
+                                        r"residual .* > rtol 1\.0e-12 after \d+ iterations "
+                                        r"\(raise solver\.maxiter, or use solver\.method = "
+                                        r"\"amg\" or \"direct\"\)$"):
+        solve_dict(data, tmp_path)
+
+
+def test_a_nan_conductance_is_an_error_not_a_result(tmp_path):
+    _, matrix, grid = _grid(tmp_path, (30, 22))
+    matrix = matrix.copy()
+    matrix.data[7] = np.nan
+    rhs = np.zeros((matrix.shape[0], 1))
+    rhs[0, 0] = 1.0
+    with pytest.raises(CaseError, match=r"^case: solver 'gmg' did not converge: relative "
+                                        r"residual non-finite > rtol"):
+        fem.solve(matrix, rhs, grid, 1e-8, 50)
