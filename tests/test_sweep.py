@@ -330,6 +330,19 @@ def _assert_same_rows(rows, reference):
         assert rows[pid]["blocking_gbs"] == row["blocking_gbs"]
 
 
+def test_chunks_cover_the_points_in_order_and_shrink_towards_the_end():
+    from netsolve.sweep.worker import MAX_CHUNK, chunks
+
+    points = list(range(100))
+    parts = chunks(points, 2)
+    assert [p for part in parts for p in part] == points
+    sizes = [len(part) for part in parts]
+    assert sizes[0] == MAX_CHUNK and sizes[-1] == 1
+    assert all(a >= b for a, b in zip(sizes, sizes[1:]))  # never growing
+    assert [len(part) for part in chunks(list(range(5)), 2)] == [1] * 5
+    assert chunks([], 3) == []
+
+
 def test_jobs_2_equals_serial_and_fields_saved(tmp_path):
     plan = build_plan(write_case(tmp_path), (parse_param("materials.ratio_ip_gb=1,5,20,100"),))
     reference = _serial_reference(tmp_path, plan)
