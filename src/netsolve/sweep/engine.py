@@ -191,6 +191,7 @@ class SweepEngine:
         props = self._props
 
         matrix = None
+        on_grid = False
         if case.solver.discretization != "tpfa":  # only the two-point links are refilled
             operator = build_operator(case, micro, props)
         else:
@@ -200,7 +201,8 @@ class SweepEngine:
                 operator = with_conductances(self._network, case, props)
             # The grid multigrid applies the matrix on the grid (as `netsolve run` does): a
             # CSR matrix would only be refilled for the residual checks.
-            if not grid_multigrid(case, operator):
+            on_grid = grid_multigrid(case, operator)
+            if not on_grid:
                 if self._pattern is None:
                     self._pattern = MatrixPattern(operator)
                     matrix = self._pattern.matrix
@@ -212,7 +214,7 @@ class SweepEngine:
         if self.reuse:
             nearest = self._nearest_solutions(coords)
             warm = WarmStart(x0=nearest[0] if nearest else None,
-                             preconditioner=self._reusable(operator),
+                             preconditioner=self._reusable(operator, on_grid),
                              reused_maxiter=self._reuse_budget(), basis=nearest or None)
         solution = solve_network(operator, case.electrodes, case.solver, case.label,
                                  matrix=matrix, warm=warm)
@@ -246,12 +248,15 @@ class SweepEngine:
         order = np.argsort(distance, kind="stable")[:PREDICTOR_BASIS]
         return [self._warm_solutions[keys[i]] for i in order]
 
-    def _reusable(self, operator):
-        """The kept preconditioner, if this point may use it. A grid multigrid hierarchy only
-        for the very conductances it was built for: its setup costs about 1.5 CG iterations,
-        while the hierarchy of a neighbouring point cost more iterations than that on the
-        512^2 sweep, and CG restarted when it had to be rebuilt (docs/performance.md)."""
-        if self._preconditioner is None or not _is_grid_hierarchy(self._preconditioner):
+    def _reusable(self, operator, on_grid: bool):
+        """The kept preconditioner, if this point may use it (``on_grid``: the point is solved
+        by the grid multigrid). A grid multigrid hierarchy only for the very conductances it
+        was built for: its setup costs about 1.5 CG iterations, while the hierarchy of a
+        neighbouring point cost more iterations than that on the 512^2 sweep, and CG
+        restarted when it had to be rebuilt (docs/performance.md)."""
+        if self._preconditioner is None or _is_grid_hierarchy(self._preconditioner) != on_grid:
+            return None  # none kept, or one of the other solver (a swept solver.method)
+        if not on_grid:
             return self._preconditioner
         built_for = self._preconditioner_conductances
         same = (built_for is not None and hasattr(operator, "link_conductance")
