@@ -6,8 +6,8 @@ solution in the energy norm ``||x - x*||_A`` (``A`` SPD). That span contains eve
 solution and every linear extrapolation through them, so the projection is never further from
 the answer (in that norm, the one CG minimises) than the nearest earlier solution alone, or a
 linear extrapolation along a sweep axis; measured on the 512^2 grid-multigrid sweep, its
-residual is 10-300x below the nearest solution's (docs/performance.md). Cost: one matrix
-product per basis vector and a small dense eigen-solve.
+residual is 10-300x below the nearest solution's on most points (docs/performance.md).
+Cost: one matrix product per basis vector and a small dense eigen-solve.
 """
 
 from __future__ import annotations

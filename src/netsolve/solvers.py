@@ -69,9 +69,10 @@ class WarmStart:
     reused preconditioner before a fresh one is built for this matrix and CG continues from where
     it stopped (every solve still converges to its rtol); ``basis``, solutions of similar
     systems (each of the shape of ``x0``): the guess is then their Galerkin projection for this
-    matrix (:func:`netsolve.initial_guess.projected_guess`; ``x0`` if that fails). Out: ``solution`` and the
-    ``preconditioner`` that was used last; ``rebuilt`` when a new hierarchy was set up, and
-    ``fresh_iterations``, the most CG iterations a right-hand side took with it.
+    matrix (:func:`netsolve.initial_guess.projected_guess`; ``x0`` if that fails).
+    Out: ``solution`` and the ``preconditioner`` that was used last; ``rebuilt`` when a new
+    hierarchy was set up, and ``fresh_iterations``, the most CG iterations a right-hand side
+    took with it.
     Iterative methods only; the direct solver ignores it.
     """
 

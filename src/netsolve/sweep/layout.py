@@ -5,9 +5,9 @@ with a colour bar on its right (``sweep_heatmap.png``). ``fig.tight_layout()`` m
 axes' tight box (ticks created, every tick label laid out) before the draw did the same again:
 about a third of the figures' time. Here the margins are summed from the texts a panel shows:
 its tick labels (from its locators and formatters at the final view limits, measured one string
-at a time with the renderer's text metrics, which the draw then finds cached), its axis labels,
-the offset text of a scalar axis, the title; the panels then share the width that is left. All
-sizes are in inches.
+at a time with the renderer's text metrics; mathtext labels are parsed once, the draw at the
+same dpi finds them in matplotlib's cache), its axis labels, the offset text of a scalar axis,
+the title; the panels then share the width that is left. All sizes are in inches.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib import rcParams
+from matplotlib import cbook, rcParams
 from matplotlib.font_manager import FontProperties
 
 PAD_IN = 4 / 72  # around the figure and between blocks
@@ -39,14 +39,13 @@ def _points(size) -> float:
 
 def _text_size(renderer, text: str, size: float, rotation: float = 0.0) -> tuple[float, float]:
     """Width and height (inches) of ``text`` at ``size`` points, rotated by ``rotation``
-    degrees; mathtext when it holds a pair of unescaped ``$``."""
+    degrees (mathtext between unescaped ``$``)."""
     if not text:
         return 0.0, 0.0
-    ismath = text.replace(r"\$", "").count("$") >= 2
+    ismath = cbook.is_math_text(text)  # as matplotlib decides it for a Text
     w, h, _ = renderer.get_text_width_height_descent(
         text, FontProperties(size=size), ismath=ismath)
-    dpi = renderer.dpi if hasattr(renderer, "dpi") else 72.0
-    w, h = w / dpi, h / dpi
+    w, h = w / renderer.dpi, h / renderer.dpi
     if rotation:
         angle = np.deg2rad(rotation)
         w, h = (abs(w * np.cos(angle)) + abs(h * np.sin(angle)),
