@@ -68,15 +68,19 @@ class WarmStart:
     In: ``x0`` (n, k) initial guesses; ``preconditioner``, an AMG preconditioner built for a
     similar matrix (used instead of a new setup); ``reused_maxiter``, the iteration budget of a
     reused preconditioner before a fresh one is built for this matrix and CG continues from where
-    it stopped (every solve still converges to its rtol). Out: ``solution`` and the
-    ``preconditioner`` that was used last; ``rebuilt`` when a new hierarchy was set up, and
-    ``fresh_iterations``, the most CG iterations a right-hand side took with it.
+    it stopped (every solve still converges to its rtol); ``basis``, solutions of similar
+    systems (each of the shape of ``x0``): the guess is then their Galerkin projection for this
+    matrix (:func:`netsolve.initial_guess.projected_guess`; ``x0`` if that fails).
+    Out: ``solution`` and the ``preconditioner`` that was used last; ``rebuilt`` when a new
+    hierarchy was set up, and ``fresh_iterations``, the most CG iterations a right-hand side
+    took with it.
     Iterative methods only; the direct solver ignores it.
     """
 
     x0: np.ndarray | None = None
     preconditioner: "RugeStubenPreconditioner | None" = None
     reused_maxiter: int | None = None
+    basis: list | None = None
     solution: np.ndarray | None = None
     rebuilt: bool = False
     fresh_iterations: int = 0
@@ -116,6 +120,12 @@ def linear_solve(matrix: sp.csr_matrix, rhs: np.ndarray, method: str, rtol: floa
     # pyamg and SuperLU make many small dense BLAS calls; a multithreaded BLAS spends more time
     # waking threads than computing (measured 5-15x slower AMG setup on 2 busy cores).
     with threadpool_limits(limits=1, user_api="blas"):
+        if warm is not None and warm.basis and method != "direct":
+            from .initial_guess import projected_guess
+
+            guess = projected_guess(matrix, rhs, warm.basis)
+            if guess is not None:
+                warm.x0 = guess
         if method == "direct":
             x, stats = _direct(matrix, rhs, rtol, origin)
         elif method == "amg":

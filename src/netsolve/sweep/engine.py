@@ -6,11 +6,14 @@ rebuilt when :func:`~netsolve.sweep.plan.changes_gb_geometry` says a key changes
 network (link topology + the sparsity pattern of its matrix): while only ``materials.*`` /
 ``solver.*`` / ``analysis.*`` change, a point recomputes the conductivities and link conductances
 (vectorized), refills the matrix values in place of a new assembly, and solves with CG started from
-the solution of the nearest point this worker already finished, preconditioned by the last AMG
-hierarchy until it needs more than ``AMG_GROWTH`` times the iterations it took when it was built
-(then a fresh one is set up for that matrix; every point still converges to its rtol). A grid
-multigrid hierarchy (``gmg``) is reused while it needs fewer iterations than its fresh count plus
-its own setup time expressed in iterations (measured when it was built).
+the Galerkin projection of its system onto the nearest solutions this worker already finished
+(:func:`netsolve.initial_guess.projected_guess`: never further from the answer, in the energy
+norm, than the nearest solution itself), preconditioned by the last AMG hierarchy until it needs
+more than ``AMG_GROWTH`` times the iterations it took when it was built (then a fresh one is set
+up for that matrix; every point still converges to its rtol and balance checks). A grid
+multigrid hierarchy (``gmg``, about 1.5 CG iterations of setup at 512^2) is set up for every
+point whose conductances changed; with the grid multigrid the matrix is applied on the grid, no
+CSR matrix is refilled.
 Finite-element points rebuild their operator (its matrix depends on the tensors per element) but
 keep the microstructure.
 
@@ -37,6 +40,9 @@ from .plan import (STAGE_MICROSTRUCTURE, STAGE_PROPERTIES, Point, SweepPlan,
 AMG_GROWTH = 2.0  # rebuild the AMG hierarchy when CG needs more than this x its first count
 AMG_SLACK = 5  # ... plus a few iterations (small counts fluctuate)
 WARM_SOLUTIONS = 8  # finished solutions kept per worker for warm starts (memory: n x 8 bytes each)
+# the nearest kept solutions whose Galerkin projection is a point's initial guess (one matrix
+# product each; measured on the 512^2 gmg sweep: 4 saved as many iterations as 8, for less)
+PREDICTOR_BASIS = 4
 
 
 class MatrixPattern:
@@ -109,6 +115,7 @@ class SweepEngine:
         self._warm_solutions: OrderedDict = OrderedDict()
         self._preconditioner = None
         self._preconditioner_iterations = 0
+        self._preconditioner_conductances = None
 
     @staticmethod
     def for_plan(plan: SweepPlan, files_dir: Path | None = None, **options) -> SweepEngine:
@@ -184,22 +191,34 @@ class SweepEngine:
         props = self._props
 
         matrix = None
+        on_grid = False
         if case.solver.discretization != "tpfa":  # only the two-point links are refilled
             operator = build_operator(case, micro, props)
-        elif self._network is None:
-            operator = self._network = build_operator(case, micro, props)
-            self._pattern = MatrixPattern(operator)
-            matrix = self._pattern.matrix
         else:
-            operator = with_conductances(self._network, case, props)
-            matrix = self._pattern.refill(operator)
+            if self._network is None:
+                operator = self._network = build_operator(case, micro, props)
+            else:
+                operator = with_conductances(self._network, case, props)
+            # The grid multigrid applies the matrix on the grid (as `netsolve run` does): a
+            # CSR matrix would only be refilled for the residual checks.
+            on_grid = grid_multigrid(case, operator)
+            if not on_grid:
+                if self._pattern is None:
+                    self._pattern = MatrixPattern(operator)
+                    matrix = self._pattern.matrix
+                else:
+                    matrix = self._pattern.refill(operator)
 
         coords = self._coords(point)
-        warm = (WarmStart(x0=self._nearest_solution(coords), preconditioner=self._preconditioner,
-                          reused_maxiter=self._reuse_budget()) if self.reuse else None)
+        warm = None
+        if self.reuse:
+            nearest = self._nearest_solutions(coords)
+            warm = WarmStart(x0=nearest[0] if nearest else None,
+                             preconditioner=self._reusable(operator, on_grid),
+                             reused_maxiter=self._reuse_budget(), basis=nearest or None)
         solution = solve_network(operator, case.electrodes, case.solver, case.label,
                                  matrix=matrix, warm=warm)
-        self._remember(coords, warm)
+        self._remember(coords, warm, operator)
         fields = operator.fields(solution, props, micro.electrode_index)
         result = Result(case, micro, props, operator, solution, fields)
         if self._graph is None:
@@ -222,24 +241,35 @@ class SweepEngine:
         else:
             result.__dict__["gb_geometry"] = self._geometry
 
-    def _nearest_solution(self, coords: np.ndarray):
-        if not self._warm_solutions:
-            return None
+    def _nearest_solutions(self, coords: np.ndarray) -> list:
+        """The kept solutions nearest to ``coords`` first, at most ``PREDICTOR_BASIS``."""
         keys = list(self._warm_solutions)
         distance = [float(np.sum((np.array(k) - coords) ** 2)) for k in keys]  # <= 8 entries
-        return self._warm_solutions[keys[int(np.argmin(distance))]]
+        order = np.argsort(distance, kind="stable")[:PREDICTOR_BASIS]
+        return [self._warm_solutions[keys[i]] for i in order]
+
+    def _reusable(self, operator, on_grid: bool):
+        """The kept preconditioner, if this point may use it (``on_grid``: the point is solved
+        by the grid multigrid). A grid multigrid hierarchy only for the very conductances it
+        was built for: its setup costs about 1.5 CG iterations, while the hierarchy of a
+        neighbouring point cost more iterations than that on the 512^2 sweep, and CG
+        restarted when it had to be rebuilt (docs/performance.md)."""
+        if self._preconditioner is None or _is_grid_hierarchy(self._preconditioner) != on_grid:
+            return None  # none kept, or one of the other solver (a swept solver.method)
+        if not on_grid:
+            return self._preconditioner
+        built_for = self._preconditioner_conductances
+        same = (built_for is not None and hasattr(operator, "link_conductance")
+                and np.array_equal(built_for[0], operator.link_conductance)
+                and np.array_equal(built_for[1], operator.electrode_link_conductance))
+        return self._preconditioner if same else None
 
     def _reuse_budget(self) -> int | None:
-        if self._preconditioner is None:
-            return None
-        rebuild = getattr(self._preconditioner, "rebuild_cost_iterations", None)
-        if rebuild is not None:
-            # grid multigrid: its setup is cheap, measured in CG iterations when it was built;
-            # reuse pays while it needs fewer iterations than a fresh setup + fresh iterations
-            return self._preconditioner_iterations + int(math.ceil(rebuild)) + 1
+        if self._preconditioner is None or _is_grid_hierarchy(self._preconditioner):
+            return None  # a grid hierarchy is reused for its own matrix only: no budget
         return int(math.ceil(AMG_GROWTH * self._preconditioner_iterations)) + AMG_SLACK
 
-    def _remember(self, coords: np.ndarray, warm) -> None:
+    def _remember(self, coords: np.ndarray, warm, operator) -> None:
         if warm is None:
             return
         if warm.solution is not None:
@@ -249,6 +279,30 @@ class SweepEngine:
         if warm.preconditioner is not None and warm.rebuilt:
             self._preconditioner_iterations = max(warm.fresh_iterations, 1)
         self._preconditioner = warm.preconditioner
+        # a grid hierarchy back from a solve belongs to this operator's conductances (built
+        # for them, or reused because they were equal)
+        self._preconditioner_conductances = (
+            (operator.link_conductance, operator.electrode_link_conductance)
+            if _is_grid_hierarchy(warm.preconditioner) and hasattr(operator, "link_conductance")
+            else None)
+
+
+def _is_grid_hierarchy(preconditioner) -> bool:
+    return hasattr(preconditioner, "rebuild_cost_iterations")
+
+
+def grid_multigrid(case, network) -> bool:
+    """Whether the solve stage will take the grid multigrid for this case and network (the
+    choice of :func:`netsolve.solve.solve_network`, here over all nodes: with floating nodes it
+    may differ, and the solve stage then assembles the matrix it needs itself)."""
+    from ..solvers import choose_method
+
+    ndim = len(network.shape)
+    direct_max = case.solver.direct_max_unknowns
+    if direct_max is None:
+        direct_max = getattr(network, "direct_max_unknowns", {}).get(ndim)
+    return choose_method(case.solver.method, network.n_nodes, ndim, direct_max,
+                         hasattr(network, "grid_operator")) == "gmg"
 
 
 # --------------------------------------------------------------------------- the row

@@ -6,6 +6,9 @@
   summit frequency and resistance of arcs 1 and 2 and the DC R_eff.
 - ``sweep_heatmap.png`` for a two-way grid: effective conductivity (else resistance; an
   impedance sweep: arc 1's summit frequency) over both keys.
+
+The layout is fixed from the sizes of the figures' texts (:mod:`netsolve.sweep.layout`), not
+by ``tight_layout`` (which measured every axes before the draw measured them again).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .files import atomic_path
+from .layout import place_row, place_with_colorbar
 from .plan import SweepPlan
 from .store import read_table
 
@@ -31,6 +35,8 @@ LOG_COLUMNS = {"effective_conductivity_S_m", "effective_resistance_ohm", "max_gb
                *(c for c, _ in SPECTRUM_HEADLINES)}
 MAX_LINES = 8  # lines per panel; more combinations of the other keys are not drawn
 FLAT_RTOL = 1e-9  # a panel whose values agree to this (relative) is drawn as one level
+DPI = 110  # of the PNGs; the figures are laid out at it (the draw then finds texts measured)
+TICK_SIZE = 7  # points, the heat map's tick labels
 
 
 def _headlines(plan: SweepPlan) -> tuple[tuple[str, str], ...]:
@@ -80,7 +86,7 @@ def write_sweep_plots(out_dir: Path, plan: SweepPlan) -> list[Path]:
     for axis, parameter in enumerate(plan.parameters):
         x = np.asarray(parameter.values, float)
         fig, panels = plt.subplots(1, len(headlines), figsize=(4.2 * len(headlines), 3.6),
-                                   squeeze=False)
+                                   squeeze=False, layout="none", dpi=DPI)
         for panel, (column, label) in zip(panels[0], headlines):
             lines = np.moveaxis(grids[column], axis, -1).reshape(-1, len(x))
             others = [p for k, p in enumerate(plan.parameters) if k != axis]
@@ -106,8 +112,8 @@ def write_sweep_plots(out_dir: Path, plan: SweepPlan) -> list[Path]:
             panel.grid(True, alpha=0.3)
         if len(plan.parameters) > 1:
             panels[0][0].legend(fontsize=7)
-        fig.suptitle(f"{plan.case_name}: sweep of {parameter.key}")
-        fig.tight_layout()
+        title = fig.suptitle(f"{plan.case_name}: sweep of {parameter.key}")
+        place_row(fig, list(panels[0]), title)
         path = out_dir / f"sweep_{parameter.key.replace('.', '_')}.png"
         _save(plt, fig, path)
         written.append(path)
@@ -120,7 +126,7 @@ def _heatmap(plt, plan: SweepPlan, grids, headline, out_dir: Path) -> Path:
     column, label = headline
     first, second = plan.parameters
     values = grids[column]
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    fig, ax = plt.subplots(figsize=(5.5, 4.5), layout="none", dpi=DPI)
     finite = values[np.isfinite(values)]
     norm = None
     if len(finite) and (finite > 0).all():
@@ -130,13 +136,16 @@ def _heatmap(plt, plan: SweepPlan, grids, headline, out_dir: Path) -> Path:
     # cells by index, labelled with the values: works for lists, linspace and logspace alike
     image = ax.imshow(values.T, origin="lower", aspect="auto", norm=norm, cmap="viridis")
     ax.set_xticks(range(len(first.values)), [f"{v:.3g}" for v in first.values], rotation=45,
-                  fontsize=7)
-    ax.set_yticks(range(len(second.values)), [f"{v:.3g}" for v in second.values], fontsize=7)
+                  fontsize=TICK_SIZE)
+    ax.set_yticks(range(len(second.values)), [f"{v:.3g}" for v in second.values],
+                  fontsize=TICK_SIZE)
     ax.set_xlabel(first.key)
     ax.set_ylabel(second.key)
-    fig.colorbar(image, ax=ax, label=label)
-    ax.set_title(f"{plan.case_name}: {label}")
-    fig.tight_layout()
+    cax = fig.add_axes((0.9, 0.1, 0.03, 0.8))  # placed by place_with_colorbar
+    fig.colorbar(image, cax=cax, label=label)
+    title = fig.suptitle(f"{plan.case_name}: {label}")
+    place_with_colorbar(fig, ax, cax, title, x_ticks={"size": TICK_SIZE, "rotation": 45},
+                        y_ticks={"size": TICK_SIZE})
     path = out_dir / "sweep_heatmap.png"
     _save(plt, fig, path)
     return path
@@ -146,6 +155,6 @@ def _save(plt, fig, path: Path) -> None:
     """A figure as PNG, atomically (a full disk leaves no half-written image)."""
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
+            fig.savefig(tmp, dpi=DPI, format="png")
     finally:
         plt.close(fig)

@@ -92,8 +92,14 @@ MAX_CHUNK = 8  # points per task: warm starts within a chunk; at most this many 
 
 
 def chunks(points: list[Point], jobs: int) -> list[list[Point]]:
-    """Consecutive points, at most MAX_CHUNK each, about four chunks per job at least."""
-    if not points:
-        return []
-    size = max(1, min(MAX_CHUNK, math.ceil(len(points) / (4 * jobs))))
-    return [points[i:i + size] for i in range(0, len(points), size)]
+    """Consecutive points, at most MAX_CHUNK each; each chunk a quarter of what remains per
+    job (at least one point), so that the last chunks are small and the workers finish
+    together (with equal chunks of 8 points, one worker could idle for most of a chunk at the
+    end of a sweep while the other finished its last one)."""
+    out = []
+    start = 0
+    while start < len(points):
+        size = max(1, min(MAX_CHUNK, math.ceil((len(points) - start) / (4 * jobs))))
+        out.append(points[start:start + size])
+        start += size
+    return out
