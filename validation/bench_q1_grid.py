@@ -178,16 +178,6 @@ def aggregate_operator(aggregate: np.ndarray, n_coarse: int) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(n), aggregate, np.arange(n + 1)), shape=(n, n_coarse))
 
 
-def galerkin_aggregated(matrix: sp.csr_matrix, aggregate: np.ndarray,
-                        n_coarse: int) -> sp.csr_matrix:
-    """P^T A P for a piecewise-constant P: every entry summed into its aggregates' pair."""
-    coo = matrix.tocoo()
-    coarse = sp.csr_matrix((coo.data, (aggregate[coo.row], aggregate[coo.col])),
-                           shape=(n_coarse, n_coarse))
-    coarse.sum_duplicates()
-    return coarse
-
-
 def symmetric_pinv(matrix: sp.spmatrix) -> np.ndarray:
     from netsolve.solvers import _symmetric_pseudo_inverse
 
@@ -200,6 +190,8 @@ class BoxMultigrid:
 
     def __init__(self, matrix, corner, weight=BOX_WEIGHT, sweeps=1, dtype=np.float32,
                  cycle="V"):
+        from netsolve.multigrid.fem import galerkin_general
+
         self.weight, self.sweeps, self.dtype, self.cycle = weight, sweeps, dtype, cycle
         self.scale = 1.0 / float(matrix.diagonal().max())
         a = matrix * self.scale
@@ -209,7 +201,7 @@ class BoxMultigrid:
             n_coarse = len(corner)
             self.A.append(sp.csr_matrix(a, dtype=dtype))
             self.agg.append(aggregate)
-            a = galerkin_aggregated(a, aggregate, n_coarse)
+            a = galerkin_general(a, aggregate, n_coarse)
         self.coarse_inverse = symmetric_pinv(a)
         self.P = [aggregate_operator(g, int(g.max()) + 1).astype(dtype) for g in self.agg]
         self.R = [p.T.tocsr() for p in self.P]

@@ -12,25 +12,15 @@ the title; the panels then share the width that is left. All sizes are in inches
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from matplotlib import cbook, rcParams
 from matplotlib.font_manager import FontProperties
 
+from ..plot_layout import Margins
+
 PAD_IN = 4 / 72  # around the figure and between blocks
 COLORBAR_WIDTH_IN = 0.18
 COLORBAR_PAD_IN = 0.15
-
-
-@dataclass
-class Margins:
-    """Room the decorations of an axes take beyond its box, inches."""
-
-    left: float = 0.0
-    right: float = 0.0
-    bottom: float = 0.0
-    top: float = 0.0
 
 
 def _points(size) -> float:
