@@ -241,6 +241,20 @@ def check_connectivity(network: Network, electrodes: tuple[Electrode, ...], orig
     return ~np.isin(node_group, electrode_group)
 
 
+def chosen_method(network: Network, n_unknowns: int, options: SolverOptions) -> str:
+    """The linear solver :func:`solve_network` takes for ``network`` with ``n_unknowns`` active
+    unknowns (``options.method``, or what ``auto`` picks for this operator and size)."""
+    ndim = len(network.shape)
+    # an operator may know that the direct solver wins for it up to more unknowns (measured)
+    direct_max = options.direct_max_unknowns
+    if direct_max is None:
+        direct_max = getattr(network, "direct_max_unknowns", {}).get(ndim)
+    # ... and prefer the grid multigrid from another size on, or never (measured)
+    gmg_min = getattr(network, "gmg_min_unknowns", {}).get(ndim, GMG_MIN_UNKNOWNS)
+    return choose_method(options.method, n_unknowns, ndim, direct_max,
+                         hasattr(network, "grid_operator"), gmg_min)
+
+
 def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: SolverOptions,
                   origin: str = "case", *, matrix: sp.csr_matrix | None = None,
                   warm: WarmStart | None = None) -> NetworkSolution:
@@ -279,14 +293,7 @@ def solve_network(network: Network, electrodes: tuple[Electrode, ...], options: 
         rhs[:, col] = np.bincount(e_node, e_g * boundary[e_id, col], n_active)
 
     ndim = len(network.shape)
-    # an operator may know that the direct solver wins for it up to more unknowns (measured)
-    direct_max = options.direct_max_unknowns
-    if direct_max is None:
-        direct_max = getattr(network, "direct_max_unknowns", {}).get(ndim)
-    on_grid = hasattr(network, "grid_operator")
-    # an operator may prefer the grid multigrid from another size on, or never (measured)
-    gmg_min = getattr(network, "gmg_min_unknowns", {}).get(ndim, GMG_MIN_UNKNOWNS)
-    method = choose_method(options.method, n_active, ndim, direct_max, on_grid, gmg_min)
+    method = chosen_method(network, n_active, options)
     grid = network.grid_operator(active) if method == "gmg" else None
     if grid is not None and matrix is None:
         # The grid multigrid needs the matrix only for the residual and power checks: the

@@ -295,14 +295,9 @@ def grid_multigrid(case, network) -> bool:
     """Whether the solve stage will take the grid multigrid for this case and network (the
     choice of :func:`netsolve.solve.solve_network`, here over all nodes: with floating nodes it
     may differ, and the solve stage then assembles the matrix it needs itself)."""
-    from ..solvers import choose_method
+    from ..solve import chosen_method
 
-    ndim = len(network.shape)
-    direct_max = case.solver.direct_max_unknowns
-    if direct_max is None:
-        direct_max = getattr(network, "direct_max_unknowns", {}).get(ndim)
-    return choose_method(case.solver.method, network.n_nodes, ndim, direct_max,
-                         hasattr(network, "grid_operator")) == "gmg"
+    return chosen_method(network, network.n_nodes, case.solver) == "gmg"
 
 
 # --------------------------------------------------------------------------- the row
