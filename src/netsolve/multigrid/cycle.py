@@ -152,8 +152,6 @@ class Hierarchy:
         self.dtype = dtype
         self.smoother = smoother
         self.weight = weight
-        self.setup_s = 0.0  # set by the solver: what building it cost, and one CG iteration
-        self.iteration_s = 0.0
         self.cycle_type = cycle
         self.row_voxel = operator.row_voxel
         self.levels = []
@@ -177,12 +175,6 @@ class Hierarchy:
                                                                     extra, active)
         fine = self.levels[0]
         self._fine_rows = fine.pad + self.row_voxel
-
-    @property
-    def rebuild_cost_iterations(self) -> float:
-        """Its setup time in CG iterations: reusing it for another matrix pays while the extra
-        iterations stay below this (a sweep's reuse budget)."""
-        return self.setup_s / self.iteration_s if self.iteration_s > 0 else 0.0
 
     def __call__(self, residual: np.ndarray) -> np.ndarray:
         """The cycle applied to a residual over the matrix rows (float64 in and out)."""

@@ -147,8 +147,6 @@ def solve(matrix, rhs: np.ndarray, grid: GridOperator, rtol: float, maxiter: int
     own = matrix if isinstance(matrix, GridMatrix) else None  # not a sweep's CSR matrix
     cg = GridCG(grid, hierarchy, own)
     setup = 0.0 if reused else time.perf_counter() - start
-    if not reused:
-        hierarchy.setup_s = setup
     x = np.zeros(rhs.shape) if warm is None or warm.x0 is None else np.array(warm.x0, float)
     iterations = fresh_iterations = 0
     residual = 0.0  # the worst true relative residual over the columns (NaN wins)
@@ -159,10 +157,7 @@ def solve(matrix, rhs: np.ndarray, grid: GridOperator, rtol: float, maxiter: int
             x[:, k] = 0.0
             continue
         budget = min(maxiter, warm.reused_maxiter or maxiter) if reused else maxiter
-        lap = time.perf_counter()
         x[:, k], its = cg.solve(b, x[:, k], rtol, budget, targets[k])
-        if not reused and its:
-            hierarchy.iteration_s = (time.perf_counter() - lap) / its
         total = its
         column_residual = _relative(matrix, x[:, k], b)
         if reused and column_residual > rtol:
@@ -170,12 +165,9 @@ def solve(matrix, rhs: np.ndarray, grid: GridOperator, rtol: float, maxiter: int
             lap = time.perf_counter()
             hierarchy = Hierarchy(grid, np.float32, choose_smoother(grid))
             cg = GridCG(grid, hierarchy, own)
-            hierarchy.setup_s = time.perf_counter() - lap
-            setup += hierarchy.setup_s
+            setup += time.perf_counter() - lap
             reused = False
-            lap = time.perf_counter()
             x[:, k], its = cg.solve(b, x[:, k], rtol, maxiter, targets[k])
-            hierarchy.iteration_s = (time.perf_counter() - lap) / max(its, 1)
             total += its
             column_residual = _relative(matrix, x[:, k], b)
         if not reused:

@@ -288,7 +288,9 @@ class SweepEngine:
 
 
 def _is_grid_hierarchy(preconditioner) -> bool:
-    return hasattr(preconditioner, "rebuild_cost_iterations")
+    from ..multigrid.cycle import Hierarchy
+
+    return isinstance(preconditioner, Hierarchy)
 
 
 def grid_multigrid(case, network) -> bool:
