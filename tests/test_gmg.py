@@ -331,16 +331,8 @@ def test_auto_picks_the_grid_multigrid_for_large_two_point_operators_only():
     # an operator that was measured slower with gmg (the 2D finite elements) says never
     assert choose_method("auto", 10**6, 2, None, on_grid=True, gmg_min=None) == "amg"
     assert choose_method("auto", 10**4, 3, None, on_grid=True, gmg_min=0) == "gmg"
-
-
-def test_gmg_needs_a_voxel_grid_discretization():
-    data = gmg(base_case((20, 10)))
-    data["solver"]["discretization"] = "mixed"
-    with pytest.raises(CaseError) as error:
-        netsolve.case_from_dict(data)
-    assert str(error.value) == (
-        "case: 'solver.method' = \"gmg\" (grid multigrid) needs the voxel-grid operator of "
-        "discretization = \"tpfa\" or \"fem\", got \"mixed\"; use method = \"amg\"")
+    # an operator off the voxel grid (a certified run's refined trees) takes the AMG fallback
+    assert choose_method("gmg", 10**6, 2, None, on_grid=False) == "amg"
 
 
 def test_a_float32_hierarchy_short_of_rtol_continues_in_float64(tmp_path):

@@ -1,92 +1,28 @@
 """The grid multigrid for the finite-element operator (solver.method = "gmg" with
-discretization = "fem", netsolve.multigrid.fem): agreement with the direct solver, the
-structure it is built from, and its failure modes."""
+discretization = "fem", netsolve.multigrid.fem): the structure it is built from, its choice
+and its float64 continuation (agreement with the direct solver and the failure modes it
+shares with the mixed operator's: test_gmg_aggregation.py)."""
 
 from __future__ import annotations
-
-import copy
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 import netsolve
-from netsolve.errors import CaseError
+from netsolve import multigrid
 from netsolve.multigrid import fem
-from netsolve.solve import network_matrix
-from conftest import base_case, solve_dict, with_labels
-from test_gmg import assert_agrees, direct, polycrystal
-
-
-@pytest.fixture(autouse=True)
-def deep_hierarchies(monkeypatch):
-    """Small test grids get several levels (the coarsest level is otherwise solved directly)."""
-    monkeypatch.setattr(fem, "COARSEST_MAX", 12)
-
-
-def fem_case(data: dict) -> dict:
-    data = copy.deepcopy(data)
-    data["solver"] = {**data.get("solver", {}), "discretization": "fem"}
-    return data
-
-
-@pytest.mark.parametrize("ratio", [1.0, 1e3, 1e4])
-def test_2d_polycrystal_with_inclusions_and_gb_copies(tmp_path, ratio):
-    result = assert_agrees(fem_case(polycrystal((64, 48), ratio_ip_op=ratio)), tmp_path)
-    assert result.network.discretization == "fem"
-    assert result.network.n_gb_links > 0  # GB interface elements: corners with copies
-    assert result.microstructure.conducting.sum() < 64 * 48  # ZrO2 inclusions
-
-
-@pytest.mark.parametrize("ratio", [1.0, 1e4])
-def test_3d_polycrystal_with_inclusions_and_gb_copies(tmp_path, ratio):
-    result = assert_agrees(fem_case(polycrystal((18, 14, 12), ratio_ip_op=ratio)), tmp_path)
-    assert result.network.n_gb_links > 0
-
-
-@pytest.mark.parametrize("shape", [(200, 1), (3, 37), (41, 1, 1), (5, 33, 2)])
-def test_thin_grids(tmp_path, shape):
-    data = base_case(shape, "tensor", ratio_ip_op=100.0)
-    data["microstructure"] = {"source": "voronoi", "n_grains": 5, "seed": 1}
-    assert_agrees(fem_case(data), tmp_path, rtol=1e-12)
-
-
-def test_floating_clusters_are_removed(tmp_path):
-    labels = np.ones((60, 40), dtype=np.int32)
-    labels[30:] = 2
-    labels[10:22, 8:20] = -1  # a ZrO2 wall ...
-    labels[12:20, 10:18] = 1  # ... around an island of grain 1
-    grains = [{"id": 1, "c_axis": [1, 0, 0]}, {"id": 2, "c_axis": [0.3, 0.2, 1.0]}]
-    data = with_labels(base_case((60, 40), "tensor", ratio_ip_op=1000.0, ratio_ip_gb=20.0,
-                                 gb_thickness_nm=1.0), labels, tmp_path,
-                       phases={"zro2": -1}, grains=grains)
-    result = assert_agrees(fem_case(data), tmp_path)
-    assert result.solution.floating.sum() == 9 * 9  # the island's corners
-
-
-def test_current_controlled_electrodes(tmp_path):
-    data = fem_case(polycrystal((48, 40), ratio_ip_op=100.0))
-    data["electrodes"][0] = {"name": "source", "region": "left", "current_A": 3e-9}
-    data["electrodes"].append({"name": "probe", "region": "top", "current_A": 0.0})
-    result = assert_agrees(data, tmp_path)
-    assert result.solution.stats.n_rhs == 3
-    assert result.electrode_currents_A["source"] == pytest.approx(3e-9, rel=1e-9)
+from conftest import base_case, solve_dict
+from test_gmg import direct, polycrystal
+from test_gmg_aggregation import deep_hierarchies, grid_of, kind_case  # noqa: F401 (autouse)
 
 
 # --------------------------------------------------------------------------- the structure
 
 
-def _grid(tmp_path, shape, **extra):
-    result = solve_dict(direct(fem_case(polycrystal(shape, ratio_ip_op=1e3, **extra))),
-                        tmp_path)
-    rows = np.flatnonzero(~result.solution.floating)
-    matrix = network_matrix(result.network)[rows][:, rows].tocsr()
-    return result, matrix, result.network.grid_operator(rows)
-
-
 @pytest.mark.parametrize("shape", [(30, 22), (9, 8, 7)])
 def test_unknowns_sit_at_the_corners_of_their_couplings(tmp_path, shape):
-    result, matrix, grid = _grid(tmp_path, shape)
+    result, matrix, grid = grid_of(tmp_path, shape, "fem")
     corner = grid.corner
     assert not grid.periodic
     assert corner.shape == (matrix.shape[0], len(shape))
@@ -109,7 +45,7 @@ def test_unknowns_sit_at_the_corners_of_their_couplings(tmp_path, shape):
 
 @pytest.mark.parametrize("shape", [(17, 12), (7, 6, 5)])
 def test_the_stencil_galerkin_product_is_p_transpose_a_p(tmp_path, shape):
-    _, matrix, grid = _grid(tmp_path, shape)
+    _, matrix, grid = grid_of(tmp_path, shape, "fem")
     aggregate, coords = fem.box_level(grid.corner)
     p = sp.csr_matrix((np.ones(len(aggregate)), (np.arange(len(aggregate)), aggregate)),
                       shape=(len(aggregate), len(coords)))
@@ -129,7 +65,7 @@ def test_the_stencil_galerkin_product_is_p_transpose_a_p(tmp_path, shape):
 @pytest.mark.parametrize("shape", [(40, 30), (11, 10, 9)])
 def test_the_cycle_is_a_symmetric_positive_definite_preconditioner(tmp_path, shape,
                                                                    algebraic_below):
-    _, matrix, grid = _grid(tmp_path, shape)
+    _, matrix, grid = grid_of(tmp_path, shape, "fem")
     for dtype, tolerance in ((np.float32, 1e-5), (np.float64, 1e-12)):
         cycle = fem.CornerMultigrid(matrix, grid.corner, dtype, algebraic_below=algebraic_below)
         if algebraic_below:  # one box level, root-node AMG on its aggregated operator
@@ -150,7 +86,7 @@ def test_periodic_couplings_take_the_general_galerkin_product(tmp_path):
     from netsolve.properties import compute_properties
 
     # one grain: the copies of opposite faces are identified (different grains would not be)
-    data = fem_case(base_case((20, 16), "tensor", ratio_ip_op=1e3))
+    data = kind_case(base_case((20, 16), "tensor", ratio_ip_op=1e3), "fem")
     data["grains"] = [{"id": 1, "c_axis": [1.0, 0.6, 0.3]}]
     case = netsolve.case_from_dict(data)
     micro = build_microstructure(case)
@@ -161,7 +97,7 @@ def test_periodic_couplings_take_the_general_galerkin_product(tmp_path):
     assert grid.periodic
     rhs = np.zeros((op.n_nodes, 1))
     np.add.at(rhs[:, 0], op.electrode_link_node, op.electrode_link_conductance)
-    x, stats = fem.solve(op.matrix, rhs, grid, 1e-10, 200)
+    x, stats = multigrid.solve(op.matrix, rhs, grid, 1e-10, 200)
     reference = sp.linalg.spsolve(op.matrix.tocsc(), rhs[:, 0])
     assert stats.method == "gmg" and stats.residual_rel <= 1e-10
     assert np.abs(x[:, 0] - reference).max() <= 1e-7 * np.abs(reference).max()
@@ -171,10 +107,10 @@ def test_periodic_couplings_take_the_general_galerkin_product(tmp_path):
 
 
 def test_auto_picks_the_grid_multigrid_for_3d_finite_elements_only(tmp_path):
-    data = fem_case(polycrystal((40, 30), ratio_ip_op=1e3))
+    data = kind_case(polycrystal((40, 30), ratio_ip_op=1e3), "fem")
     data["solver"].update({"method": "auto", "direct_max_unknowns": 100})
     assert solve_dict(data, tmp_path).solution.stats.method == "amg"
-    data = fem_case(polycrystal((12, 10, 8), ratio_ip_op=1e3))
+    data = kind_case(polycrystal((12, 10, 8), ratio_ip_op=1e3), "fem")
     data["solver"].update({"method": "auto", "direct_max_unknowns": 100})
     assert solve_dict(data, tmp_path).solution.stats.method == "gmg"
 
@@ -183,7 +119,7 @@ def test_auto_picks_the_grid_multigrid_for_3d_finite_elements_only(tmp_path):
 def test_a_float32_hierarchy_short_of_rtol_continues_in_float64(tmp_path, shape, maxiter):
     # maxiter below what the solve needs (63 / 31 iterations): the float32 stage stops short,
     # the float64 stage continues from its iterate (up to maxiter again) and reaches rtol
-    data = fem_case(polycrystal(shape, ratio_ip_op=1e3))
+    data = kind_case(polycrystal(shape, ratio_ip_op=1e3), "fem")
     data["solver"].update({"maxiter": maxiter, "balance_tol": 0.5})  # no balance tightening
     reference = solve_dict(direct(data), tmp_path)
     data["solver"].update({"method": "gmg", "rtol": 1e-10})
@@ -195,22 +131,3 @@ def test_a_float32_hierarchy_short_of_rtol_continues_in_float64(tmp_path, shape,
     assert result.total_current_A == pytest.approx(reference.total_current_A, rel=1e-7)
 
 
-def test_non_convergence_is_an_error_naming_the_remedy(tmp_path):
-    data = fem_case(polycrystal((40, 30)))
-    data["solver"].update({"method": "gmg", "rtol": 1e-12, "maxiter": 1})
-    with pytest.raises(CaseError, match=r"^case: solver 'gmg' did not converge: relative "
-                                        r"residual .* > rtol 1\.0e-12 after \d+ iterations "
-                                        r"\(raise solver\.maxiter, or use solver\.method = "
-                                        r"\"amg\" or \"direct\"\)$"):
-        solve_dict(data, tmp_path)
-
-
-def test_a_nan_conductance_is_an_error_not_a_result(tmp_path):
-    _, matrix, grid = _grid(tmp_path, (30, 22))
-    matrix = matrix.copy()
-    matrix.data[7] = np.nan
-    rhs = np.zeros((matrix.shape[0], 1))
-    rhs[0, 0] = 1.0
-    with pytest.raises(CaseError, match=r"^case: solver 'gmg' did not converge: relative "
-                                        r"residual non-finite > rtol"):
-        fem.solve(matrix, rhs, grid, 1e-8, 50)

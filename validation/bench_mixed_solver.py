@@ -71,11 +71,11 @@ class _Recorder:
 
     def __enter__(self):
         def record(matrix, rhs, method, rtol, maxiter, ndim=2, origin="case",
-                   amg_hierarchy="classical", warm=None, grid=None):
+                   amg_hierarchy="classical", warm=None, grid=None, balance=None):
             x0 = None if warm is None or warm.x0 is None else np.array(warm.x0)
             self.calls.append((matrix.copy(), rhs.copy(), x0))
             return self.original(matrix, rhs, method, rtol, maxiter, ndim, origin,
-                                 amg_hierarchy, warm, grid)
+                                 amg_hierarchy, warm, grid, balance)
         self.module.linear_solve = record
         return self
 

@@ -98,27 +98,13 @@ def case_for(name: str):
     raise SystemExit(f"unknown case {name!r}")
 
 
-def extract(name: str) -> dict:
-    """The solve stage's matrix (CSR, float64, active unknowns), first right-hand side, and
-    the grid corner (n, d) of every unknown; cached in the temporary directory."""
-    cache = Path(tempfile.gettempdir()) / "bench_q1_grid" / f"{name}.npz"
-    if cache.exists():
-        data = np.load(cache)
-        matrix = sp.csr_matrix((data["data"], data["indices"], data["indptr"]),
-                               shape=(len(data["indptr"]) - 1,) * 2)
-        return {"matrix": matrix, "rhs": data["rhs"], "corner": data["corner"]}
+def solver_system(op, case) -> dict:
+    """What the solve stage hands the linear solver for ``op``: ``matrix`` (active unknowns),
+    ``rhs`` (its first column) and ``floating`` (per unknown), from the real pipeline
+    (``netsolve.solve.solve_network`` with the linear solve intercepted)."""
     import importlib
 
-    from netsolve.discretization import build_operator
-    from netsolve.discretization.q1 import corner_offsets
-    from netsolve.microstructure import build_microstructure
-    from netsolve.properties import compute_properties
-
     solve_module = importlib.import_module("netsolve.solve")  # the package's solve() hides it
-    case = case_for(name)
-    micro = build_microstructure(case)
-    props = compute_properties(micro, case.materials)
-    op = build_operator(case, micro, props)
     captured = {}
     real_solve, real_connectivity = solve_module.linear_solve, solve_module.check_connectivity
 
@@ -139,8 +125,30 @@ def extract(name: str) -> dict:
     except Captured:
         pass
     finally:
-        solve_module.linear_solve, solve_module.check_connectivity = (real_solve,
-                                                                     real_connectivity)
+        solve_module.linear_solve = real_solve
+        solve_module.check_connectivity = real_connectivity
+    return captured
+
+
+def extract(name: str) -> dict:
+    """The solve stage's matrix (CSR, float64, active unknowns), first right-hand side, and
+    the grid corner (n, d) of every unknown; cached in the temporary directory."""
+    cache = Path(tempfile.gettempdir()) / "bench_q1_grid" / f"{name}.npz"
+    if cache.exists():
+        data = np.load(cache)
+        matrix = sp.csr_matrix((data["data"], data["indices"], data["indptr"]),
+                               shape=(len(data["indptr"]) - 1,) * 2)
+        return {"matrix": matrix, "rhs": data["rhs"], "corner": data["corner"]}
+    from netsolve.discretization import build_operator
+    from netsolve.discretization.q1 import corner_offsets
+    from netsolve.microstructure import build_microstructure
+    from netsolve.properties import compute_properties
+
+    case = case_for(name)
+    micro = build_microstructure(case)
+    props = compute_properties(micro, case.materials)
+    op = build_operator(case, micro, props)
+    captured = solver_system(op, case)
     # corner of every copy, from the elements that use it
     offsets = corner_offsets(op.ndim)
     voxel = np.stack(np.unravel_index(op.element_voxel, op.shape), axis=1)

@@ -613,10 +613,6 @@ def _read_solver(t: Table, grid: Grid, materials: Materials) -> SolverOptions:
             and s.refine_max_cells < n_voxels):
         t.fail(f"'solver.refine_max_cells' = {s.refine_max_cells} cannot hold the base grid "
                f"of {n_voxels} voxels: give at least {n_voxels} (or refine = false)")
-    if s.method == "gmg" and s.discretization not in ("tpfa", "fem"):
-        t.fail(f"'solver.method' = \"gmg\" (grid multigrid) needs the voxel-grid operator of "
-               f"discretization = \"tpfa\" or \"fem\", got \"{s.discretization}\"; "
-               f"use method = \"amg\"")
     t.finish()
     return s
 

@@ -90,7 +90,11 @@ def choose_method(method: str, n_unknowns: int, ndim: int, direct_max: int | Non
                   on_grid: bool = False, gmg_min: int | None = GMG_MIN_UNKNOWNS) -> str:
     """``on_grid``: the operator gives its voxel-grid structure (grid multigrid possible);
     ``gmg_min``: from how many unknowns on ``auto`` prefers the grid multigrid (None: never,
-    an operator's choice where it was measured slower than AMG)."""
+    an operator's choice where it was measured slower than AMG). An explicit "gmg" on an
+    operator off the voxel grid (the refined trees of a certified solve) takes "amg", the
+    general fallback; the statistics record the method that ran."""
+    if method == "gmg" and not on_grid:
+        return "amg"
     if method != "auto":
         return method
     limit = DIRECT_MAX_UNKNOWNS[ndim] if direct_max is None else direct_max
@@ -109,7 +113,8 @@ def linear_solve(matrix: sp.csr_matrix, rhs: np.ndarray, method: str, rtol: floa
     ``amg_hierarchy``: "classical" (Ruge-Stueben) or "rootnode"; the discretization's choice.
     ``warm``: initial guesses and a reusable preconditioner (:class:`WarmStart`).
     ``grid``: the matrix on the voxel grid (:class:`netsolve.multigrid.GridOperator`), or where
-    the finite-element unknowns sit (:class:`netsolve.multigrid.fem.CornerGrid`), for "gmg".
+    the finite-element unknowns sit (:class:`netsolve.multigrid.fem.CornerGrid`) or the mixed
+    operator's faces (:class:`netsolve.multigrid.mixed.FaceGrid`), for "gmg".
     ``balance``: the balances each right-hand side's solution must meet (a
     :class:`~netsolve.stopping.BalanceTarget`, or one per column): the iterative methods test
     them on their iterates once ``rtol`` is reached and continue until they hold
@@ -133,11 +138,6 @@ def linear_solve(matrix: sp.csr_matrix, rhs: np.ndarray, method: str, rtol: floa
             interpolation = "classical" if ndim == 2 else "direct"
             x, stats = _amg(matrix, rhs, rtol, maxiter, interpolation, origin, amg_hierarchy,
                             warm, balance)
-        elif method == "gmg" and getattr(grid, "corner", None) is not None:
-            from .multigrid.fem import solve as corner_multigrid_solve
-
-            x, stats = corner_multigrid_solve(matrix, rhs, grid, rtol, maxiter, origin, warm,
-                                              balance)
         elif method == "gmg":
             from .multigrid import solve as grid_multigrid_solve
 

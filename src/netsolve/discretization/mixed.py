@@ -74,6 +74,7 @@ class MixedOperator(MatrixOperator):
     cell_voxel: np.ndarray  # (n_cells,) int64 flat voxel index (C order)
     cell_dofs: np.ndarray  # (n_cells, 2d) dof per local face
     cell_tensor_index: np.ndarray  # (n_cells,) int32 row of the tables below
+    cell_grain: np.ndarray  # (n_cells,) int32 grain index (Microstructure.grain_index), -1: none
     tensor_table: np.ndarray  # (n_tensors, d, d) S/m
     local_matrix: np.ndarray  # (n_tensors, 2d, 2d) S, A_K: outward fluxes = -A_K lambda
     potential_weights: np.ndarray  # (n_tensors, 2d): u_K = weights . lambda
@@ -101,6 +102,10 @@ class MixedOperator(MatrixOperator):
     # 100:1, 205k: 1.4-2.7 / 8.0-9.0; docs/performance.md)
     direct_max_unknowns: ClassVar[dict] = {2: 100_000}
     amg_hierarchy: ClassVar[str] = "rootnode"
+    # "auto" takes the grid multigrid (netsolve.multigrid.mixed) wherever it would take AMG:
+    # 0.5-0.65x root-node AMG's CPU time at 48^3-64^3, 0.7-0.9x at 256^2-1024^2 (100:1 and
+    # 1000:1; validation/bench_mixed_grid.py, docs/performance.md)
+    gmg_min_unknowns: ClassVar[dict] = {2: 0, 3: 0}
 
     @property
     def n_cells(self) -> int:
@@ -137,6 +142,13 @@ class MixedOperator(MatrixOperator):
     def fields(self, solution: NetworkSolution, props: Properties | None = None,
                electrode_index: np.ndarray | None = None) -> Fields:
         return compute_mixed_fields(self, solution, electrode_index)
+
+    def grid_operator(self, active: np.ndarray):
+        """Where the unknowns ``active`` sit on the corner grid, for the grid multigrid
+        (:func:`netsolve.multigrid.mixed.face_grid`)."""
+        from ..multigrid.mixed import face_grid
+
+        return face_grid(self, active)
 
 
 # --------------------------------------------------------------------------- reference element
@@ -222,7 +234,9 @@ def build_mixed_operator(case: Case, micro: Microstructure, props: Properties) -
     return MixedOperator(
         shape=shape, voxel_size_m=h, voxel_volume_m3=grid.voxel_volume_m3,
         face_area_m2=grid.face_area_m2, cell_voxel=cell_voxel, cell_dofs=cell_dofs,
-        cell_tensor_index=tensor_index, tensor_table=tensor_table, local_matrix=local,
+        cell_tensor_index=tensor_index,
+        cell_grain=micro.grain_index.ravel()[cell_voxel].astype(np.int32),
+        tensor_table=tensor_table, local_matrix=local,
         potential_weights=weights, mass_matrix=mass, dof_unknown=reduced.dof_unknown,
         dof_electrode=dof_electrode, matrix=reduced.matrix,
         electrode_link_node=reduced.electrode_link_node,

@@ -217,20 +217,9 @@ class CornerMultigrid:
         return spla.LinearOperator((n, n), matvec=self, dtype=np.float64)
 
 
-def solve(matrix: sp.csr_matrix, rhs: np.ndarray, grid: CornerGrid, rtol: float, maxiter: int,
-          origin: str = "case", warm=None, balance=None):
-    """CG preconditioned by :class:`CornerMultigrid`, in the contract of
-    :func:`netsolve.solvers.linear_solve` (float32 levels, float64 if those cannot reach
-    ``rtol``; a warm start's hierarchy is reused when it was built for as many unknowns)."""
-    from ..solvers import preconditioned_cg
-
+def corner_multigrid(matrix: sp.csr_matrix, grid: CornerGrid, dtype=np.float32) -> CornerMultigrid:
+    """The :class:`CornerMultigrid` that ``gmg`` solves the unknowns of ``grid`` with."""
     if len(grid.corner) != matrix.shape[0]:
         raise ValueError("the corner grid does not match the matrix")  # pragma: no cover
-    return preconditioned_cg(
-        matrix, rhs, rtol, maxiter, origin,
-        lambda dtype: CornerMultigrid(
-            matrix, grid.corner, dtype, periodic=grid.periodic,
-            algebraic_below=grid.corner.shape[1] in ALGEBRAIC_BELOW_DIMS),
-        "gmg", warm, balance,
-        reusable=lambda previous: (isinstance(previous, CornerMultigrid)
-                                   and previous.n == matrix.shape[0]))
+    return CornerMultigrid(matrix, grid.corner, dtype, periodic=grid.periodic,
+                           algebraic_below=grid.corner.shape[1] in ALGEBRAIC_BELOW_DIMS)
