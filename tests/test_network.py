@@ -82,6 +82,15 @@ def test_floating_cluster_is_removed_and_reported(solve, tmp_path):
     assert np.isnan(result.fields.potential[6:11, 4:9]).all()
     assert np.isnan(result.fields.current_density[6:11, 4:9]).all()
     assert np.isfinite(result.fields.potential[labels > 0]).sum() == (labels > 0).sum() - 25
+    # the floating cluster's links carry no current and no power (not NaN)
+    current = result.fields.link_current
+    touching = result.solution.floating[result.network.link_nodes].any(axis=1)
+    assert touching.sum() > 0 and np.isfinite(current).all()
+    assert np.all(current[touching] == 0.0)
+    # the power dissipated equals what the electrodes deliver (sum of V_k I_k)
+    delivered = sum(result.electrode_potentials_V[name] * i
+                    for name, i in result.electrode_currents_A.items())
+    assert result.fields.joule_power_W == pytest.approx(delivered, rel=1e-9)
 
 
 def test_solvers_agree(solve):

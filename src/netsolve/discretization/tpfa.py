@@ -233,9 +233,11 @@ def compute_fields(network: Network, solution: NetworkSolution, props: Propertie
     n_vox = int(np.prod(shape))
     u = solution.node_potential
     a, b = network.link_nodes[:, 0], network.link_nodes[:, 1]
+    floating = bool(solution.floating.any())
     du = u[a] - u[b]
+    if floating:  # NaN potentials: floating links carry no current and no power
+        du = np.nan_to_num(du)
     link_current = network.link_conductance * du
-    link_current = np.where(np.isnan(link_current), 0.0, link_current)  # floating links
     e_node = network.electrode_link_node
     de = solution.electrode_potential[network.electrode_link_electrode] - u[e_node]
     e_current = network.electrode_link_conductance * de
@@ -259,11 +261,11 @@ def compute_fields(network: Network, solution: NetworkSolution, props: Propertie
     potential, current_density, electric_field = voxel_grids(
         shape, network.node_voxel, u, node_j, node_j / sigma, solution, electrode_index)
 
-    du = np.nan_to_num(du)
-    joule = float(np.sum(network.link_conductance * du**2)
-                  + np.sum(network.electrode_link_conductance * de**2))
+    # sum of g du^2 as one fused product (link_current = g du)
+    joule = float(np.dot(link_current, du) + np.dot(e_current, de))
     gb_jump = link_current * network.link_gb_resistance
-    gb = np.flatnonzero(network.link_crosses_gb & ~solution.floating[a])
+    gb_links = network.link_crosses_gb
+    gb = np.flatnonzero(gb_links & ~solution.floating[a] if floating else gb_links)
     gb_voxels = network.node_voxel[network.link_nodes[gb]].astype(np.int64)
     order = np.lexsort((gb_voxels[:, 0], network.link_axis[gb]))
     gb = gb[order]
