@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
 from ..errors import CaseError
-from .worker import chunks, die_with_parent, evaluate_points
+from .worker import chunks, die_with_parent, evaluate_points, keep_freed_memory
 
 STOP_GRACE_S = 5.0  # after SIGTERM, a worker that has not exited is killed
 
@@ -25,6 +25,7 @@ _worker: dict = {}  # per worker process: the plan, the fields folder and the sw
 
 def _init_worker(plan, fields_dir, token: str, parent_pid: int) -> None:
     die_with_parent(parent_pid)
+    keep_freed_memory()
     _worker.update(plan=plan, fields_dir=fields_dir, token=token)
 
 
