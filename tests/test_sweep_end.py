@@ -170,3 +170,62 @@ def test_meanwhile_runs_while_workers_work_and_has_ended(swept, tmp_path):
     assert not any(t.name == "netsolve-meanwhile" for t in threading.enumerate())
     assert sorted(r["point_id"] for r in rows) == sorted(p.point_id for p in plan.points)
     assert all(r["status"] == "ok" for r in rows)
+
+
+# --------------------------------------------------------------------------- worker memory
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+@pytest.mark.parametrize("keep", [True, False])
+def test_worker_keeps_freed_memory_for_the_next_arrays(keep):
+    """After keep_freed_memory, a 16 MiB array comes from the heap, not from a fresh mmap, and
+    its memory stays in the heap when it is freed; without it (the control), it is mmapped
+    (mallinfo2: glibc >= 2.33)."""
+    in_fresh_process(check_keeps_freed_memory, keep)
+
+
+def check_keeps_freed_memory(keep: bool):
+    import ctypes
+
+    import numpy as np
+
+    from netsolve.sweep.worker import keep_freed_memory
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+            "fordblks", "keepcost")]
+
+    libc = ctypes.CDLL(None)
+    if not hasattr(libc, "mallinfo2"):
+        return  # an older glibc: nothing to observe
+    libc.mallinfo2.restype = MallInfo2
+    size = 16 * 1024 * 1024  # under the 32 MiB threshold; no array this large was freed yet
+    if keep:
+        assert keep_freed_memory()
+    before = libc.mallinfo2()
+    a = np.ones(size // 8)
+    during = libc.mallinfo2()
+    if not keep:  # glibc's default: an mmap of its own
+        assert during.hblkhd >= before.hblkhd + size
+        return
+    assert during.hblkhd == before.hblkhd and during.uordblks >= before.uordblks + size
+    del a
+    after = libc.mallinfo2()
+    assert after.arena == during.arena and after.fordblks >= size  # kept for the next array
+
+
+def test_pool_workers_keep_freed_memory(swept, tmp_path, monkeypatch):
+    """Each worker process of `--jobs` sets the allocator up before its first point."""
+    from netsolve.sweep import local
+
+    plan, _, _ = swept
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.setattr(local, "keep_freed_memory",
+                        lambda: (marks / str(os.getpid())).touch() or True)
+    rows = []
+    run_processes(plan, list(plan.points), None, 2, rows.extend)
+    assert len(rows) == len(plan.points)
+    pids = {int(p.name) for p in marks.iterdir()}
+    assert len(pids) == 2 and os.getpid() not in pids
