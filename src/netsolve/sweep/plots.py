@@ -113,7 +113,9 @@ def write_sweep_plots(out_dir: Path, plan: SweepPlan, processes: int = 1) -> lis
         for figure in figures[len(helper_share):]:
             draw(figure)
         if helper is not None:
-            helper.join()
+            helper.join(HELPER_WAIT_S)
+            if helper.exitcode is None:  # a hung helper (a bug): stopped, its share drawn here
+                stop_processes([helper])
             if helper.exitcode != 0:  # draw its share here: an error is then raised here
                 for figure in helper_share:
                     draw(figure)
@@ -124,6 +126,7 @@ def write_sweep_plots(out_dir: Path, plan: SweepPlan, processes: int = 1) -> lis
 
 
 HEATMAP = "heatmap"  # in the list of figures to draw, beside the swept keys' indices
+HELPER_WAIT_S = 300.0  # a helper draws a few figures in about a second
 
 
 def _figure_path(out_dir: Path, plan: SweepPlan, figure) -> Path:
