@@ -13,14 +13,21 @@ by ``tight_layout`` (which measured every axes before the draw measured them aga
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
+import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 
 from .files import atomic_path
 from .layout import place_row, place_with_colorbar
+from .local import stop_processes
 from .plan import SweepPlan
 from .store import read_table
+from .worker import die_with_parent
 
 HEADLINES = (("effective_conductivity_S_m", "sigma_eff (S/m)"),
              ("effective_resistance_ohm", "R_eff (ohm)"),
@@ -63,12 +70,19 @@ def _grid_values(plan: SweepPlan, rows: list[dict]) -> dict[str, np.ndarray]:
     return out
 
 
-def write_sweep_plots(out_dir: Path, plan: SweepPlan) -> list[Path]:
+def write_sweep_plots(out_dir: Path, plan: SweepPlan, processes: int = 1) -> list[Path]:
+    """Write the sweep's figures; returns their paths (none when every point failed).
+
+    ``processes`` > 1 (a local sweep run with ``--jobs``): on Linux, a forked helper process
+    draws the first half of the figures while this process draws the others, so that the end
+    of a sweep uses both cores (the figures cost about 1 CPU s for a two-way grid). The files
+    are the same as those drawn by one process. Should the helper fail, this process draws its
+    figures again, so that any error is raised here, as without a helper.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
     grids = _grid_values(plan, read_table(out_dir))
     headlines = list(_headlines(plan))
@@ -80,46 +94,119 @@ def write_sweep_plots(out_dir: Path, plan: SweepPlan) -> list[Path]:
                              and np.isfinite(grids["effective_conductivity_S_m"]).any())
                      and not (c == "effective_conductivity_S_m"
                               and not np.isfinite(grids[c]).any())]
-    written = []
     if not headlines:  # every point failed
-        return written
-    for axis, parameter in enumerate(plan.parameters):
-        x = np.asarray(parameter.values, float)
-        fig, panels = plt.subplots(1, len(headlines), figsize=(4.2 * len(headlines), 3.6),
-                                   squeeze=False, layout="none", dpi=DPI)
-        for panel, (column, label) in zip(panels[0], headlines):
-            lines = np.moveaxis(grids[column], axis, -1).reshape(-1, len(x))
-            others = [p for k, p in enumerate(plan.parameters) if k != axis]
-            combos = list(np.ndindex(*[len(p.values) for p in others])) or [()]
-            for combo, y in list(zip(combos, lines))[:MAX_LINES]:
-                name = ", ".join(f"{p.key.split('.')[-1]}={p.values[i]:g}"
-                                 for p, i in zip(others, combo))
-                panel.plot(x, y, marker="o", ms=3, label=name or None)
-            if parameter.scale == "log":
-                panel.set_xscale("log")
-            finite = lines[np.isfinite(lines)]
-            flat = len(finite) and np.ptp(finite) <= FLAT_RTOL * np.abs(finite).max()
-            if flat:  # equal to rounding: a range of 1e-15 makes the axis transform singular
-                centre = float(finite.mean())
-                pad = 0.05 * abs(centre) or 1.0
-                panel.set_ylim(centre - pad, centre + pad)
-            elif column in LOG_COLUMNS and (finite > 0).all() and len(finite):
-                panel.set_yscale("log")
-            if column == "n_blocking_gbs":
-                panel.yaxis.set_major_locator(MaxNLocator(integer=True))
-            panel.set_xlabel(parameter.key)
-            panel.set_ylabel(label)
-            panel.grid(True, alpha=0.3)
-        if len(plan.parameters) > 1:
-            panels[0][0].legend(fontsize=7)
-        title = fig.suptitle(f"{plan.case_name}: sweep of {parameter.key}")
-        place_row(fig, list(panels[0]), title)
-        path = out_dir / f"sweep_{parameter.key.replace('.', '_')}.png"
-        _save(plt, fig, path)
-        written.append(path)
+        return []
+    figures = list(range(len(plan.parameters)))  # the line figure of each swept key
     if len(plan.parameters) == 2:
-        written.append(_heatmap(plt, plan, grids, headlines[0], out_dir))
-    return written
+        figures.append(HEATMAP)
+    paths = [_figure_path(out_dir, plan, figure) for figure in figures]
+
+    def draw(figure) -> None:
+        if figure == HEATMAP:
+            _heatmap(plt, plan, grids, headlines[0], out_dir)
+        else:
+            _lines(plt, plan, grids, headlines, figure, out_dir)
+
+    helper_share = figures[:len(figures) // 2] if processes > 1 and can_fork() else []
+    helper = start_helper(draw, helper_share) if helper_share else None
+    try:
+        for figure in figures[len(helper_share):]:
+            draw(figure)
+        if helper is not None:
+            helper.join(HELPER_WAIT_S)
+            if helper.exitcode is None:  # a hung helper (a bug): stopped, its share drawn here
+                stop_processes([helper])
+            if helper.exitcode != 0:  # draw its share here: an error is then raised here
+                for figure in helper_share:
+                    draw(figure)
+    finally:
+        if helper is not None and helper.exitcode is None:  # interrupted: stop the helper
+            stop_processes([helper])
+    return paths
+
+
+HEATMAP = "heatmap"  # in the list of figures to draw, beside the swept keys' indices
+HELPER_WAIT_S = 300.0  # a helper draws a few figures in about a second
+
+
+def _figure_path(out_dir: Path, plan: SweepPlan, figure) -> Path:
+    if figure == HEATMAP:
+        return out_dir / "sweep_heatmap.png"
+    return out_dir / f"sweep_{plan.parameters[figure].key.replace('.', '_')}.png"
+
+
+def can_fork() -> bool:
+    """Whether a helper process can be forked here: Linux (where it is tied to this process,
+    :func:`~netsolve.sweep.worker.die_with_parent`) and no other thread running (a fork copies
+    only the calling thread: a lock another thread held would stay held in the child)."""
+    return (sys.platform.startswith("linux") and threading.active_count() == 1
+            and "fork" in multiprocessing.get_all_start_methods())
+
+
+def start_helper(draw, share: list):
+    """A forked process that draws the figures ``share`` (``draw(figure)`` each) and exits
+    with status 0 when all were written, 1 otherwise (it reports nothing: the parent draws
+    them again and raises the error)."""
+    process = multiprocessing.get_context("fork").Process(
+        target=_draw_share, args=(draw, share, os.getpid()), daemon=True)
+    process.start()
+    return process
+
+
+def _draw_share(draw, share: list, parent_pid: int) -> None:
+    die_with_parent(parent_pid)
+    # SIGTERM (the parent stopping it) as an exception: atomic_path removes its temporary file
+    signal.signal(signal.SIGTERM, _raise_system_exit)
+    try:
+        for figure in share:
+            draw(figure)
+    except BaseException:
+        os._exit(1)
+    os._exit(0)
+
+
+def _raise_system_exit(signum, frame):
+    raise SystemExit(1)
+
+
+def _lines(plt, plan: SweepPlan, grids, headlines, axis: int, out_dir: Path) -> Path:
+    """``sweep_<key>.png``: the headlines against the swept key ``axis``."""
+    from matplotlib.ticker import MaxNLocator
+
+    parameter = plan.parameters[axis]
+    x = np.asarray(parameter.values, float)
+    fig, panels = plt.subplots(1, len(headlines), figsize=(4.2 * len(headlines), 3.6),
+                               squeeze=False, layout="none", dpi=DPI)
+    for panel, (column, label) in zip(panels[0], headlines):
+        lines = np.moveaxis(grids[column], axis, -1).reshape(-1, len(x))
+        others = [p for k, p in enumerate(plan.parameters) if k != axis]
+        combos = list(np.ndindex(*[len(p.values) for p in others])) or [()]
+        for combo, y in list(zip(combos, lines))[:MAX_LINES]:
+            name = ", ".join(f"{p.key.split('.')[-1]}={p.values[i]:g}"
+                             for p, i in zip(others, combo))
+            panel.plot(x, y, marker="o", ms=3, label=name or None)
+        if parameter.scale == "log":
+            panel.set_xscale("log")
+        finite = lines[np.isfinite(lines)]
+        flat = len(finite) and np.ptp(finite) <= FLAT_RTOL * np.abs(finite).max()
+        if flat:  # equal to rounding: a range of 1e-15 makes the axis transform singular
+            centre = float(finite.mean())
+            pad = 0.05 * abs(centre) or 1.0
+            panel.set_ylim(centre - pad, centre + pad)
+        elif column in LOG_COLUMNS and (finite > 0).all() and len(finite):
+            panel.set_yscale("log")
+        if column == "n_blocking_gbs":
+            panel.yaxis.set_major_locator(MaxNLocator(integer=True))
+        panel.set_xlabel(parameter.key)
+        panel.set_ylabel(label)
+        panel.grid(True, alpha=0.3)
+    if len(plan.parameters) > 1:
+        panels[0][0].legend(fontsize=7)
+    title = fig.suptitle(f"{plan.case_name}: sweep of {parameter.key}")
+    place_row(fig, list(panels[0]), title)
+    path = _figure_path(out_dir, plan, axis)
+    _save(plt, fig, path)
+    return path
 
 
 def _heatmap(plt, plan: SweepPlan, grids, headline, out_dir: Path) -> Path:
@@ -146,7 +233,7 @@ def _heatmap(plt, plan: SweepPlan, grids, headline, out_dir: Path) -> Path:
     title = fig.suptitle(f"{plan.case_name}: {label}")
     place_with_colorbar(fig, ax, cax, title, x_ticks={"size": TICK_SIZE, "rotation": 45},
                         y_ticks={"size": TICK_SIZE})
-    path = out_dir / "sweep_heatmap.png"
+    path = _figure_path(out_dir, plan, HEATMAP)
     _save(plt, fig, path)
     return path
 

@@ -91,7 +91,7 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, *, jobs: int = 1,
             store = open_store(out_dir, plan, resume, inputs, notify)
             skipped = len(store.done)
             counts = _evaluate(plan, store, jobs, client, scheduler, timeout_s,
-                               files_dir, progress)
+                               files_dir, progress, plots)
         files = [out_dir / "sweep.csv"]
         parquet = write_parquet(out_dir, plan)
         if parquet is not None:
@@ -99,12 +99,15 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, *, jobs: int = 1,
         if plots:
             from .plots import write_sweep_plots
 
-            files += write_sweep_plots(out_dir, plan)
+            # the local worker processes' cores are free again: draw on two of them
+            files += write_sweep_plots(out_dir, plan,
+                                       processes=jobs if scheduler is None else 1)
     return SweepOutcome(out_dir, len(plan.points), skipped, counts["ok"], counts["error"],
                         tuple(files))
 
 
-def _evaluate(plan, store, jobs, client, scheduler, timeout_s, fields_dir, progress) -> dict:
+def _evaluate(plan, store, jobs, client, scheduler, timeout_s, fields_dir, progress,
+              plots) -> dict:
     """Evaluate the points the store does not hold yet; returns the counts of ok/error rows."""
     pending = [p for p in plan.points if p.point_id not in store.done]
     bar = ProgressBar(len(pending), enabled=sys.stderr.isatty() if progress is None else progress)
@@ -120,7 +123,8 @@ def _evaluate(plan, store, jobs, client, scheduler, timeout_s, fields_dir, progr
         if client is not None:
             run_dask(client, scheduler, plan, pending, fields_dir, timeout_s, accept)
         elif jobs > 1:
-            run_processes(plan, pending, fields_dir, jobs, accept)
+            run_processes(plan, pending, fields_dir, jobs, accept,
+                          meanwhile=lambda: preload_outputs(plots))
         else:
             engine = SweepEngine.for_plan(plan, fields_dir)
             with single_threaded_blas():
@@ -130,6 +134,26 @@ def _evaluate(plan, store, jobs, client, scheduler, timeout_s, fields_dir, progr
         store.close()
         bar.close()
     return counts
+
+
+def preload_outputs(plots: bool) -> None:
+    """Import the libraries that write ``sweep.parquet`` and the figures (about 0.5 CPU s),
+    while worker processes evaluate points: at the end of the sweep this process would
+    otherwise import them on one core while the other idles. Any failure is left to the
+    import where the files are written (which reports it)."""
+    try:
+        import pyarrow.csv  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+    except Exception:
+        pass
+    if plots:
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot  # noqa: F401
+        except Exception:
+            pass
 
 
 @contextmanager

@@ -22,6 +22,9 @@ from .engine import SweepEngine
 from .plan import Point, SweepPlan
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc malloc.h
+# glibc's largest mmap threshold (4 Mi longs): arrays up to this size come from the heap
+MMAP_THRESHOLD_MAX_BYTES = 32 * 1024 * 1024
 # Test hook: a folder; each worker chunk leaves a "started-<pid>" file there and waits for a
 # "release" file, so tests can act (kill, interrupt) while workers are known to be busy.
 PAUSE_ENV = "NETSOLVE_TEST_SWEEP_PAUSE"
@@ -86,6 +89,30 @@ def die_with_parent(parent_pid: int) -> None:
     for name in ("SIGTERM", "SIGHUP"):  # a forked worker inherits the parent's handlers
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_DFL)
+
+
+def keep_freed_memory() -> bool:
+    """In a worker process (glibc only): keep the memory of freed arrays for the next ones.
+
+    By default glibc gives freed blocks above a threshold back to the kernel (munmap, or a
+    trim of the heap), so each point's fresh arrays are faulted in page by page again: on the
+    2-core machine that was 15-20 ms of system CPU per 512^2 point (docs/performance.md).
+    Arrays up to ``MMAP_THRESHOLD_MAX_BYTES`` then come from the heap and freed memory stays
+    there: the process's resident size stays at its peak (points of one sweep need about the
+    same memory each), and it is all returned when the worker exits. Returns whether both
+    settings were accepted (False: not glibc, nothing changed)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # another C library (musl): its own allocator
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    # both: setting either stops glibc adapting the mmap threshold; the trim threshold alone
+    # left it at 128 KiB, every array mmapped, and 10x the system CPU (measured)
+    return (mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX_BYTES) == 1
+            and mallopt(M_TRIM_THRESHOLD, 2**31 - 1) == 1)
 
 
 MAX_CHUNK = 8  # points per task: warm starts within a chunk; at most this many lost per worker
