@@ -102,10 +102,11 @@ class MixedOperator(MatrixOperator):
     # 100:1, 205k: 1.4-2.7 / 8.0-9.0; docs/performance.md)
     direct_max_unknowns: ClassVar[dict] = {2: 100_000}
     amg_hierarchy: ClassVar[str] = "rootnode"
-    # "auto" takes the grid multigrid (netsolve.multigrid.mixed) wherever it would take AMG:
-    # 0.5-0.65x root-node AMG's CPU time at 48^3-64^3, 0.7-0.9x at 256^2-1024^2 (100:1 and
-    # 1000:1; validation/bench_mixed_grid.py, docs/performance.md)
-    gmg_min_unknowns: ClassVar[dict] = {2: 0, 3: 0}
+    # "auto" takes the grid multigrid (netsolve.multigrid.mixed) in 3D: 0.5-0.65x root-node
+    # AMG's CPU time at 48^3-64^3 (100:1 and 1000:1); in 2D its cycle costs 1.3-1.4x AMG's per
+    # iteration for about as many iterations: 0.6-0.9x on the Voronoi lamellae, a tie at rtol
+    # 1e-8 and 5 % slower end to end on the ding2023 lamella (docs/performance.md)
+    gmg_min_unknowns: ClassVar[dict] = {2: None, 3: 0}
 
     @property
     def n_cells(self) -> int:

@@ -12,13 +12,15 @@ which :class:`netsolve.multigrid.fem.CornerMultigrid` then coarsens as it does t
 (box aggregation; root-node AMG below the first box level in 2D).
 
 Smoothing on the face level: ``SWEEPS`` forward Gauss-Seidel sweeps (one in 2D, two in 3D)
-before the coarse correction and as many backward sweeps after it (pyamg's compiled kernel, float32 CSR), so the V-cycle is
-symmetric. The plain face aggregation by cells was measured before and needs 3-4x the
-iterations of root-node AMG (docs/performance.md, "Preconditioners for the mixed system");
-the corner space needs fewer than root-node AMG (at 64^3: 94 against 131 at 1000:1, 34 against
-46 at 100:1), for a setup 4-5x cheaper: 0.5-0.65x its CPU time in 3D, 0.7-0.9x in 2D
-(256^2-1024^2), so ``auto`` picks it wherever it would take AMG. Conductances in S; the levels
-hold them divided by the largest diagonal entry.
+before the coarse correction and as many backward sweeps after it (pyamg's compiled kernel,
+float32 CSR), so the V-cycle is symmetric. The plain face aggregation by cells was measured
+before and needs 3-4x the iterations of root-node AMG (docs/performance.md, "Preconditioners
+for the mixed system"); the corner space needs fewer than root-node AMG (at 64^3: 94 against
+131 at 1000:1, 34 against 46 at 100:1), for a setup 4-5x cheaper: 0.5-0.65x its CPU time in
+3D, so ``auto`` picks it there. In 2D it ties or wins narrowly (0.6-0.9x on Voronoi lamellae
+at 256^2-1024^2, a tie on the ding2023 lamella, whose certified run it made 5 % slower):
+``auto`` keeps AMG in 2D. Conductances in S; the levels hold them divided by the largest
+diagonal entry.
 """
 
 from __future__ import annotations
