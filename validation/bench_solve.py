@@ -2,7 +2,7 @@
 
     python validation/bench_solve.py [--sizes 512x512 2048x2048 64x64x64 128x128x128]
                                      [--method auto gmg amg direct cg] [--rtol 1e-8]
-                                     [--discretization tpfa|fem] [--repeats 3]
+                                     [--discretization tpfa|fem|mixed] [--repeats 3]
 
 Each size runs in its own process (so its peak memory is its own): a Voronoi polycrystal with
 one grain per ~20^d voxels, random orientations, sigma_ip/sigma_op = 1e3, GB resistors
@@ -90,7 +90,7 @@ def main() -> int:
     parser.add_argument("--method", nargs="+", default=["auto"])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--rtol", type=float, default=1e-8)
-    parser.add_argument("--discretization", default="tpfa", choices=("tpfa", "fem"))
+    parser.add_argument("--discretization", default="tpfa", choices=("tpfa", "fem", "mixed"))
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
