@@ -25,7 +25,9 @@ def solve(matrix, rhs, grid, rtol, maxiter, origin="case", warm=None, balance=No
     from ..solvers import preconditioned_cg
 
     if hasattr(grid, "face_corners"):
-        from .mixed import FaceMultigrid as cycle, FaceMultigrid as build
+        from .mixed import FaceMultigrid
+
+        cycle = build = FaceMultigrid  # built from the grid directly
     else:
         from .fem import CornerMultigrid as cycle, corner_multigrid as build
     return preconditioned_cg(
